@@ -1,0 +1,82 @@
+"""The layer contract shared by every fnn layer.
+
+A layer is an immutable, hashable value holding only hyperparameters (a frozen
+dataclass), so it can be a static argument of :func:`jax.jit`. Its arrays live
+in two plain nested dicts that the caller owns:
+
+    params, state = layer.init(key, x)
+    y, state = layer.apply(params, state, x, *, key=None, train=False)
+
+``x`` carries a leading batch axis. ``init`` accepts an example batch or a
+:class:`jax.ShapeDtypeStruct` and reads only its shape and dtype, so
+``jax.eval_shape(layer.init, key, x)`` costs no computation. Stateless layers
+return ``state == {}``. A stochastic layer called with ``train=True`` and no
+``key`` raises :class:`fnn.errors.LayerValueError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any
+
+import jax
+
+Params = dict[str, Any]
+State = dict[str, Any]
+
+
+class Layer(abc.ABC):
+    """Base class of fnn layers (subclasses are ``@dataclass(frozen=True)``)."""
+
+    @abc.abstractmethod
+    def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
+        """Create ``(params, state)`` for inputs shaped like ``x``.
+
+        Args:
+          key: a PRNG key for random initialisers.
+          x: an example batch, or a ``jax.ShapeDtypeStruct`` of one.
+
+        Returns:
+          ``(params, state)``, plain nested dicts of arrays.
+        """
+
+    @abc.abstractmethod
+    def apply(self, params: Params, state: State, x: jax.Array, *,
+              key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
+        """Run the layer on a batch.
+
+        Args:
+          params: the parameters from ``init`` (or trained ones).
+          state: non-trainable state from ``init`` (e.g. batch statistics).
+          x: the input batch (leading batch axis).
+          key: PRNG key, needed by stochastic layers when ``train=True``.
+          train: training mode (dropout active, statistics updated).
+
+        Returns:
+          ``(y, new_state)``.
+        """
+
+    def __call__(self, params: Params, state: State, x: jax.Array, **kwargs):
+        """Same as :meth:`apply`."""
+        return self.apply(params, state, x, **kwargs)
+
+
+def is_layer(obj: Any) -> bool:
+    """True if ``obj`` follows the layer contract (has ``init`` and ``apply``)."""
+    return callable(getattr(obj, "init", None)) and callable(getattr(obj, "apply", None))
+
+
+def layer_repr(layer: Layer) -> str:
+    """A short readable name, e.g. ``Dense(features=10)`` (non-default fields only)."""
+    if not dataclasses.is_dataclass(layer):
+        return type(layer).__name__
+    parts = []
+    for f in dataclasses.fields(layer):
+        if not f.repr:
+            continue
+        value = getattr(layer, f.name)
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue
+        parts.append(f"{f.name}={value!r}")
+    return f"{type(layer).__name__}({', '.join(parts)})"
