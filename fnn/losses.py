@@ -33,10 +33,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fnn.activations import log_softmax
-from fnn.preprocessing import is_concrete
+from fnn.preprocessing import check_labels
 
 __all__ = [
     "mse", "mae", "rmse", "huber", "binary_cross_entropy",
@@ -331,24 +330,14 @@ def sparse_softmax_cross_entropy(predictions, targets, *, reduction: str = "mean
     name = "sparse_softmax_cross_entropy"
     _check_reduction(name, reduction)
     z = _float(predictions)
-    labels = targets
-    if is_concrete(labels) and not isinstance(labels, (np.ndarray, jax.Array)):
-        labels = np.asarray(labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"{name}: targets must be integer class labels, got dtype "
-                        f"{labels.dtype} (use softmax_cross_entropy for one-hot targets)")
+    labels = check_labels(name, targets)  # integer dtype (TypeError otherwise)
     if z.ndim < 1 or labels.shape != z.shape[:-1]:
         raise ValueError(f"{name}: targets shape {labels.shape} must equal the predictions "
                          f"shape without its class axis; predictions shape {z.shape}")
     num_classes = z.shape[-1]
-    if is_concrete(labels) and np.size(labels):
-        values = np.asarray(labels)
-        low, high = int(values.min()), int(values.max())
-        if low < 0 or high >= num_classes:
-            raise ValueError(f"{name}: labels must lie in [0, {num_classes}), got values "
-                             f"from {low} to {high}")
+    labels = check_labels(name, targets, num_classes)
     classes = jnp.arange(num_classes).reshape((1,) * (z.ndim - 1) + (num_classes,))
-    selected = jnp.asarray(labels)[..., None] == classes
+    selected = labels[..., None] == classes
     per = -jnp.sum(jnp.where(selected, log_softmax(z, axis=-1), 0.0), axis=-1)
     return _reduce(per, reduction)
 

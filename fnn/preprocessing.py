@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["one_hot", "Standardizer", "fit_standardizer", "is_concrete"]
+__all__ = ["one_hot", "check_labels", "Standardizer", "fit_standardizer", "is_concrete"]
 
 
 def is_concrete(x) -> bool:
@@ -61,19 +61,42 @@ def one_hot(labels, num_classes: int, dtype=jnp.float32) -> jax.Array:
                         f"{type(num_classes).__name__}") from None
     if num_classes < 1:
         raise ValueError(f"one_hot: num_classes must be >= 1, got {num_classes}")
+    labels = check_labels("one_hot", labels, num_classes)
+    classes = jnp.arange(num_classes).reshape((1,) * labels.ndim + (num_classes,))
+    return (labels[..., None] == classes).astype(dtype)
+
+
+def check_labels(name: str, labels, num_classes: int | None = None) -> jax.Array:
+    """Check integer class labels; return them as a JAX array.
+
+    Args:
+      name: the calling function, named in error messages.
+      labels: integer labels (array, list, or a tracer under ``jit``).
+      num_classes: if given, concrete labels must lie in ``[0, num_classes)``.
+
+    Returns:
+      ``labels`` as a JAX integer array.
+
+    Raises:
+      TypeError: the labels are not integers.
+      ValueError: a concrete label is out of range (traced labels cannot be
+        checked and pass unchanged).
+
+    Example:
+      >>> fnn.preprocessing.check_labels("demo", [2, 0], 3).tolist()
+      [2, 0]
+    """
     if is_concrete(labels) and not isinstance(labels, (np.ndarray, jax.Array)):
         labels = np.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
-    if is_concrete(labels) and np.size(labels):
+        raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
+    if num_classes is not None and is_concrete(labels) and np.size(labels):
         values = np.asarray(labels)
         low, high = int(values.min()), int(values.max())
         if low < 0 or high >= num_classes:
-            raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got values "
+            raise ValueError(f"{name}: labels must lie in [0, {num_classes}), got values "
                              f"from {low} to {high}")
-    labels = jnp.asarray(labels)
-    classes = jnp.arange(num_classes).reshape((1,) * labels.ndim + (num_classes,))
-    return (labels[..., None] == classes).astype(dtype)
+    return jnp.asarray(labels)
 
 
 class Standardizer(NamedTuple):
