@@ -1,0 +1,424 @@
+"""Weight initializers: ``init(key, shape, dtype=jnp.float32) -> array``.
+
+Every public name except :func:`get`, :func:`compute_fans` is a *factory*:
+call it (with its hyperparameters) to get the init function::
+
+    >>> init = fnn.initializers.he_normal()
+    >>> init(jax.random.key(0), (784, 512)).shape
+    (784, 512)
+
+The init functions are small frozen dataclasses, so they compare by value and
+hash (``fnn.initializers.he_normal() == fnn.initializers.he_normal()``): a layer
+holding one stays a valid static argument of :func:`jax.jit`.
+
+The scaled initializers share one core, :class:`VarianceScaling`. It draws
+weights with variance ``scale / n`` where ``n`` is ``fan_in``, ``fan_out`` or
+their mean, taken from the shape by :func:`compute_fans`:
+
+=================  =====  ========  ============  =========================
+name               scale  mode      distribution  result
+=================  =====  ========  ============  =========================
+he_normal          2      fan_in    normal        ``N(0, 2/fan_in)``
+he_uniform         2      fan_in    uniform       ``U(-sqrt(6/fan_in), +)``
+glorot_normal      1      fan_avg   normal        ``N(0, 2/(fan_in+fan_out))``
+glorot_uniform     1      fan_avg   uniform       ``U(-sqrt(6/(fan_in+fan_out)), +)``
+lecun_normal       1      fan_in    normal        ``N(0, 1/fan_in)``
+lecun_uniform      1      fan_in    uniform       ``U(-sqrt(3/fan_in), +)``
+=================  =====  ========  ============  =========================
+
+The ``normal`` variants use an *untruncated* normal, as in the notes
+(``np.random.randn(shape) * np.sqrt(2 / n[l-1])``) and PyTorch; Keras and
+``jax.nn.initializers`` use a truncated normal instead, available here as
+``variance_scaling(scale, mode, "truncated_normal")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "Initializer", "zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
+    "variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
+    "lecun_normal", "lecun_uniform", "compute_fans", "get", "Constant", "Normal", "Uniform",
+    "TruncatedNormal", "VarianceScaling",
+]
+
+Initializer = Callable[..., jax.Array]
+"""Type of an init function: ``init(key, shape, dtype=jnp.float32) -> array``."""
+
+# Standard deviation of a standard normal truncated to [-2, 2].
+_TRUNCATED_STD = 0.87962566103423978
+
+
+def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, int) else tuple(int(d) for d in shape)
+
+
+def _float_dtype(dtype: Any, who: str) -> jnp.dtype:
+    dtype = jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"initializers.{who}: dtype must be a floating type, got {dtype}")
+    return dtype
+
+
+def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of this shape.
+
+    * ``()``: ``(1, 1)``; ``(n,)``: ``(n, n)``.
+    * 2-D ``(in, out)`` (a :class:`fnn.Dense` kernel): ``(in, out)``.
+    * ``k >= 3`` axes ``(*spatial, in, out)`` (a convolution kernel, channels
+      last): with receptive field ``r = prod(spatial)``,
+      ``fan_in = r * in`` and ``fan_out = r * out``.
+
+    Args:
+      shape: the weight shape.
+
+    Returns:
+      ``(fan_in, fan_out)`` as Python ints.
+
+    Example:
+      >>> fnn.initializers.compute_fans((3, 3, 16, 32))
+      (144, 288)
+    """
+    shape = _shape(shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """Init function filling the array with ``value``: ``w_ij = value``."""
+
+    value: float
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        del key
+        return jnp.full(_shape(shape), self.value, dtype)
+
+    def __repr__(self) -> str:
+        names = {0.0: "zeros()", 1.0: "ones()"}
+        return names.get(self.value, f"constant({self.value!r})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Normal:
+    """Init function drawing ``w ~ N(0, stddev^2)``."""
+
+    stddev: float
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        dtype = _float_dtype(dtype, "normal")
+        return self.stddev * jax.random.normal(key, _shape(shape), dtype)
+
+    def __repr__(self) -> str:
+        return f"normal(stddev={self.stddev!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """Init function drawing ``w ~ U(-scale, scale)`` (symmetric around 0)."""
+
+    scale: float
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        dtype = _float_dtype(dtype, "uniform")
+        return jax.random.uniform(key, _shape(shape), dtype, -self.scale, self.scale)
+
+    def __repr__(self) -> str:
+        return f"uniform(scale={self.scale!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class TruncatedNormal:
+    """Init function drawing ``w ~ N(0, stddev^2)`` truncated to ``[-2 stddev, 2 stddev]``."""
+
+    stddev: float
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        dtype = _float_dtype(dtype, "truncated_normal")
+        return self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, _shape(shape), dtype)
+
+    def __repr__(self) -> str:
+        return f"truncated_normal(stddev={self.stddev!r})"
+
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("normal", "uniform", "truncated_normal")
+
+
+@dataclasses.dataclass(frozen=True)
+class VarianceScaling:
+    """Init function with ``Var[w] = scale / n``, ``n`` from :func:`compute_fans`.
+
+    ``n = fan_in``, ``fan_out`` or ``(fan_in + fan_out) / 2`` (``mode``), then
+
+    * ``normal``: ``w ~ N(0, scale / n)``;
+    * ``uniform``: ``w ~ U(-limit, limit)`` with ``limit = sqrt(3 scale / n)``;
+    * ``truncated_normal``: ``N(0, sigma^2)`` truncated to ``[-2 sigma, 2 sigma]``
+      with ``sigma = sqrt(scale / n) / 0.8796...`` so the variance is ``scale / n``.
+    """
+
+    scale: float
+    mode: str
+    distribution: str
+    name: str = dataclasses.field(default="", compare=False)
+
+    def __post_init__(self):
+        if self.mode not in _MODES:
+            raise ValueError(f"initializers.variance_scaling: mode must be one of {_MODES}, "
+                             f"got {self.mode!r}")
+        if self.distribution not in _DISTRIBUTIONS:
+            raise ValueError("initializers.variance_scaling: distribution must be one of "
+                             f"{_DISTRIBUTIONS}, got {self.distribution!r}")
+        if not self.scale > 0:
+            raise ValueError(f"initializers.variance_scaling: scale must be > 0, got {self.scale}")
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        dtype = _float_dtype(dtype, self.name or "variance_scaling")
+        shape = _shape(shape)
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        variance = self.scale / max(1.0, n)
+        if self.distribution == "normal":
+            return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return jax.random.uniform(key, shape, dtype, -limit, limit)
+        stddev = math.sqrt(variance) / _TRUNCATED_STD
+        return stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+
+    def __repr__(self) -> str:
+        if self.name:
+            return f"{self.name}()"
+        return (f"variance_scaling(scale={self.scale!r}, mode={self.mode!r}, "
+                f"distribution={self.distribution!r})")
+
+
+def zeros() -> Constant:
+    """Init function for ``w = 0`` (the default for biases).
+
+    Example:
+      >>> fnn.initializers.zeros()(None, (2,)).tolist()
+      [0.0, 0.0]
+    """
+    return Constant(0.0)
+
+
+def ones() -> Constant:
+    """Init function for ``w = 1`` (e.g. a normalisation scale).
+
+    Example:
+      >>> fnn.initializers.ones()(None, (2,)).tolist()
+      [1.0, 1.0]
+    """
+    return Constant(1.0)
+
+
+def constant(value: float) -> Constant:
+    """Init function for ``w = value`` everywhere.
+
+    Args:
+      value: the fill value.
+
+    Example:
+      >>> fnn.initializers.constant(0.25)(None, (2,)).tolist()
+      [0.25, 0.25]
+    """
+    return Constant(float(value))
+
+
+def normal(stddev: float = 1e-2) -> Normal:
+    """Init function drawing ``w ~ N(0, stddev^2)`` (default ``stddev = 0.01``, as JAX).
+
+    Args:
+      stddev: standard deviation.
+
+    Example:
+      >>> w = fnn.initializers.normal(0.5)(jax.random.key(0), (10000,))
+      >>> round(float(w.std()), 1)
+      0.5
+    """
+    return Normal(float(stddev))
+
+
+def uniform(scale: float = 1e-2) -> Uniform:
+    """Init function drawing ``w ~ U(-scale, scale)``.
+
+    Note: symmetric around 0 (Keras ``RandomUniform``); ``jax.nn.initializers.uniform``
+    draws from ``[0, scale)`` instead.
+
+    Args:
+      scale: the half-width of the interval (default 0.01).
+
+    Example:
+      >>> w = fnn.initializers.uniform(0.1)(jax.random.key(0), (1000,))
+      >>> bool(w.min() >= -0.1 and w.max() < 0.1)
+      True
+    """
+    return Uniform(float(scale))
+
+
+def truncated_normal(stddev: float = 1e-2) -> TruncatedNormal:
+    """Init function drawing ``N(0, stddev^2)`` truncated to ``[-2 stddev, 2 stddev]``.
+
+    ``stddev`` is that of the untruncated normal (as in JAX); the samples' own
+    standard deviation is ``0.8796 stddev``.
+
+    Args:
+      stddev: standard deviation before truncation (default 0.01).
+
+    Example:
+      >>> w = fnn.initializers.truncated_normal(1.0)(jax.random.key(0), (1000,))
+      >>> bool(abs(w).max() <= 2.0)
+      True
+    """
+    return TruncatedNormal(float(stddev))
+
+
+def variance_scaling(scale: float, mode: str = "fan_in",
+                     distribution: str = "normal") -> VarianceScaling:
+    """Init function with ``Var[w] = scale / n`` (see :class:`VarianceScaling`).
+
+    Args:
+      scale: the variance numerator (2 for He, 1 for Glorot/LeCun).
+      mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+      distribution: ``"normal"``, ``"uniform"`` or ``"truncated_normal"``.
+
+    Example:
+      >>> init = fnn.initializers.variance_scaling(2.0, "fan_in", "normal")
+      >>> init == fnn.initializers.he_normal()
+      True
+    """
+    return VarianceScaling(float(scale), mode, distribution)
+
+
+def he_normal() -> VarianceScaling:
+    """He (Kaiming) normal: ``w ~ N(0, 2 / fan_in)``; suits ReLU layers.
+
+    Example:
+      >>> w = fnn.initializers.he_normal()(jax.random.key(0), (800, 400))
+      >>> round(float(w.std()) ** 2 * 800, 1)
+      2.0
+    """
+    return VarianceScaling(2.0, "fan_in", "normal", "he_normal")
+
+
+def he_uniform() -> VarianceScaling:
+    """He uniform: ``w ~ U(-sqrt(6 / fan_in), sqrt(6 / fan_in))``; suits ReLU layers.
+
+    Example:
+      >>> w = fnn.initializers.he_uniform()(jax.random.key(0), (6, 100))
+      >>> bool(abs(w).max() <= 1.0)
+      True
+    """
+    return VarianceScaling(2.0, "fan_in", "uniform", "he_uniform")
+
+
+def glorot_normal() -> VarianceScaling:
+    """Glorot (Xavier) normal: ``w ~ N(0, 2 / (fan_in + fan_out))``; suits tanh/sigmoid.
+
+    Example:
+      >>> fnn.initializers.glorot_normal()(jax.random.key(0), (3, 4)).shape
+      (3, 4)
+    """
+    return VarianceScaling(1.0, "fan_avg", "normal", "glorot_normal")
+
+
+def glorot_uniform() -> VarianceScaling:
+    """Glorot (Xavier) uniform: ``w ~ U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``.
+
+    The default kernel initializer of :class:`fnn.Dense` (as in Keras).
+
+    Example:
+      >>> w = fnn.initializers.glorot_uniform()(jax.random.key(0), (2, 4))
+      >>> bool(abs(w).max() <= 1.0)
+      True
+    """
+    return VarianceScaling(1.0, "fan_avg", "uniform", "glorot_uniform")
+
+
+def lecun_normal() -> VarianceScaling:
+    """LeCun normal: ``w ~ N(0, 1 / fan_in)``; suits SELU (self-normalising) networks.
+
+    Example:
+      >>> fnn.initializers.lecun_normal()(jax.random.key(0), (3, 4)).shape
+      (3, 4)
+    """
+    return VarianceScaling(1.0, "fan_in", "normal", "lecun_normal")
+
+
+def lecun_uniform() -> VarianceScaling:
+    """LeCun uniform: ``w ~ U(-sqrt(3 / fan_in), sqrt(3 / fan_in))``.
+
+    Example:
+      >>> w = fnn.initializers.lecun_uniform()(jax.random.key(0), (3, 4))
+      >>> bool(abs(w).max() <= 1.0)
+      True
+    """
+    return VarianceScaling(1.0, "fan_in", "uniform", "lecun_uniform")
+
+
+_FACTORIES: dict[str, Callable[[], Initializer]] = {
+    "zeros": zeros, "ones": ones, "normal": normal, "uniform": uniform,
+    "truncated_normal": truncated_normal, "he_normal": he_normal, "he_uniform": he_uniform,
+    "glorot_normal": glorot_normal, "glorot_uniform": glorot_uniform,
+    "lecun_normal": lecun_normal, "lecun_uniform": lecun_uniform,
+}
+_ALIASES = {"zero": "zeros", "one": "ones", "xavier_normal": "glorot_normal",
+            "xavier_uniform": "glorot_uniform", "kaiming_normal": "he_normal",
+            "kaiming_uniform": "he_uniform"}
+
+
+def get(name_or_callable: str | Initializer) -> Initializer:
+    """Resolve a name (or a factory of this module) to an init function.
+
+    Names are case-insensitive (``-`` and spaces count as ``_``): zeros, ones,
+    normal, uniform, truncated_normal (default hyperparameters), he_normal,
+    he_uniform, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform,
+    and the aliases xavier_normal/xavier_uniform, kaiming_normal/kaiming_uniform.
+    A factory passed uncalled (``fnn.initializers.he_normal``) is called for
+    you; any other callable is returned unchanged. ``constant`` needs a value,
+    so pass ``fnn.initializers.constant(v)``.
+
+    Args:
+      name_or_callable: a name, a factory of this module, or an init function.
+
+    Returns:
+      an init function ``init(key, shape, dtype=jnp.float32)``.
+
+    Raises:
+      ValueError: unknown name (the message lists the known names).
+      TypeError: neither a string nor a callable.
+
+    Example:
+      >>> fnn.initializers.get("Kaiming-Normal")
+      he_normal()
+      >>> fnn.initializers.get(fnn.initializers.he_normal)
+      he_normal()
+    """
+    if isinstance(name_or_callable, str):
+        key = name_or_callable.strip().lower().replace("-", "_").replace(" ", "_")
+        key = _ALIASES.get(key, key)
+        if key not in _FACTORIES:
+            known = ", ".join(sorted(set(_FACTORIES) | set(_ALIASES)))
+            raise ValueError(f"initializers.get: unknown initializer {name_or_callable!r}; "
+                             f"known names: {known}")
+        return _FACTORIES[key]()
+    if any(name_or_callable is f for f in _FACTORIES.values()):
+        return name_or_callable()
+    if name_or_callable is constant or name_or_callable is variance_scaling:
+        raise TypeError(f"initializers.get: {name_or_callable.__name__} needs arguments; "
+                        f"pass e.g. fnn.initializers.{name_or_callable.__name__}(...)")
+    if callable(name_or_callable):
+        return name_or_callable
+    raise TypeError("initializers.get: expected a name or a callable, got "
+                    f"{type(name_or_callable).__name__}")
