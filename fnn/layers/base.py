@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 Params = dict[str, Any]
 State = dict[str, Any]
@@ -68,7 +69,10 @@ def is_layer(obj: Any) -> bool:
 
 
 def layer_repr(layer: Layer) -> str:
-    """A short readable name, e.g. ``Dense(features=10)`` (non-default fields only)."""
+    """A short readable name, e.g. ``Dense(features=10)`` (non-default fields only).
+
+    Fields holding layers (or tuples of layers) are shown with ``layer_repr`` too.
+    """
     if not dataclasses.is_dataclass(layer):
         return type(layer).__name__
     parts = []
@@ -78,5 +82,24 @@ def layer_repr(layer: Layer) -> str:
         value = getattr(layer, f.name)
         if f.default is not dataclasses.MISSING and value == f.default:
             continue
-        parts.append(f"{f.name}={value!r}")
+        parts.append(f"{f.name}={_value_repr(value)}")
     return f"{type(layer).__name__}({', '.join(parts)})"
+
+
+def _value_repr(value: Any) -> str:
+    if is_layer(value):
+        return layer_repr(value)
+    if isinstance(value, (tuple, list)) and value and all(is_layer(v) for v in value):
+        return "[" + ", ".join(layer_repr(v) for v in value) + "]"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return value.__qualname__
+    return repr(value)
+
+
+def input_struct(x: Any) -> jax.ShapeDtypeStruct:
+    """Shape and dtype of ``x`` (an array, a tracer or a ``jax.ShapeDtypeStruct``)."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return x
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        x = jnp.asarray(x)
+    return jax.ShapeDtypeStruct(tuple(x.shape), x.dtype)
