@@ -1,0 +1,426 @@
+"""Mixed precision: a dtype policy and loss scaling.
+
+A :class:`Policy` names three dtypes:
+
+- ``param_dtype``: how parameters (and the optimizer's updates) are stored.
+  Keep it ``float32``: an update ``theta - eta * g`` much smaller than
+  ``theta`` is rounded away in a 16-bit type (in bfloat16, ``1 + 1e-3 == 1``).
+- ``compute_dtype``: the forward and backward pass (matmuls, activations).
+  16-bit compute halves memory traffic and uses the fast matrix units of
+  GPUs/TPUs; on CPU it brings little.
+- ``output_dtype``: the model's outputs, where the loss is computed. Keep it
+  ``float32`` so softmax / log / sums over the batch stay accurate.
+
+The two 16-bit types differ in what they need:
+
+- **bfloat16** has float32's 8-bit exponent (range up to ~3.4e38, smallest
+  normal ~1.2e-38) and an 8-bit mantissa (~3 significant digits). Gradients
+  neither underflow nor overflow any more than in float32, so it needs **no
+  loss scaling**.
+- **float16** has a 5-bit exponent: largest value 65504, smallest normal
+  ~6.1e-5 (subnormals down to ~6e-8). Small gradients underflow to zero, so it
+  needs **loss scaling**: multiply the loss by ``S`` before differentiating
+  (every gradient is then scaled by ``S`` by the chain rule), divide the
+  gradients by ``S`` (in float32) before the update, and when a gradient
+  overflowed to ``inf``/``nan`` skip that update and lower ``S``
+  (:class:`DynamicLossScale`).
+
+A training step with a policy and a loss scale (``apply``, ``loss`` and
+``opt`` stand for the user's model, loss and optimizer)::
+
+    def step(params, opt_state, loss_scale, x, y):
+        def scaled_loss(params):
+            p, xc = policy.cast_to_compute((params, x))
+            out = policy.cast_to_output(apply(p, xc))
+            return loss_scale.scale(loss(out, y))
+        grads = loss_scale.unscale(jax.grad(scaled_loss)(params))
+        finite = all_finite(grads)
+        loss_scale = loss_scale.adjust(finite)
+        updates, new_opt_state = opt.update(grads, opt_state, params)
+        new_params = fnn.optim.apply_updates(params, updates)
+        params, opt_state = select_tree(finite, (new_params, new_opt_state), (params, opt_state))
+        return params, opt_state, loss_scale
+
+Only array leaves with a floating dtype are cast or scaled; integer and
+boolean leaves (step counters, labels) pass through untouched.
+
+    >>> policy = fnn.train.precision.get_policy("params=float32,compute=bfloat16,output=float32")
+    >>> policy.cast_to_compute({"w": jnp.ones(2), "step": jnp.array(3)})["w"].dtype
+    dtype(bfloat16)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Policy", "get_policy", "NoOpLossScale", "StaticLossScale", "DynamicLossScale",
+           "all_finite", "select_tree"]
+
+_DTYPE_NAMES = {
+    "float32": "float32", "f32": "float32", "single": "float32", "full": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "f16": "float16", "half": "float16",
+    "float64": "float64", "f64": "float64", "double": "float64",
+}
+
+
+def _to_dtype(value: Any, where: str) -> np.dtype:
+    """A floating dtype from a name (``"bf16"``) or a dtype-like (``jnp.float16``)."""
+    if isinstance(value, str):
+        name = _DTYPE_NAMES.get(value.strip().lower())
+        if name is None:
+            raise ValueError(f"{where}: unknown dtype name {value!r}; known names: "
+                             f"{sorted(_DTYPE_NAMES)}")
+        value = name
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError as err:
+        raise TypeError(f"{where}: expected a floating dtype, got {value!r}") from err
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{where}: expected a floating dtype, got {dtype}")
+    if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
+        raise ValueError(f"{where}: float64 needs jax.config.update('jax_enable_x64', True)")
+    return dtype
+
+
+def _is_float_array(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def _cast_floating(tree: Any, dtype: np.dtype) -> Any:
+    def cast(x):
+        if _is_float_array(x) and x.dtype != dtype:
+            return jnp.asarray(x, dtype)
+        return x
+    return jax.tree.map(cast, tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """Which dtype parameters, computation and outputs use (hashable; a static jit argument).
+
+    Args:
+      param_dtype: storage dtype of parameters and updates (default float32).
+      compute_dtype: dtype of the forward/backward computation (default float32).
+      output_dtype: dtype of the model outputs fed to the loss (default float32).
+      Each accepts a dtype (``jnp.bfloat16``) or a name (``"bf16"``, ``"half"``).
+
+    Example:
+      >>> policy = fnn.train.precision.Policy(compute_dtype="float16")
+      >>> policy
+      Policy(param_dtype=float32, compute_dtype=float16, output_dtype=float32)
+      >>> policy.cast_to_compute(jnp.ones(3)).dtype
+      dtype('float16')
+    """
+
+    param_dtype: Any = jnp.float32
+    compute_dtype: Any = jnp.float32
+    output_dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        for field in ("param_dtype", "compute_dtype", "output_dtype"):
+            object.__setattr__(self, field, _to_dtype(getattr(self, field), f"Policy.{field}"))
+
+    def __repr__(self) -> str:
+        return (f"Policy(param_dtype={self.param_dtype.name}, compute_dtype="
+                f"{self.compute_dtype.name}, output_dtype={self.output_dtype.name})")
+
+    def cast_to_param(self, tree: Any) -> Any:
+        """Cast the floating leaves of ``tree`` to ``param_dtype`` (e.g. gradients)."""
+        return _cast_floating(tree, self.param_dtype)
+
+    def cast_to_compute(self, tree: Any) -> Any:
+        """Cast the floating leaves of ``tree`` to ``compute_dtype`` (params and inputs)."""
+        return _cast_floating(tree, self.compute_dtype)
+
+    def cast_to_output(self, tree: Any) -> Any:
+        """Cast the floating leaves of ``tree`` to ``output_dtype`` (model outputs)."""
+        return _cast_floating(tree, self.output_dtype)
+
+
+def get_policy(spec: str | Policy) -> Policy:
+    """Build a :class:`Policy` from a string (or return a Policy unchanged).
+
+    Grammar:
+
+    - one dtype name, e.g. ``"float32"``, ``"bfloat16"``, ``"float16"``: all
+      three dtypes are that one (pure 16-bit training: usually not what you want);
+    - ``"mixed_bfloat16"`` / ``"mixed_float16"``: params and outputs float32,
+      compute in the 16-bit type (the usual mixed-precision recipe);
+    - comma-separated ``key=dtype`` pairs with keys ``params``/``p``,
+      ``compute``/``c``, ``output``/``o``, e.g.
+      ``"params=float32,compute=bfloat16,output=float32"``. A key left out
+      defaults as follows: params float32, compute follows params, output
+      follows compute.
+
+    Dtype names: float32/f32/single/full, bfloat16/bf16, float16/f16/half,
+    float64/f64/double (float64 only with x64 enabled).
+
+    Args:
+      spec: a string as above, or a :class:`Policy`.
+
+    Returns:
+      The :class:`Policy`.
+
+    Raises:
+      ValueError: an unknown key or dtype name, or a malformed string.
+      TypeError: ``spec`` is neither a string nor a Policy.
+
+    Example:
+      >>> fnn.train.precision.get_policy("c=bf16")
+      Policy(param_dtype=float32, compute_dtype=bfloat16, output_dtype=bfloat16)
+      >>> fnn.train.precision.get_policy("mixed_float16")
+      Policy(param_dtype=float32, compute_dtype=float16, output_dtype=float32)
+    """
+    if isinstance(spec, Policy):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"get_policy: expected a string or a Policy, got {spec!r}")
+    text = spec.strip().lower()
+    if text.startswith("mixed_"):
+        half = _to_dtype(text[len("mixed_"):], f"get_policy({spec!r})")
+        return Policy(jnp.float32, half, jnp.float32)
+    if "=" not in text:
+        dtype = _to_dtype(text, f"get_policy({spec!r})")
+        return Policy(dtype, dtype, dtype)
+    keys = {"params": "params", "p": "params", "param": "params",
+            "compute": "compute", "c": "compute", "output": "output", "o": "output"}
+    chosen: dict[str, np.dtype] = {}
+    for part in text.split(","):
+        name, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or name not in keys:
+            raise ValueError(f"get_policy: cannot parse {part.strip()!r} in {spec!r}; expected "
+                             "'params=<dtype>', 'compute=<dtype>' or 'output=<dtype>'")
+        if keys[name] in chosen:
+            raise ValueError(f"get_policy: {keys[name]!r} is given twice in {spec!r}")
+        chosen[keys[name]] = _to_dtype(value, f"get_policy({spec!r})")
+    params = chosen.get("params", jnp.dtype(jnp.float32))
+    compute = chosen.get("compute", params)
+    return Policy(params, compute, chosen.get("output", compute))
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """True (a bool scalar array) if no floating leaf of ``tree`` holds ``inf`` or ``nan``.
+
+    Non-floating leaves are ignored; an empty tree is finite.
+
+    Example:
+      >>> bool(fnn.train.precision.all_finite({"a": jnp.ones(2), "b": jnp.array([1.0, jnp.inf])}))
+      False
+    """
+    result = jnp.array(True)
+    for leaf in jax.tree.leaves(tree):
+        if _is_float_array(leaf):
+            result = jnp.logical_and(result, jnp.all(jnp.isfinite(leaf)))
+    return result
+
+
+def select_tree(pred: Any, on_true: Any, on_false: Any) -> Any:
+    """``on_true`` where the scalar bool ``pred`` holds, else ``on_false``, leaf by leaf.
+
+    Used to skip an update whose gradients were not finite, without a Python
+    branch (so it works under ``jit``). The two trees must have the same
+    structure, shapes and dtypes.
+
+    Example:
+      >>> fnn.train.precision.select_tree(jnp.array(False), {"w": jnp.ones(2)}, {"w": jnp.zeros(2)})
+      {'w': Array([0., 0.], dtype=float32)}
+    """
+    pred = jnp.asarray(pred)
+    if pred.shape != () or pred.dtype != jnp.bool_:
+        raise ValueError(f"select_tree: pred must be a scalar bool, got shape {pred.shape} "
+                         f"and dtype {pred.dtype}")
+    if jax.tree.structure(on_true) != jax.tree.structure(on_false):
+        raise ValueError("select_tree: on_true and on_false differ in structure: "
+                         f"{jax.tree.structure(on_true)} vs {jax.tree.structure(on_false)}")
+
+    def select(path, a, b):
+        a, b = jnp.asarray(a), jnp.asarray(b)
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise ValueError(f"select_tree: leaf {jax.tree_util.keystr(path)} is "
+                             f"{a.dtype}{list(a.shape)} in on_true but {b.dtype}{list(b.shape)} "
+                             "in on_false")
+        return jax.lax.select(pred, a, b)
+
+    return jax.tree_util.tree_map_with_path(select, on_true, on_false)
+
+
+def _multiply_floating(tree: Any, factor: jax.Array) -> Any:
+    """Multiply floating leaves by ``factor`` in (at least) float32, keeping their dtype."""
+    def mul(x):
+        if not _is_float_array(x):
+            return x
+        wide = jnp.promote_types(x.dtype, jnp.float32)
+        return (jnp.asarray(x, wide) * factor.astype(wide)).astype(x.dtype)
+    return jax.tree.map(mul, tree)
+
+
+@jax.tree_util.register_pytree_node_class
+class NoOpLossScale:
+    """No loss scaling (float32 or bfloat16 training): every method is the identity.
+
+    Example:
+      >>> scale = fnn.train.precision.NoOpLossScale()
+      >>> float(scale.scale(jnp.array(2.0))), float(scale.loss_scale)
+      (2.0, 1.0)
+    """
+
+    @property
+    def loss_scale(self) -> jax.Array:
+        """The factor, always 1."""
+        return jnp.array(1.0, jnp.float32)
+
+    def scale(self, tree: Any) -> Any:
+        """Returns ``tree`` unchanged."""
+        return tree
+
+    def unscale(self, tree: Any) -> Any:
+        """Returns ``tree`` unchanged."""
+        return tree
+
+    def adjust(self, grads_finite: jax.Array) -> "NoOpLossScale":
+        """Returns ``self``."""
+        del grads_finite
+        return self
+
+    def tree_flatten(self):
+        return (), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        del aux, children
+        return cls()
+
+    def __repr__(self) -> str:
+        return "NoOpLossScale()"
+
+
+@jax.tree_util.register_pytree_node_class
+class StaticLossScale:
+    """A fixed loss scale ``S``: ``scale(x) = S * x``, ``unscale(g) = g / S``.
+
+    Args:
+      loss_scale: the factor ``S > 0`` (a float32 array leaf).
+
+    Example:
+      >>> scale = fnn.train.precision.StaticLossScale(128.0)
+      >>> float(scale.scale(jnp.array(0.5))), float(scale.unscale(jnp.array(64.0)))
+      (64.0, 0.5)
+    """
+
+    def __init__(self, loss_scale: Any):
+        if isinstance(loss_scale, (int, float)) and not loss_scale > 0:
+            raise ValueError(f"StaticLossScale: loss_scale must be > 0, got {loss_scale!r}")
+        self.loss_scale = jnp.asarray(loss_scale, jnp.float32)
+
+    def scale(self, tree: Any) -> Any:
+        """Multiply every floating leaf by ``S`` (apply to the loss before ``grad``)."""
+        return _multiply_floating(tree, self.loss_scale)
+
+    def unscale(self, tree: Any) -> Any:
+        """Divide every floating leaf by ``S`` (apply to the gradients)."""
+        return _multiply_floating(tree, 1.0 / self.loss_scale)
+
+    def adjust(self, grads_finite: jax.Array) -> "StaticLossScale":
+        """Returns ``self``: a static scale never changes."""
+        del grads_finite
+        return self
+
+    def tree_flatten(self):
+        return (self.loss_scale,), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        del aux
+        obj = object.__new__(cls)
+        (obj.loss_scale,) = children
+        return obj
+
+    def __repr__(self) -> str:
+        return f"StaticLossScale(loss_scale={self.loss_scale})"
+
+
+@jax.tree_util.register_pytree_node_class
+class DynamicLossScale:
+    """A loss scale that adapts to overflow, for float16 training.
+
+    Rule applied by :meth:`adjust` after each step (``S`` = ``loss_scale``,
+    ``c`` = ``counter``):
+
+    - gradients not finite: ``S <- max(S / factor, min_loss_scale)``, ``c <- 0``
+      (the step's update should be skipped, see :func:`select_tree`);
+    - gradients finite and ``c == period - 1``: ``S <- S * factor`` (unless that
+      overflows float32), ``c <- 0``;
+    - otherwise: ``c <- c + 1``.
+
+    ``loss_scale`` (float32) and ``counter`` (int32) are array leaves of the
+    pytree; ``period``, ``factor`` and ``min_loss_scale`` are static.
+
+    Args:
+      loss_scale: initial ``S`` (default ``2**15``).
+      counter: finite steps since the last change (default 0).
+      period: finite steps before ``S`` grows (default 2000).
+      factor: growth / shrink factor, > 1 (default 2).
+      min_loss_scale: lower bound on ``S``, > 0 (default 1).
+
+    Example:
+      >>> scale = fnn.train.precision.DynamicLossScale(loss_scale=8.0, period=2)
+      >>> for finite in [True, True, False]:
+      ...     scale = scale.adjust(jnp.array(finite))
+      ...     print(float(scale.loss_scale), int(scale.counter))
+      8.0 1
+      16.0 0
+      8.0 0
+    """
+
+    def __init__(self, loss_scale: Any = 2.0 ** 15, counter: Any = 0, period: int = 2000,
+                 factor: float = 2, min_loss_scale: float = 1.0):
+        if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+            raise ValueError(f"DynamicLossScale: period must be an int >= 1, got {period!r}")
+        if not float(factor) > 1:
+            raise ValueError(f"DynamicLossScale: factor must be > 1, got {factor!r}")
+        if not float(min_loss_scale) > 0:
+            raise ValueError(f"DynamicLossScale: min_loss_scale must be > 0, got {min_loss_scale!r}")
+        if isinstance(loss_scale, (int, float)) and not loss_scale > 0:
+            raise ValueError(f"DynamicLossScale: loss_scale must be > 0, got {loss_scale!r}")
+        self.loss_scale = jnp.asarray(loss_scale, jnp.float32)
+        self.counter = jnp.asarray(counter, jnp.int32)
+        self.period, self.factor, self.min_loss_scale = period, float(factor), float(min_loss_scale)
+
+    def scale(self, tree: Any) -> Any:
+        """Multiply every floating leaf by ``S`` (apply to the loss before ``grad``)."""
+        return _multiply_floating(tree, self.loss_scale)
+
+    def unscale(self, tree: Any) -> Any:
+        """Divide every floating leaf by ``S`` (apply to the gradients)."""
+        return _multiply_floating(tree, 1.0 / self.loss_scale)
+
+    def adjust(self, grads_finite: jax.Array) -> "DynamicLossScale":
+        """The next loss scale after a step whose gradients were ``grads_finite`` (bool scalar)."""
+        grads_finite = jnp.asarray(grads_finite)
+        grown = self.loss_scale * self.factor
+        grown = jnp.where(jnp.isfinite(grown), grown, self.loss_scale)
+        at_period = self.counter == self.period - 1
+        shrunk = jnp.maximum(self.loss_scale / self.factor, self.min_loss_scale)
+        loss_scale = jnp.where(grads_finite, jnp.where(at_period, grown, self.loss_scale), shrunk)
+        counter = jnp.where(grads_finite & ~at_period, self.counter + 1, 0).astype(jnp.int32)
+        return self.tree_unflatten(self.tree_flatten()[1], (loss_scale, counter))
+
+    def tree_flatten(self):
+        return (self.loss_scale, self.counter), (self.period, self.factor, self.min_loss_scale)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        obj.loss_scale, obj.counter = children
+        obj.period, obj.factor, obj.min_loss_scale = aux
+        return obj
+
+    def __repr__(self) -> str:
+        return (f"DynamicLossScale(loss_scale={self.loss_scale}, counter={self.counter}, "
+                f"period={self.period}, factor={self.factor}, min_loss_scale={self.min_loss_scale})")
