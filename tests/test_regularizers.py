@@ -8,6 +8,7 @@ import numpy as np
 
 from fnn import regularizers as R
 
+
 class OptState(NamedTuple):
     count: jax.Array
 
