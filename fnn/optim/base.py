@@ -1,0 +1,195 @@
+"""The optimizer contract: gradient transformations, chains, applying updates.
+
+An optimizer is a :class:`GradientTransformation`, a pair of pure functions::
+
+    opt_state = opt.init(params)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    params = fnn.optim.apply_updates(params, updates)
+
+``update`` turns gradients into *updates* (the amounts added to the
+parameters), so a plain gradient step is ``updates = -eta * g``. Every number an
+``update`` needs (learning rate, betas, eps, weight decay, clip thresholds)
+lives in ``opt_state`` as a float32 array, never in the function itself: the
+factories are memoized on their static configuration, so
+``fnn.optim.adam(1e-3).update is fnn.optim.adam(3e-4).update`` and a ``jit``
+compiled for one learning rate serves every other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnn.optim.validation import check_same_tree, memoize
+
+Params = Any
+Updates = Any
+OptState = Any
+
+
+class GradientTransformation(NamedTuple):
+    """A pair of pure functions ``(init, update)``.
+
+    Attributes:
+      init: ``init(params) -> opt_state``.
+      update: ``update(updates, opt_state, params=None) -> (updates, opt_state)``.
+
+    Example:
+      >>> opt = fnn.optim.sgd(learning_rate=0.1)
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.array([1.0, -1.0])}, state, params)
+      >>> fnn.optim.apply_updates(params, updates)["w"].tolist()
+      [0.9..., 2.1...]
+    """
+
+    init: Callable[[Params], OptState]
+    update: Callable[..., tuple[Updates, OptState]]
+
+
+class EmptyState(NamedTuple):
+    """State of a transformation that keeps none."""
+
+
+def _identity_init(params: Params) -> EmptyState:
+    del params
+    return EmptyState()
+
+
+def _identity_update(updates: Updates, state: EmptyState, params: Params = None):
+    del params
+    return updates, state
+
+
+def identity() -> GradientTransformation:
+    """The transformation that returns the updates unchanged: ``u <- u``.
+
+    Returns:
+      A stateless :class:`GradientTransformation`.
+
+    Example:
+      >>> opt = fnn.optim.identity()
+      >>> opt.update(jnp.ones(2), opt.init(jnp.ones(2)))[0].tolist()
+      [1.0, 1.0]
+    """
+    return GradientTransformation(_identity_init, _identity_update)
+
+
+@memoize
+def _chain_update(name: str, update_fns: tuple[Callable, ...]) -> Callable:
+    def update(updates: Updates, state: tuple, params: Params = None):
+        if params is not None:
+            check_same_tree(name, "grads", updates, "params", params)
+        if not isinstance(state, tuple) or len(state) != len(update_fns):
+            raise ValueError(f"{name}: opt_state must be the tuple of {len(update_fns)} states "
+                             f"returned by init, got {type(state).__name__}")
+        new_states = []
+        for update_fn, sub_state in zip(update_fns, state):
+            updates, sub_state = update_fn(updates, sub_state, params)
+            new_states.append(sub_state)
+        return updates, tuple(new_states)
+
+    return update
+
+
+def named_chain(name: str, *transforms: GradientTransformation) -> GradientTransformation:
+    """:func:`chain` whose errors name ``name`` (used by the named optimizers)."""
+    transforms = [GradientTransformation(*t) for t in transforms]
+    for i, transform in enumerate(transforms):
+        # fnn.optim.freeze marks its update with `wrap_following`: the transforms after
+        # it run masked, so they keep no state for (and never touch) the frozen leaves.
+        wrap_following = getattr(transform.update, "wrap_following", None)
+        if wrap_following is not None and i + 1 < len(transforms):
+            rest = named_chain(name, *transforms[i + 1:])
+            transforms = transforms[:i + 1] + [wrap_following(rest)]
+            break
+    init_fns = tuple(t.init for t in transforms)
+
+    def init(params: Params) -> tuple:
+        return tuple(init_fn(params) for init_fn in init_fns)
+
+    return GradientTransformation(init, _chain_update(name, tuple(t.update for t in transforms)))
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Compose transformations: each one's output updates are the next one's input.
+
+    ``chain(a, b).update(g, (sa, sb), p)`` computes ``u = a(g)``, then ``b(u)``;
+    the state is the tuple of the component states. When ``params`` is given,
+    the gradients' tree and shapes must match it (``ValueError`` otherwise).
+    :func:`fnn.optim.freeze` as an element of a chain also masks every
+    transform after it, so they keep no state for the frozen leaves.
+
+    Args:
+      *transforms: :class:`GradientTransformation` objects (or ``(init, update)`` pairs).
+
+    Returns:
+      A :class:`GradientTransformation`. Chains of the same component
+      ``update`` functions share one ``update`` function object.
+
+    Example:
+      >>> opt = fnn.optim.chain(fnn.optim.clip_by_value(1.0),
+      ...                       fnn.optim.scale_by_learning_rate(0.5))
+      >>> opt.update(jnp.array([3.0, -0.2]), opt.init(jnp.zeros(2)))[0].tolist()
+      [-0.5, 0.1...]
+    """
+    return named_chain("chain", *transforms)
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """Add the updates to the parameters: ``theta <- theta + u`` for every leaf.
+
+    The result keeps each parameter's dtype.
+
+    Args:
+      params: a pytree of arrays.
+      updates: a pytree of the same structure and shapes.
+
+    Returns:
+      The new parameters.
+
+    Raises:
+      ValueError: the trees or leaf shapes differ.
+
+    Example:
+      >>> fnn.optim.apply_updates({"w": jnp.ones(2)}, {"w": jnp.array([0.5, -1.0])})["w"].tolist()
+      [1.5, 0.0]
+    """
+    check_same_tree("apply_updates", "params", params, "updates", updates)
+    return jax.tree.map(lambda p, u: jnp.asarray(p + u).astype(jnp.result_type(p)), params, updates)
+
+
+def find_states(opt_state: OptState, state_class: type | tuple[type, ...]) -> list:
+    """All sub-states of ``opt_state`` that are instances of ``state_class``.
+
+    Searches through chains (tuples), wrappers (``MaskedState``,
+    ``SkipNonfiniteState``) and dicts, depth first, in order.
+
+    Args:
+      opt_state: an optimizer state.
+      state_class: a state NamedTuple class (or a tuple of classes).
+
+    Returns:
+      A list, empty if there is none.
+
+    Example:
+      >>> state = fnn.optim.adam(1e-3).init({"w": jnp.zeros(2)})
+      >>> [s.count for s in fnn.optim.find_states(state, fnn.optim.ScaleByAdamState)]
+      [Array(0, dtype=int32)]
+    """
+    found = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, state_class):
+            found.append(node)
+        if isinstance(node, (tuple, list)):
+            for child in node:
+                visit(child)
+        elif isinstance(node, dict):
+            for child in node.values():
+                visit(child)
+
+    visit(opt_state)
+    return found

@@ -1,0 +1,83 @@
+"""Skipping steps whose gradients are NaN or infinite, and counting them.
+
+fnn never replaces a NaN or inf gradient silently: without this wrapper a bad
+gradient reaches the parameters and shows in the loss. With it, the step is
+skipped (zero update, inner state unchanged) and counted, and the count is in
+the state for a training loop or the user to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnn.optim.base import GradientTransformation
+from fnn.optim.validation import memoize
+
+
+class SkipNonfiniteState(NamedTuple):
+    """State of :func:`skip_nonfinite`.
+
+    Attributes:
+      skipped: int32, how many steps were skipped so far.
+      inner_state: the wrapped transformation's state.
+    """
+
+    skipped: jax.Array
+    inner_state: Any
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """A bool scalar: True if every element of every leaf is finite.
+
+    Example:
+      >>> bool(fnn.optim.all_finite({"a": jnp.array([1.0, jnp.inf])}))
+      False
+    """
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
+
+
+@memoize
+def _skip_update(inner_update):
+    def update(updates: Any, state: SkipNonfiniteState, params: Any = None):
+        new_updates, new_inner = inner_update(updates, state.inner_state, params)
+        ok = jnp.logical_and(all_finite(updates), all_finite(new_updates))
+        # -0.0 is the exact zero for addition: p + (-0.0) == p bit for bit.
+        out = jax.tree.map(lambda u: jnp.where(ok, u, jnp.full_like(u, -0.0)), new_updates)
+        inner = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_inner, state.inner_state)
+        skipped = state.skipped + jnp.where(ok, 0, 1).astype(state.skipped.dtype)
+        return out, SkipNonfiniteState(skipped, inner)
+
+    return update
+
+
+def skip_nonfinite(inner: GradientTransformation) -> GradientTransformation:
+    """Run ``inner`` but skip steps with a non-finite gradient or update.
+
+    If every element of the gradients ``g`` and of ``inner``'s updates is
+    finite: ``(u, s) <- inner(g, s)``. Otherwise: ``u <- 0``, ``s`` unchanged,
+    ``skipped <- skipped + 1``. Both branches are computed and selected with
+    ``jnp.where``, so it works under ``jit`` and ``vmap``.
+
+    Args:
+      inner: the transformation to protect (usually the whole optimizer).
+
+    Returns:
+      A :class:`GradientTransformation` with state :class:`SkipNonfiniteState`.
+
+    Example:
+      >>> opt = fnn.optim.skip_nonfinite(fnn.optim.adam(0.1))
+      >>> state = opt.init(jnp.zeros(2))
+      >>> u, state = opt.update(jnp.array([1.0, jnp.nan]), state)
+      >>> u.tolist(), int(state.skipped)
+      ([-0.0, -0.0], 1)
+    """
+    inner = GradientTransformation(*inner)
+
+    def init(params: Any) -> SkipNonfiniteState:
+        return SkipNonfiniteState(jnp.zeros([], jnp.int32), inner.init(params))
+
+    return GradientTransformation(init, _skip_update(inner.update))

@@ -1,0 +1,142 @@
+"""Adam, Nadam and Lion scalings (momentum combined with a per-parameter scale).
+
+``t`` counts updates from 1; moments start at 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from fnn.optim.base import GradientTransformation
+from fnn.optim.transforms_momentum import ewa, first_moment_estimate
+from fnn.optim.validation import (as_hyperparameter, check_hyperparameters, check_same_tree,
+                                  memoize)
+
+_STATE_OF_PARAMS = "the params opt_state was built for"
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of :func:`scale_by_adam`.
+
+    Attributes:
+      count: int32, updates done so far.
+      mu: first moment (EWA of ``g``), same tree as the params.
+      nu: second moment (EWA of ``g^2``), same tree as the params.
+      b1, b2, eps: float32 hyperparameters.
+    """
+
+    count: jax.Array
+    mu: Any
+    nu: Any
+    b1: jax.Array
+    b2: jax.Array
+    eps: jax.Array
+    hyperparams = ("b1", "b2", "eps")
+
+
+@memoize
+def _adam_update(nesterov: bool):
+    where = "scale_by_adam"
+
+    def update(updates: Any, state: ScaleByAdamState, params: Any = None):
+        del params
+        check_same_tree(where, "grads", updates, _STATE_OF_PARAMS, state.mu)
+        b1, b2, eps = state.b1, state.b2, state.eps
+        count = state.count + 1
+        mu = jax.tree.map(lambda m, g: ewa(m, g, b1), state.mu, updates)
+        nu = jax.tree.map(lambda v, g: ewa(v, g * g, b2), state.nu, updates)
+        correction2 = 1 - b2 ** count.astype(b2.dtype)
+
+        def direction(g, m, v):
+            m_hat = first_moment_estimate(m, g, b1, count, nesterov=nesterov, bias_correction=True)
+            return (m_hat / (jnp.sqrt(v / correction2) + eps)).astype(g.dtype)
+
+        out = jax.tree.map(direction, updates, mu, nu)
+        return out, ScaleByAdamState(count, mu, nu, b1, b2, eps)
+
+    return update
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
+                  nesterov: bool = False) -> GradientTransformation:
+    """Adam scaling (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization").
+
+    ``m_t = b1 m_{t-1} + (1 - b1) g_t``; ``v_t = b2 v_{t-1} + (1 - b2) g_t^2``;
+    ``m_hat = m_t / (1 - b1^t)``; ``v_hat = v_t / (1 - b2^t)``;
+    ``u_t = m_hat / (sqrt(v_hat) + eps)``.
+
+    With ``nesterov=True`` (Nadam, Dozat 2016, in the form optax and Keras
+    use without the momentum schedule)
+    ``m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)``.
+
+    Args:
+      b1: first-moment decay in [0, 1).
+      b2: second-moment decay in [0, 1).
+      eps: >= 0, added to ``sqrt(v_hat)``.
+      nesterov: use Nadam's look-ahead first moment (static).
+
+    Returns:
+      A :class:`GradientTransformation` with state :class:`ScaleByAdamState`.
+
+    Example:
+      >>> opt = fnn.optim.scale_by_adam()
+      >>> u, state = opt.update(jnp.array([0.5, -2.0]), opt.init(jnp.zeros(2)))
+      >>> u.round(4).tolist()  # the first step is sign(g) after bias correction
+      [1.0, -1.0]
+    """
+    check_hyperparameters("scale_by_adam", b1=b1, b2=b2, eps=eps)
+
+    def init(params: Any) -> ScaleByAdamState:
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return ScaleByAdamState(jnp.zeros([], jnp.int32), zeros, zeros, as_hyperparameter(b1),
+                                as_hyperparameter(b2), as_hyperparameter(eps))
+
+    return GradientTransformation(init, _adam_update(bool(nesterov)))
+
+
+class ScaleByLionState(NamedTuple):
+    """State of :func:`scale_by_lion`: ``mu`` (EWA of ``g`` with ``b2``), ``b1``, ``b2``."""
+
+    mu: Any
+    b1: jax.Array
+    b2: jax.Array
+    hyperparams = ("b1", "b2")
+
+
+def _lion_update(updates: Any, state: ScaleByLionState, params: Any = None):
+    del params
+    check_same_tree("scale_by_lion", "grads", updates, _STATE_OF_PARAMS, state.mu)
+    out = jax.tree.map(lambda g, m: jnp.sign(ewa(m, g, state.b1)).astype(g.dtype), updates, state.mu)
+    mu = jax.tree.map(lambda m, g: ewa(m, g, state.b2), state.mu, updates)
+    return out, state._replace(mu=mu)
+
+
+def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation:
+    """Lion scaling (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
+
+    ``u_t = sign(b1 m_{t-1} + (1 - b1) g_t)``; ``m_t = b2 m_{t-1} + (1 - b2) g_t``
+    (``m_0 = 0``, ``sign(0) = 0``). Every coordinate moves by exactly the
+    learning rate, so Lion wants a smaller ``eta`` than Adam (3-10x).
+
+    Args:
+      b1: interpolation weight of the update direction, in [0, 1).
+      b2: decay of the momentum, in [0, 1).
+
+    Returns:
+      A :class:`GradientTransformation` with state :class:`ScaleByLionState`.
+
+    Example:
+      >>> opt = fnn.optim.scale_by_lion()
+      >>> opt.update(jnp.array([0.3, -7.0, 0.0]), opt.init(jnp.zeros(3)))[0].tolist()
+      [1.0, -1.0, 0.0]
+    """
+    check_hyperparameters("scale_by_lion", b1=b1, b2=b2)
+
+    def init(params: Any) -> ScaleByLionState:
+        return ScaleByLionState(jax.tree.map(jnp.zeros_like, params), as_hyperparameter(b1),
+                                as_hyperparameter(b2))
+
+    return GradientTransformation(init, _lion_update)
