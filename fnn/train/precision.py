@@ -2,44 +2,30 @@
 
 A :class:`Policy` names three dtypes:
 
-- ``param_dtype``: how parameters (and the optimizer's updates) are stored.
-  Keep it ``float32``: an update ``theta - eta * g`` much smaller than
-  ``theta`` is rounded away in a 16-bit type (in bfloat16, ``1 + 1e-3 == 1``).
-- ``compute_dtype``: the forward and backward pass (matmuls, activations).
-  16-bit compute halves memory traffic and uses the fast matrix units of
-  GPUs/TPUs; on CPU it brings little.
+- ``param_dtype``: storage of parameters and updates. Keep it ``float32``: an
+  update much smaller than ``theta`` is rounded away in 16 bits (in bfloat16,
+  ``1 + 1e-3 == 1``).
+- ``compute_dtype``: the forward and backward pass. 16-bit compute halves
+  memory traffic and uses the matrix units of GPUs/TPUs (little gain on CPU).
 - ``output_dtype``: the model's outputs, where the loss is computed. Keep it
-  ``float32`` so softmax / log / sums over the batch stay accurate.
+  ``float32`` so softmax, logs and batch sums stay accurate.
 
 The two 16-bit types differ in what they need:
 
-- **bfloat16** has float32's 8-bit exponent (range up to ~3.4e38, smallest
-  normal ~1.2e-38) and an 8-bit mantissa (~3 significant digits). Gradients
-  neither underflow nor overflow any more than in float32, so it needs **no
-  loss scaling**.
-- **float16** has a 5-bit exponent: largest value 65504, smallest normal
-  ~6.1e-5 (subnormals down to ~6e-8). Small gradients underflow to zero, so it
-  needs **loss scaling**: multiply the loss by ``S`` before differentiating
-  (every gradient is then scaled by ``S`` by the chain rule), divide the
-  gradients by ``S`` (in float32) before the update, and when a gradient
-  overflowed to ``inf``/``nan`` skip that update and lower ``S``
-  (:class:`DynamicLossScale`).
+- **bfloat16** keeps float32's 8-bit exponent (range ~1e-38 to ~3e38) with an
+  8-bit mantissa (~3 digits): gradients underflow no more than in float32, so
+  it needs **no loss scaling**.
+- **float16** has a 5-bit exponent (largest 65504, smallest normal ~6.1e-5,
+  subnormals to ~6e-8): small gradients underflow to zero, so it needs **loss
+  scaling**: differentiate ``S * loss`` (the chain rule scales every gradient
+  by ``S``), divide the gradients by ``S`` in float32, and when one overflowed
+  to ``inf``/``nan`` skip the update and lower ``S`` (:class:`DynamicLossScale`).
 
-A training step with a policy and a loss scale (``apply``, ``loss`` and
-``opt`` stand for the user's model, loss and optimizer)::
-
-    def step(params, opt_state, loss_scale, x, y):
-        def scaled_loss(params):
-            p, xc = policy.cast_to_compute((params, x))
-            out = policy.cast_to_output(apply(p, xc))
-            return loss_scale.scale(loss(out, y))
-        grads = loss_scale.unscale(jax.grad(scaled_loss)(params))
-        finite = all_finite(grads)
-        loss_scale = loss_scale.adjust(finite)
-        updates, new_opt_state = opt.update(grads, opt_state, params)
-        new_params = fnn.optim.apply_updates(params, updates)
-        params, opt_state = select_tree(finite, (new_params, new_opt_state), (params, opt_state))
-        return params, opt_state, loss_scale
+A step casts params and inputs with ``cast_to_compute`` and the model output
+with ``cast_to_output``, differentiates ``loss_scale.scale(loss)``, unscales
+the gradients, keeps the update only if :func:`all_finite` (via
+:func:`select_tree`) and adjusts the scale; ``docs/data.md`` shows one, and
+``fnn.train.loss_scaled`` does it inside an optimizer.
 
 Only array leaves with a floating dtype are cast or scaled; integer and
 boolean leaves (step counters, labels) pass through untouched.
@@ -61,12 +47,10 @@ import numpy as np
 __all__ = ["Policy", "get_policy", "NoOpLossScale", "StaticLossScale", "DynamicLossScale",
            "all_finite", "select_tree"]
 
-_DTYPE_NAMES = {
-    "float32": "float32", "f32": "float32", "single": "float32", "full": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "f16": "float16", "half": "float16",
-    "float64": "float64", "f64": "float64", "double": "float64",
-}
+_DTYPE_NAMES = {**dict.fromkeys(["float32", "f32", "single", "full"], "float32"),
+                **dict.fromkeys(["bfloat16", "bf16"], "bfloat16"),
+                **dict.fromkeys(["float16", "f16", "half"], "float16"),
+                **dict.fromkeys(["float64", "f64", "double"], "float64")}
 
 
 def _to_dtype(value: Any, where: str) -> np.dtype:
@@ -93,11 +77,8 @@ def _is_float_array(x: Any) -> bool:
 
 
 def _cast_floating(tree: Any, dtype: np.dtype) -> Any:
-    def cast(x):
-        if _is_float_array(x) and x.dtype != dtype:
-            return jnp.asarray(x, dtype)
-        return x
-    return jax.tree.map(cast, tree)
+    return jax.tree.map(
+        lambda x: jnp.asarray(x, dtype) if _is_float_array(x) and x.dtype != dtype else x, tree)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +169,8 @@ def get_policy(spec: str | Policy) -> Policy:
     if "=" not in text:
         dtype = _to_dtype(text, f"get_policy({spec!r})")
         return Policy(dtype, dtype, dtype)
-    keys = {"params": "params", "p": "params", "param": "params",
-            "compute": "compute", "c": "compute", "output": "output", "o": "output"}
+    keys = {**dict.fromkeys(["params", "param", "p"], "params"),
+            **dict.fromkeys(["compute", "c"], "compute"), **dict.fromkeys(["output", "o"], "output")}
     chosen: dict[str, np.dtype] = {}
     for part in text.split(","):
         name, sep, value = (s.strip() for s in part.partition("="))
@@ -260,8 +241,43 @@ def _multiply_floating(tree: Any, factor: jax.Array) -> Any:
     return jax.tree.map(mul, tree)
 
 
+class _LossScale:
+    """Shared pytree plumbing: ``_leaves`` are array children, ``_static`` aux data."""
+
+    _leaves: tuple[str, ...] = ()
+    _static: tuple[str, ...] = ()
+
+    def adjust(self, grads_finite: jax.Array):
+        """Returns ``self``: this scale never changes."""
+        del grads_finite
+        return self
+
+    def scale(self, tree: Any) -> Any:
+        """Multiply every floating leaf by ``S`` (apply to the loss before ``grad``)."""
+        return _multiply_floating(tree, self.loss_scale)
+
+    def unscale(self, tree: Any) -> Any:
+        """Divide every floating leaf by ``S`` (apply to the gradients)."""
+        return _multiply_floating(tree, 1.0 / self.loss_scale)
+
+    def tree_flatten(self):
+        return (tuple(getattr(self, n) for n in self._leaves),
+                tuple(getattr(self, n) for n in self._static))
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        for name, value in zip(cls._leaves + cls._static, tuple(children) + tuple(aux)):
+            setattr(obj, name, value)
+        return obj
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)}" for n in self._leaves + self._static)
+        return f"{type(self).__name__}({fields})"
+
+
 @jax.tree_util.register_pytree_node_class
-class NoOpLossScale:
+class NoOpLossScale(_LossScale):
     """No loss scaling (float32 or bfloat16 training): every method is the identity.
 
     Example:
@@ -270,38 +286,23 @@ class NoOpLossScale:
       (2.0, 1.0)
     """
 
-    @property
-    def loss_scale(self) -> jax.Array:
-        """The factor, always 1."""
-        return jnp.array(1.0, jnp.float32)
+    loss_scale = property(lambda self: jnp.array(1.0, jnp.float32), doc="The factor, always 1.")
 
     def scale(self, tree: Any) -> Any:
         """Returns ``tree`` unchanged."""
         return tree
 
-    def unscale(self, tree: Any) -> Any:
-        """Returns ``tree`` unchanged."""
-        return tree
+    unscale = scale
 
-    def adjust(self, grads_finite: jax.Array) -> "NoOpLossScale":
-        """Returns ``self``."""
-        del grads_finite
-        return self
 
-    def tree_flatten(self):
-        return (), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        del aux, children
-        return cls()
-
-    def __repr__(self) -> str:
-        return "NoOpLossScale()"
+def _positive_scale(loss_scale: Any, where: str) -> jax.Array:
+    if isinstance(loss_scale, (int, float)) and not loss_scale > 0:
+        raise ValueError(f"{where}: loss_scale must be > 0, got {loss_scale!r}")
+    return jnp.asarray(loss_scale, jnp.float32)
 
 
 @jax.tree_util.register_pytree_node_class
-class StaticLossScale:
+class StaticLossScale(_LossScale):
     """A fixed loss scale ``S``: ``scale(x) = S * x``, ``unscale(g) = g / S``.
 
     Args:
@@ -313,40 +314,14 @@ class StaticLossScale:
       (64.0, 0.5)
     """
 
+    _leaves = ("loss_scale",)
+
     def __init__(self, loss_scale: Any):
-        if isinstance(loss_scale, (int, float)) and not loss_scale > 0:
-            raise ValueError(f"StaticLossScale: loss_scale must be > 0, got {loss_scale!r}")
-        self.loss_scale = jnp.asarray(loss_scale, jnp.float32)
-
-    def scale(self, tree: Any) -> Any:
-        """Multiply every floating leaf by ``S`` (apply to the loss before ``grad``)."""
-        return _multiply_floating(tree, self.loss_scale)
-
-    def unscale(self, tree: Any) -> Any:
-        """Divide every floating leaf by ``S`` (apply to the gradients)."""
-        return _multiply_floating(tree, 1.0 / self.loss_scale)
-
-    def adjust(self, grads_finite: jax.Array) -> "StaticLossScale":
-        """Returns ``self``: a static scale never changes."""
-        del grads_finite
-        return self
-
-    def tree_flatten(self):
-        return (self.loss_scale,), None
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        del aux
-        obj = object.__new__(cls)
-        (obj.loss_scale,) = children
-        return obj
-
-    def __repr__(self) -> str:
-        return f"StaticLossScale(loss_scale={self.loss_scale})"
+        self.loss_scale = _positive_scale(loss_scale, "StaticLossScale")
 
 
 @jax.tree_util.register_pytree_node_class
-class DynamicLossScale:
+class DynamicLossScale(_LossScale):
     """A loss scale that adapts to overflow, for float16 training.
 
     Rule applied by :meth:`adjust` after each step (``S`` = ``loss_scale``,
@@ -360,6 +335,7 @@ class DynamicLossScale:
 
     ``loss_scale`` (float32) and ``counter`` (int32) are array leaves of the
     pytree; ``period``, ``factor`` and ``min_loss_scale`` are static.
+    ``scale``/``unscale`` are those of :class:`StaticLossScale`.
 
     Args:
       loss_scale: initial ``S`` (default ``2**15``).
@@ -378,6 +354,9 @@ class DynamicLossScale:
       8.0 0
     """
 
+    _leaves = ("loss_scale", "counter")
+    _static = ("period", "factor", "min_loss_scale")
+
     def __init__(self, loss_scale: Any = 2.0 ** 15, counter: Any = 0, period: int = 2000,
                  factor: float = 2, min_loss_scale: float = 1.0):
         if isinstance(period, bool) or not isinstance(period, int) or period < 1:
@@ -386,19 +365,9 @@ class DynamicLossScale:
             raise ValueError(f"DynamicLossScale: factor must be > 1, got {factor!r}")
         if not float(min_loss_scale) > 0:
             raise ValueError(f"DynamicLossScale: min_loss_scale must be > 0, got {min_loss_scale!r}")
-        if isinstance(loss_scale, (int, float)) and not loss_scale > 0:
-            raise ValueError(f"DynamicLossScale: loss_scale must be > 0, got {loss_scale!r}")
-        self.loss_scale = jnp.asarray(loss_scale, jnp.float32)
+        self.loss_scale = _positive_scale(loss_scale, "DynamicLossScale")
         self.counter = jnp.asarray(counter, jnp.int32)
         self.period, self.factor, self.min_loss_scale = period, float(factor), float(min_loss_scale)
-
-    def scale(self, tree: Any) -> Any:
-        """Multiply every floating leaf by ``S`` (apply to the loss before ``grad``)."""
-        return _multiply_floating(tree, self.loss_scale)
-
-    def unscale(self, tree: Any) -> Any:
-        """Divide every floating leaf by ``S`` (apply to the gradients)."""
-        return _multiply_floating(tree, 1.0 / self.loss_scale)
 
     def adjust(self, grads_finite: jax.Array) -> "DynamicLossScale":
         """The next loss scale after a step whose gradients were ``grads_finite`` (bool scalar)."""
@@ -410,17 +379,3 @@ class DynamicLossScale:
         loss_scale = jnp.where(grads_finite, jnp.where(at_period, grown, self.loss_scale), shrunk)
         counter = jnp.where(grads_finite & ~at_period, self.counter + 1, 0).astype(jnp.int32)
         return self.tree_unflatten(self.tree_flatten()[1], (loss_scale, counter))
-
-    def tree_flatten(self):
-        return (self.loss_scale, self.counter), (self.period, self.factor, self.min_loss_scale)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        obj.loss_scale, obj.counter = children
-        obj.period, obj.factor, obj.min_loss_scale = aux
-        return obj
-
-    def __repr__(self) -> str:
-        return (f"DynamicLossScale(loss_scale={self.loss_scale}, counter={self.counter}, "
-                f"period={self.period}, factor={self.factor}, min_loss_scale={self.min_loss_scale})")
