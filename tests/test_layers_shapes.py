@@ -1,0 +1,60 @@
+"""Every layer: abstract init == real init, eval_shape(apply) == apply, jit == eager."""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+
+KEY = jax.random.key(0)
+APPLY_KEY = jax.random.key(1)
+
+LAYERS = {
+    "dense": (fnn.Dense(3), (4, 5)),
+    "dense_rank3": (fnn.Dense(3, use_bias=False), (2, 4, 5)),
+    "activation": (fnn.Activation("relu"), (4, 5)),
+    "prelu": (fnn.PReLU(), (4, 5)),
+    "prelu_shared": (fnn.PReLU(shared=True), (4, 5)),
+    "dropout": (fnn.Dropout(0.5), (4, 5)),
+    "flatten": (fnn.Flatten(), (4, 2, 3)),
+    "function": (fnn.FunctionLayer(lambda p, x: x * p["s"],
+                                   lambda key, x: {"s": jnp.ones((1, x.shape[-1]))}), (4, 5)),
+    "sequential": (fnn.Sequential([fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
+                                   fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]),
+                   (4, 2, 3)),
+}
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda a: (tuple(a.shape), jnp.dtype(a.dtype)), tree)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_declared_shapes_equal_returned_shapes(name):
+    layer, shape = LAYERS[name]
+    x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
+    struct = jax.ShapeDtypeStruct(shape, jnp.float32)
+
+    params, state = layer.init(KEY, x)
+    assert _shapes(jax.eval_shape(layer.init, KEY, struct)) == _shapes((params, state))
+    assert _shapes(layer.init(KEY, struct)) == _shapes((params, state))   # struct, no eval_shape
+
+    for train in (False, True):
+        apply = functools.partial(layer.apply, key=APPLY_KEY, train=train)
+        y, new_state = apply(params, state, x)
+        declared = jax.eval_shape(apply, params, state, struct)
+        assert _shapes(declared) == _shapes((y, new_state))
+        y_jit, _ = jax.jit(apply)(params, state, x)
+        np.testing.assert_allclose(np.asarray(y_jit), np.asarray(y), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layers_are_hashable_values(name):
+    layer, _ = LAYERS[name]
+    assert hash(layer) == hash(layer) and layer == layer
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        layer.extra = 1
