@@ -39,7 +39,7 @@ def test_seed000_logistic_regression_forward_loss_gradients_and_update():
     # Update with eta = 0.005: w1 = 0.02 - 0.005 * (-2.03) ~= 0.03.
     w_new = w - 0.005 * dw
     np.testing.assert_allclose(w_new[0], 0.03, atol=2e-4)
-    np.testing.assert_allclose(w_new[0], 0.02 + 0.005 * 0.4061 * 5, rtol=1e-5)
+    np.testing.assert_allclose(w_new[0], 0.02 - 0.005 * (a - 1) * 5, rtol=1e-5)
     assert float(_logistic_loss(w_new, b - 0.005 * db, x, y)) < float(loss)  # the loss went down
 
 
