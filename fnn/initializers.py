@@ -11,25 +11,13 @@ The init functions are small frozen dataclasses, so they compare by value and
 hash (``fnn.initializers.he_normal() == fnn.initializers.he_normal()``): a layer
 holding one stays a valid static argument of :func:`jax.jit`.
 
-The scaled initializers share one core, :class:`VarianceScaling`. It draws
-weights with variance ``scale / n`` where ``n`` is ``fan_in``, ``fan_out`` or
-their mean, taken from the shape by :func:`compute_fans`:
-
-=================  =====  ========  ============  =========================
-name               scale  mode      distribution  result
-=================  =====  ========  ============  =========================
-he_normal          2      fan_in    normal        ``N(0, 2/fan_in)``
-he_uniform         2      fan_in    uniform       ``U(-sqrt(6/fan_in), +)``
-glorot_normal      1      fan_avg   normal        ``N(0, 2/(fan_in+fan_out))``
-glorot_uniform     1      fan_avg   uniform       ``U(-sqrt(6/(fan_in+fan_out)), +)``
-lecun_normal       1      fan_in    normal        ``N(0, 1/fan_in)``
-lecun_uniform      1      fan_in    uniform       ``U(-sqrt(3/fan_in), +)``
-=================  =====  ========  ============  =========================
-
-The ``normal`` variants use an *untruncated* normal, as in the notes
-(``np.random.randn(shape) * np.sqrt(2 / n[l-1])``) and PyTorch; Keras and
-``jax.nn.initializers`` use a truncated normal instead, available here as
-``variance_scaling(scale, mode, "truncated_normal")``.
+The scaled initializers (He, Glorot/Xavier, LeCun) share one core,
+:class:`VarianceScaling`: ``Var[w] = scale / n`` with ``n`` = ``fan_in``,
+``fan_out`` or their mean, read from the shape by :func:`compute_fans`. Their
+``normal`` variants use an *untruncated* normal, as the notes
+(``np.random.randn(shape) * np.sqrt(2 / n[l-1])``) and PyTorch do; Keras and
+``jax.nn.initializers`` truncate (``variance_scaling(s, mode, "truncated_normal")``).
+See ``docs/initializers.md`` for the table of formulas.
 """
 
 from __future__ import annotations
@@ -45,14 +33,13 @@ __all__ = [
     "Initializer", "zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
     "variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
     "lecun_normal", "lecun_uniform", "compute_fans", "get", "Constant", "Normal", "Uniform",
-    "TruncatedNormal", "VarianceScaling",
+    "VarianceScaling",
 ]
 
 Initializer = Callable[..., jax.Array]
 """Type of an init function: ``init(key, shape, dtype=jnp.float32) -> array``."""
 
-# Standard deviation of a standard normal truncated to [-2, 2].
-_TRUNCATED_STD = 0.87962566103423978
+_TRUNCATED_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2]
 
 
 def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -111,16 +98,19 @@ class Constant:
 
 @dataclasses.dataclass(frozen=True)
 class Normal:
-    """Init function drawing ``w ~ N(0, stddev^2)``."""
+    """Init function drawing ``w ~ N(0, stddev^2)``, cut at ``+-2 stddev`` if ``truncated``."""
 
     stddev: float
+    truncated: bool = False
 
     def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-        dtype = _float_dtype(dtype, "normal")
-        return self.stddev * jax.random.normal(key, _shape(shape), dtype)
+        if self.truncated:
+            dtype = _float_dtype(dtype, "truncated_normal")
+            return self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, _shape(shape), dtype)
+        return self.stddev * jax.random.normal(key, _shape(shape), _float_dtype(dtype, "normal"))
 
     def __repr__(self) -> str:
-        return f"normal(stddev={self.stddev!r})"
+        return f"{'truncated_' * self.truncated}normal(stddev={self.stddev!r})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,20 +125,6 @@ class Uniform:
 
     def __repr__(self) -> str:
         return f"uniform(scale={self.scale!r})"
-
-
-@dataclasses.dataclass(frozen=True)
-class TruncatedNormal:
-    """Init function drawing ``w ~ N(0, stddev^2)`` truncated to ``[-2 stddev, 2 stddev]``."""
-
-    stddev: float
-
-    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-        dtype = _float_dtype(dtype, "truncated_normal")
-        return self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, _shape(shape), dtype)
-
-    def __repr__(self) -> str:
-        return f"truncated_normal(stddev={self.stddev!r})"
 
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
@@ -173,12 +149,10 @@ class VarianceScaling:
     name: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self):
-        if self.mode not in _MODES:
-            raise ValueError(f"initializers.variance_scaling: mode must be one of {_MODES}, "
-                             f"got {self.mode!r}")
-        if self.distribution not in _DISTRIBUTIONS:
-            raise ValueError("initializers.variance_scaling: distribution must be one of "
-                             f"{_DISTRIBUTIONS}, got {self.distribution!r}")
+        for field, allowed in (("mode", _MODES), ("distribution", _DISTRIBUTIONS)):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"initializers.variance_scaling: {field} must be one of "
+                                 f"{allowed}, got {getattr(self, field)!r}")
         if not self.scale > 0:
             raise ValueError(f"initializers.variance_scaling: scale must be > 0, got {self.scale}")
 
@@ -267,7 +241,7 @@ def uniform(scale: float = 1e-2) -> Uniform:
     return Uniform(float(scale))
 
 
-def truncated_normal(stddev: float = 1e-2) -> TruncatedNormal:
+def truncated_normal(stddev: float = 1e-2) -> Normal:
     """Init function drawing ``N(0, stddev^2)`` truncated to ``[-2 stddev, 2 stddev]``.
 
     ``stddev`` is that of the untruncated normal (as in JAX); the samples' own
@@ -281,7 +255,7 @@ def truncated_normal(stddev: float = 1e-2) -> TruncatedNormal:
       >>> bool(abs(w).max() <= 2.0)
       True
     """
-    return TruncatedNormal(float(stddev))
+    return Normal(float(stddev), truncated=True)
 
 
 def variance_scaling(scale: float, mode: str = "fan_in",
