@@ -49,6 +49,9 @@ def test_freeze_keeps_frozen_bit_identical_and_no_state(spec):
     params, state = run(opt)
     assert bits(params["body"]) == bits(PARAMS["body"])  # -0.0 stays -0.0
     assert np.signbit(params["body"]["0"]["w"][0, 1])
+    # Eagerly too (inside one jit XLA may fold `p + 0` away; eagerly -0.0 + 0.0 would be +0.0).
+    updates, _ = opt.update(grads_at(5), state, params)
+    assert bits(optim.apply_updates(params, updates)["body"]) == bits(PARAMS["body"])
     # The head trains exactly as adamw alone on the head.
     head_only, _ = run(optim.adamw(0.1, weight_decay=0.1), params=PARAMS)
     np.testing.assert_allclose(params["head"]["w"], head_only["head"]["w"], rtol=1e-6)

@@ -1,6 +1,6 @@
 """Every update rule against an independent numpy (float64) implementation of its equation.
 
-50 steps on a small nonconvex, non-separable problem
+50 steps (the whole trajectory is compared) on a small nonconvex, non-separable problem
 ``f(x) = sum(x^2 / 2 + sin(3 x)) + 0.1 (sum x)^2`` over all parameter leaves,
 for scalar, nested-tuple and dict params, with ``update`` under ``jit`` and
 eagerly. The gradient itself comes from a shared jitted ``jax.grad`` (it is not
@@ -173,7 +173,8 @@ def jitted_update(update_fn, grads, state, params):
 
 
 def run_fnn(opt, params, use_jit):
-    state = opt.init(params)
+    """The parameters after each of the STEPS updates (a list of trees), and the final state."""
+    state, trajectory = opt.init(params), []
     for _ in range(STEPS):
         grads = grad_fn(params)
         if use_jit:
@@ -181,26 +182,29 @@ def run_fnn(opt, params, use_jit):
         else:
             updates, state = opt.update(grads, state, params)
             params = optim.apply_updates(params, updates)
-    return params, state
+        trajectory.append(params)
+    return trajectory, state
 
 
 def run_numpy(step, params):
-    theta, state = flat(params), {}
+    """The flat parameters after each of the STEPS updates, shape (STEPS, n)."""
+    theta, state, trajectory = flat(params), {}, []
     for t in range(1, STEPS + 1):
         theta = step(theta, np_grad(theta), t, state)
-    return theta
+        trajectory.append(theta)
+    return np.stack(trajectory)
 
 
 @pytest.mark.parametrize("structure", sorted(PARAMS))
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rule_matches_numpy_under_jit(case, structure):
     params = PARAMS[structure]
-    got, _ = run_fnn(CASES[case][0](), params, use_jit=True)
-    assert jax.tree.structure(got) == jax.tree.structure(params)
-    assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(got))
+    trajectory, _ = run_fnn(CASES[case][0](), params, use_jit=True)
+    assert jax.tree.structure(trajectory[-1]) == jax.tree.structure(params)
+    assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(trajectory[-1]))
     expected = run_numpy(reference(case), params)
-    np.testing.assert_allclose(flat(got), expected, rtol=1e-5, atol=2e-6)
-    assert np.max(np.abs(expected - flat(params))) > 1e-2  # the optimizer really moved
+    np.testing.assert_allclose(np.stack([flat(p) for p in trajectory]), expected, rtol=1e-5, atol=2e-6)
+    assert np.max(np.abs(expected[-1] - flat(params))) > 1e-2  # the optimizer really moved
 
 
 EAGER = [(case, "tuple") for case in sorted(CASES)] + [("adam", "scalar"), ("adam", "dict")]
@@ -209,8 +213,9 @@ EAGER = [(case, "tuple") for case in sorted(CASES)] + [("adam", "scalar"), ("ada
 @pytest.mark.parametrize("case, structure", EAGER)
 def test_rule_matches_numpy_eagerly(case, structure):
     params = PARAMS[structure]
-    got, _ = run_fnn(CASES[case][0](), params, use_jit=False)
-    np.testing.assert_allclose(flat(got), run_numpy(reference(case), params), rtol=1e-5, atol=2e-6)
+    trajectory, _ = run_fnn(CASES[case][0](), params, use_jit=False)
+    np.testing.assert_allclose(np.stack([flat(p) for p in trajectory]),
+                               run_numpy(reference(case), params), rtol=1e-5, atol=2e-6)
 
 
 def test_current_learning_rate_follows_schedule():
