@@ -1,0 +1,193 @@
+"""Input checks of ``fnn.fit`` / ``fnn.evaluate``: clear errors before anything compiles.
+
+Shapes are checked by tracing the model, the loss and the metrics with
+:func:`jax.eval_shape` on abstract values: no computation and no compilation.
+The outcome is cached per configuration and shapes, so a second ``fit`` with
+the same shapes traces nothing again.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import losses as losses_module
+from fnn.train.step import TrainConfig, cached
+
+
+def _shape(a: Any) -> tuple:
+    return tuple(np.shape(a))
+
+
+def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
+    """``(x, y)`` from ``data``; ``ValueError`` unless it is a pair of arrays of equal length.
+
+    Example:
+      >>> x, y = fnn.train.checks.check_data("fit", (np.zeros((3, 2)), np.zeros(3)), "data")
+      >>> fnn.train.checks.check_data("fit", (np.zeros((3, 2)), np.zeros(4)), "data")
+      Traceback (most recent call last):
+      ...
+      ValueError: fit: data=(x, y) must have as many examples in x as in y; x has shape (3, 2) (3 examples), y has shape (4,) (4 examples)
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"{where}: {name} must be a pair (x, y) of arrays, got "
+                         f"{type(data).__name__}{'' if not isinstance(data, (tuple, list)) else f' of length {len(data)}'}")
+    x, y = data
+    lengths = []
+    for part, value in (("x", x), ("y", y)):
+        leaves = jax.tree.leaves(value)
+        if not leaves or any(np.ndim(a) == 0 for a in leaves):
+            raise ValueError(f"{where}: {name}=(x, y): {part} must be an array with a leading "
+                             f"batch axis, got {value!r:.80}")
+        sizes = {_shape(a)[0] for a in leaves}
+        if len(sizes) != 1:
+            raise ValueError(f"{where}: the arrays in {name} {part} differ in length: "
+                             f"{[_shape(a) for a in leaves]}")
+        lengths.append(sizes.pop())
+    if lengths[0] != lengths[1]:
+        raise ValueError(
+            f"{where}: {name}=(x, y) must have as many examples in x as in y; x has shape "
+            f"{_describe(x)} ({lengths[0]} examples), y has shape {_describe(y)} "
+            f"({lengths[1]} examples)")
+    if lengths[0] == 0:
+        raise ValueError(f"{where}: {name} has no examples (x has shape {_describe(x)})")
+    return x, y
+
+
+def _describe(tree: Any) -> Any:
+    leaves = jax.tree.leaves(tree)
+    return _shape(leaves[0]) if len(leaves) == 1 else jax.tree.map(_shape, tree)
+
+
+def check_positive_int(where: str, name: str, value: Any, *, allow_none: bool = False,
+                       maximum: int | None = None, maximum_name: str = "") -> None:
+    """``ValueError`` unless ``value`` is an int in ``[1, maximum]`` (or ``None`` if allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{where}: {name} must be a positive int{extra}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{where}: {name}={value} is larger than {maximum_name} ({maximum}); "
+                         f"use {name} <= {maximum}" + (" or None" if allow_none else ""))
+
+
+def struct(tree: Any, batch: int | None = None) -> Any:
+    """``tree`` as ``jax.ShapeDtypeStruct`` leaves (leading axis set to ``batch`` if given).
+
+    Leaves take the dtype they get on the device (float64 numpy becomes float32).
+    """
+    def one(a):
+        dtype = jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
+        shape = _shape(a)
+        return jax.ShapeDtypeStruct(shape if batch is None else (batch,) + shape[1:], dtype)
+    return jax.tree.map(one, tree)
+
+
+def _hashable(tree: Any) -> tuple:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((tuple(a.shape), str(a.dtype)) for a in leaves)
+
+
+def check_shapes(where: str, cfg: TrainConfig, params: Any, state: Any, x: Any, y: Any,
+                 *, train: bool = True) -> Any:
+    """Trace model, loss and metrics on abstract ``x``/``y`` batches; ``ValueError`` on a mismatch.
+
+    Args:
+      where: the calling function, named in messages.
+      cfg: the train configuration (model, loss, metrics).
+      params, state: arrays or structs.
+      x, y: one batch (arrays or structs).
+      train: trace the model in training mode.
+
+    Returns:
+      The model output's ``jax.ShapeDtypeStruct`` (pytree).
+    """
+    args = (struct(params), struct(state), struct(x), struct(y))
+    return _check_shapes_cached(where, cfg, train, *(_hashable(a) for a in args), Box(args))
+
+
+@cached
+def _check_shapes_cached(where, cfg, train, p_key, s_key, x_key, y_key, args_box):
+    del p_key, s_key, x_key, y_key  # cache keys only
+    params, state, x, y = args_box.value
+    key = jax.random.key(0)
+
+    def forward(params, state, x, key):
+        xc = x if cfg.policy is None else cfg.policy.cast_to_compute(x)
+        out, _ = cfg.model.apply(params, state, xc, key=key, train=train)
+        return out if cfg.policy is None else cfg.policy.cast_to_output(out)
+
+    try:
+        out = jax.eval_shape(forward, params, state, x, key)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: the model cannot take x of shape {_describe(x)} "
+                         f"({_dtypes(x)}) with the given params: {err}") from err
+    _check_labels_fit(where, cfg, out, y)
+    try:
+        loss = jax.eval_shape(cfg.loss_fn, out, y)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{where}: loss {_name(cfg.loss_fn)} rejects the model output of shape "
+            f"{_describe(out)} ({_dtypes(out)}) with targets y of shape {_describe(y)} "
+            f"({_dtypes(y)}): {err}") from err
+    if getattr(loss, "shape", None) != ():
+        raise ValueError(f"{where}: loss {_name(cfg.loss_fn)} must return a scalar (a mean "
+                         f"over the batch), got shape {getattr(loss, 'shape', loss)}")
+    for name, fn in cfg.metric_fns:
+        try:
+            value = jax.eval_shape(fn, out, y)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: metric {name!r} rejects the model output of shape "
+                             f"{_describe(out)} with targets y of shape {_describe(y)}: "
+                             f"{err}") from err
+        if getattr(value, "shape", None) != ():
+            raise ValueError(f"{where}: metric {name!r} must return a scalar, got shape "
+                             f"{getattr(value, 'shape', value)}")
+    return out
+
+
+def _check_labels_fit(where: str, cfg: TrainConfig, out: Any, y: Any) -> None:
+    if cfg.loss_fn is losses_module.sparse_softmax_cross_entropy and hasattr(out, "shape"):
+        if not jnp.issubdtype(y.dtype, jnp.integer):
+            raise ValueError(
+                f"{where}: loss sparse_softmax_cross_entropy needs integer class labels y, got "
+                f"y of dtype {y.dtype} and shape {y.shape}; model output shape {out.shape}. "
+                "For one-hot targets use softmax_cross_entropy.")
+
+
+def check_label_range(where: str, cfg: TrainConfig, y: Any, num_classes: int) -> None:
+    """``ValueError`` if concrete sparse labels fall outside ``[0, num_classes)``."""
+    if cfg.loss_fn is not losses_module.sparse_softmax_cross_entropy:
+        return
+    values = np.asarray(y)
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+        raise ValueError(f"{where}: labels y must lie in [0, {num_classes}) for a model with "
+                         f"{num_classes} outputs, got values from {values.min()} to "
+                         f"{values.max()}")
+
+
+def _dtypes(tree: Any) -> Any:
+    leaves = jax.tree.leaves(tree)
+    return str(leaves[0].dtype) if len(leaves) == 1 else jax.tree.map(lambda a: str(a.dtype), tree)
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__name__", None) or repr(fn)
+
+
+class Box:
+    """Holds unhashable values next to hashable cache keys (compares equal to any Box)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Box)

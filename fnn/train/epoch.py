@@ -1,0 +1,247 @@
+"""A whole epoch of training steps on the device, with metrics accumulated on the device.
+
+``epoch(params, state, opt_state, (x, y), key)`` runs one pass over the data
+(already on the device) and returns the new ``(params, state, opt_state)``
+and the epoch's metrics, without any transfer to the host in between:
+
+- the key: ``shuffle_key, steps_key = jax.random.split(key)``; the order is
+  ``perm = jax.random.permutation(shuffle_key, n)``; step ``i`` trains on
+  ``x[perm[i*b : (i+1)*b]]`` with the key ``jax.random.fold_in(steps_key, i)``
+  (see :mod:`fnn.train.step` for how the step uses it);
+- ``batch_size=None`` (batch gradient descent): one step on all the data in
+  its original order (no shuffle);
+- the last partial batch: when ``b`` does not divide ``n``, the ``n mod b``
+  examples left over form a last, smaller step of their own (compiled once
+  for that shape), so every example is seen once per epoch and its loss is
+  the mean over its real examples; ``drop_remainder=True`` skips it instead
+  (the examples left out change every epoch with the shuffle);
+- batches are gathered on the device from the permutation, one step at a time;
+- metrics: ``loss`` and every metric are the example-weighted mean over the
+  epoch's steps of the per-batch values (exact for the loss and accuracy;
+  for precision/recall/F1 an average of per-batch values: use
+  ``fnn.evaluate`` for the exact dataset value); ``learning_rate`` is the one
+  of the epoch's last update; ``nonfinite_step`` is the index of the first
+  step whose loss was NaN/inf (``-1``: none); with an optimizer that skips
+  non-finite steps (``fnn.optim.skip_nonfinite``, :func:`fnn.train.loss_scaled`)
+  the means are over the finite steps and ``skipped`` is the total number of
+  skipped steps so far.
+
+The steps run as one ``lax.scan`` per epoch, in unrolled chunks, or one by one
+(:mod:`fnn.train.strategy`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from fnn.optim.hyperparams import current_learning_rate
+from fnn.optim.nonfinite import SkipNonfiniteState
+from fnn.optim.base import find_states
+from fnn.train import strategy as strategy_module
+from fnn.train.gradients import batch_size_of
+from fnn.train.scaled_optimizer import LossScaledState
+from fnn.train.step import TrainConfig, build_config, cached, train_step
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochConfig:
+    """Static description of an epoch (hashable cache key)."""
+
+    train: TrainConfig
+    batch_size: int | None
+    drop_remainder: bool = False
+    mode: str = "scan"
+    chunk: int | None = None
+
+
+def plan(n: int, batch_size: int | None, drop_remainder: bool) -> tuple[int, int, int]:
+    """``(full_steps, step_size, remainder)`` of an epoch over ``n`` examples.
+
+    Example:
+      >>> fnn.train.epoch.plan(10, 4, False), fnn.train.epoch.plan(10, 4, True)
+      ((2, 4, 2), (2, 4, 0))
+      >>> fnn.train.epoch.plan(10, None, False)
+      (1, 10, 0)
+    """
+    if batch_size is None:
+        return 1, n, 0
+    full, remainder = divmod(n, batch_size)
+    return full, batch_size, 0 if drop_remainder else remainder
+
+
+def skipped_count(opt_state: Any) -> jax.Array | None:
+    """Total steps skipped so far by skipping wrappers in ``opt_state`` (``None``: no wrapper)."""
+    states = find_states(opt_state, (SkipNonfiniteState, LossScaledState))
+    if not states:
+        return None
+    return functools.reduce(jnp.add, [s.skipped for s in states])
+
+
+def _init_acc(cfg: TrainConfig) -> dict:
+    names = ("loss",) + tuple(name for name, _ in cfg.metric_fns)
+    zero = jnp.zeros([], jnp.float32)
+    return {"sums": {name: zero for name in names}, "count": zero,
+            "first_nonfinite": jnp.full([], -1, jnp.int32)}
+
+
+def _accumulate(acc: dict, metrics: dict, index: Any, size: int, skipping: bool) -> dict:
+    finite = jnp.isfinite(metrics["loss"])
+    first = jnp.where((acc["first_nonfinite"] < 0) & ~finite, index, acc["first_nonfinite"])
+    weight = jnp.where(finite, jnp.float32(size), 0.0) if skipping else jnp.float32(size)
+    value = (lambda v: jnp.where(finite, v, 0.0)) if skipping else (lambda v: v)
+    sums = {k: s + weight * value(metrics[k]) for k, s in acc["sums"].items()}
+    return {"sums": sums, "count": acc["count"] + weight,
+            "first_nonfinite": first.astype(jnp.int32)}
+
+
+def _batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) -> Any:
+    if perm is None:
+        return data
+    idx = jax.lax.dynamic_slice_in_dim(perm, index * batch_size, size)
+    return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
+
+
+def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: Any,
+              start: Any, count: int, size: int, unroll: bool) -> tuple:
+    """Steps ``start .. start+count-1`` of batch size ``size`` on ``carry``.
+
+    ``carry`` is ``(params, state, opt_state, acc)``; scanned, or written out
+    one after another when ``unroll`` (or ``count == 1``).
+    """
+    skipping = skipped_count(carry[2]) is not None
+
+    def one(carry, i):
+        params, state, opt_state, acc = carry
+        batch = _batch(data, perm, i, ecfg.batch_size, size)
+        key = jax.random.fold_in(steps_key, i)
+        params, state, opt_state, metrics = train_step(ecfg.train, params, state, opt_state,
+                                                       batch, key)
+        return (params, state, opt_state, _accumulate(acc, metrics, i, size, skipping)), None
+
+    if unroll or count == 1:
+        for i in range(count):
+            carry, _ = one(carry, start + i)
+        return carry
+    carry, _ = jax.lax.scan(one, carry, start + jnp.arange(count, dtype=jnp.int32))
+    return carry
+
+
+def _begin(ecfg: EpochConfig, n: int, key: Any) -> tuple:
+    shuffle_key, steps_key = jax.random.split(key)
+    perm = None if ecfg.batch_size is None else jax.random.permutation(shuffle_key, n)
+    return perm, steps_key, _init_acc(ecfg.train)
+
+
+def finish(carry: tuple) -> tuple:
+    """``(params, state, opt_state, metrics)`` from the final carry of an epoch."""
+    params, state, opt_state, acc = carry
+    metrics = {k: s / acc["count"] for k, s in acc["sums"].items()}
+    metrics["nonfinite_step"] = acc["first_nonfinite"]
+    learning_rate = current_learning_rate(opt_state)
+    if learning_rate is not None:
+        metrics["learning_rate"] = learning_rate
+    skipped = skipped_count(opt_state)
+    if skipped is not None:
+        metrics["skipped"] = skipped
+    return params, state, opt_state, metrics
+
+
+def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key):
+    n = batch_size_of(data)
+    full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
+    perm, steps_key, acc = _begin(ecfg, n, key)
+    carry = run_steps(ecfg, (params, state, opt_state, acc), data, perm, steps_key, 0, full,
+                      size, unroll=ecfg.mode == "unroll")
+    if remainder:
+        carry = run_steps(ecfg, carry, data, perm, steps_key, full, 1, remainder, unroll=True)
+    return finish(carry)
+
+
+@cached
+def _jitted_begin(ecfg: EpochConfig, n: int) -> Callable:
+    return jax.jit(functools.partial(_begin, ecfg, n))
+
+
+@cached
+def _jitted_chunk(ecfg: EpochConfig, count: int, size: int, donate: bool) -> Callable:
+    def chunk(carry, data, perm, steps_key, start):
+        return run_steps(ecfg, carry, data, perm, steps_key, start, count, size,
+                         unroll=ecfg.mode == "unroll")
+    return jax.jit(chunk, donate_argnums=(0,) if donate else ())
+
+
+_jitted_finish = jax.jit(finish)
+
+
+def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, data, key):
+    n = batch_size_of(data)
+    full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
+    perm, steps_key, acc = _jitted_begin(ecfg, n)(key)
+    carry = (params, state, opt_state, acc)
+    for start in range(0, full, ecfg.chunk):
+        count = min(ecfg.chunk, full - start)
+        carry = _jitted_chunk(ecfg, count, size, donate)(carry, data, perm, steps_key, start)
+    if remainder:
+        carry = _jitted_chunk(ecfg, 1, remainder, donate)(carry, data, perm, steps_key, full)
+    return _jitted_finish(carry)
+
+
+@cached
+def epoch_function(ecfg: EpochConfig, donate: bool) -> Callable:
+    """The epoch function for ``ecfg``: one jitted call, or a loop of jitted chunks."""
+    if ecfg.chunk is None:
+        return jax.jit(functools.partial(_whole_epoch, ecfg),
+                       donate_argnums=(0, 1, 2) if donate else ())
+    return functools.partial(_chunked_epoch, ecfg, donate)
+
+
+def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
+               metrics: Sequence[Any] = (), augment: Callable | None = None,
+               precision: Any = None, accumulation_steps: int = 1,
+               drop_remainder: bool = False, strategy: str | None = None,
+               steps_per_dispatch: int | None = None, donate: bool = False) -> Callable:
+    """Build ``epoch(params, state, opt_state, (x, y), key)``: one pass over the data.
+
+    Args:
+      model, loss, optimizer, metrics, augment, precision, accumulation_steps:
+        as for :func:`fnn.train.make_train_step`.
+      batch_size: examples per step; ``None`` for batch gradient descent.
+      drop_remainder: skip the last partial batch instead of training on it.
+      strategy: ``None`` (chosen per model and backend), ``"scan"``,
+        ``"unroll"`` or ``"step"`` (see :mod:`fnn.train.strategy`).
+      steps_per_dispatch: steps per compiled call (default: the whole epoch
+        for ``"scan"``, 8 for ``"unroll"``).
+      donate: donate ``params``, ``state``, ``opt_state`` (continue with the
+        returned ones; the arrays passed in are deleted; see
+        :func:`fnn.train.make_train_step`).
+
+    Returns:
+      ``epoch(params, state, opt_state, (x, y), key) -> (params, state,
+      opt_state, metrics)``; ``metrics`` maps ``"loss"``, each metric,
+      ``"nonfinite_step"``, ``"learning_rate"`` (and ``"skipped"``) to device
+      scalars (see the module docstring). ``fnn.fit`` calls it with
+      ``key = jax.random.fold_in(loop_key, epoch_index)``.
+
+    Example:
+      >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
+      >>> opt = fnn.optim.adam(0.01)
+      >>> x = jax.random.normal(jax.random.key(0), (50, 3)); y = x[:, :1] ** 2
+      >>> params, state = model.init(jax.random.key(1), x)
+      >>> opt_state = opt.init(params)
+      >>> epoch = fnn.train.make_epoch(model, "mse", opt, batch_size=16)
+      >>> for e in range(3):
+      ...     params, state, opt_state, m = epoch(params, state, opt_state, (x, y),
+      ...                                         jax.random.fold_in(jax.random.key(2), e))
+      >>> sorted(m), int(m["nonfinite_step"])
+      (['learning_rate', 'loss', 'nonfinite_step'], -1)
+    """
+    cfg = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
+                       precision=precision, accumulation_steps=accumulation_steps)
+    mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
+    ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk)
+    return epoch_function(ecfg, bool(donate))

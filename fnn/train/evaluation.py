@@ -1,0 +1,170 @@
+"""Inference over a whole dataset: ``fnn.predict`` and ``fnn.evaluate``.
+
+Both run the model in evaluation mode (``train=False``: no dropout, batch
+statistics frozen) in one compiled program. With ``batch_size`` the data is
+processed ``batch_size`` examples at a time (``lax.map``, or a loop of
+compiled calls for models that are slow inside loops on CPU, see
+:mod:`fnn.train.strategy`), the last partial batch on its own; the outputs
+are concatenated. ``evaluate`` computes the loss and every metric once, on
+all the outputs, so each is the exact dataset value (the mean loss over all
+examples; precision/recall/F1 of the whole set).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from fnn import losses as losses_module
+from fnn.layers.function import as_layer
+from fnn.train import checks
+from fnn.train.gradients import batch_size_of
+from fnn.train.precision import get_policy
+from fnn.train.step import TrainConfig, cached, resolve_metrics
+from fnn.train.strategy import prefers_unrolled
+
+
+def _apply(model: Any, policy: Any, params: Any, state: Any, x: Any) -> Any:
+    if policy is not None:
+        params, x = policy.cast_to_compute((params, x))
+    out, _ = model.apply(params, state, x, train=False)
+    return out if policy is None else policy.cast_to_output(out)
+
+
+def _split(x: Any, batch_size: int) -> tuple[Any, Any, int]:
+    n = batch_size_of(x)
+    full = n // batch_size
+    head = jax.tree.map(lambda a: a[:full * batch_size].reshape(
+        (full, batch_size) + a.shape[1:]), x)
+    tail = jax.tree.map(lambda a: a[full * batch_size:], x)
+    return head, tail, n - full * batch_size
+
+
+def _concat(parts: list) -> Any:
+    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *parts)
+
+
+def _scanned_forward(model, policy, batch_size, params, state, x):
+    apply = functools.partial(_apply, model, policy, params, state)
+    if batch_size is None or batch_size >= batch_size_of(x):
+        return apply(x)
+    head, tail, rest = _split(x, batch_size)
+    outs = jax.lax.map(apply, head)
+    outs = jax.tree.map(lambda o: o.reshape((-1,) + o.shape[2:]), outs)
+    return _concat([outs, apply(tail)]) if rest else outs
+
+
+@cached
+def forward_function(model: Any, policy: Any, batch_size: int | None) -> Callable:
+    """``forward(params, state, x) -> outputs`` for the whole of ``x``."""
+    if batch_size is None or not prefers_unrolled(model):
+        return jax.jit(functools.partial(_scanned_forward, model, policy, batch_size))
+    one = jax.jit(functools.partial(_apply, model, policy))
+
+    def forward(params, state, x):
+        n = batch_size_of(x)
+        parts = [one(params, state, jax.tree.map(lambda a: a[i:i + batch_size], x))
+                 for i in range(0, n, batch_size)]
+        return parts[0] if len(parts) == 1 else _concat(parts)
+
+    return forward
+
+
+def _score(loss_fn: Callable | None, metric_fns: tuple, out: Any, y: Any) -> dict:
+    result = {} if loss_fn is None else {"loss": loss_fn(out, y)}
+    result.update({name: fn(out, y) for name, fn in metric_fns})
+    return result
+
+
+@cached
+def evaluation_function(model: Any, loss_fn: Callable | None, metric_fns: tuple,
+                        batch_size: int | None, policy: Any) -> Callable:
+    """``evaluate(params, state, x, y) -> {name: device scalar}`` (no host transfer)."""
+    score = functools.partial(_score, loss_fn, metric_fns)
+    if batch_size is None or not prefers_unrolled(model):
+        return jax.jit(lambda params, state, x, y: score(
+            _scanned_forward(model, policy, batch_size, params, state, x), y))
+    forward = forward_function(model, policy, batch_size)
+    score = jax.jit(score)
+    return lambda params, state, x, y: score(forward(params, state, x), y)
+
+
+def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None = None, *,
+            precision: Any = None) -> Any:
+    """The model's outputs on ``x`` in evaluation mode: ``y_hat = f(x; theta)``.
+
+    Args:
+      model: an fnn layer or a pure function ``apply(params, x)``.
+      params, state: the trained parameters and state (``state={}`` if none).
+      x: inputs with a leading batch axis (numpy or JAX).
+      batch_size: examples per forward pass; ``None``: all at once.
+      precision: a precision policy for the forward pass (default: params' dtype).
+
+    Returns:
+      The outputs for every example (a JAX array, or the model's output pytree).
+
+    Example:
+      >>> model = fnn.Dense(2)
+      >>> params, state = model.init(jax.random.key(0), jnp.ones((1, 3)))
+      >>> fnn.predict(model, params, state, np.ones((10, 3)), batch_size=4).shape
+      (10, 2)
+    """
+    model = as_layer(model)
+    checks.check_positive_int("predict", "batch_size", batch_size, allow_none=True)
+    policy = None if precision is None else get_policy(precision)
+    return forward_function(model, policy, batch_size)(params, state, x)
+
+
+def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None,
+             metrics: Sequence[Any] = (), batch_size: int | None = None,
+             precision: Any = None) -> dict[str, float]:
+    """Loss and metrics of the model on a whole dataset.
+
+    ``loss`` is the mean over all examples, ``J = (1/m) sum_i L(f(x_i), y_i)``
+    (the loss function's own reduction over all outputs at once); each metric
+    is computed once on all the outputs.
+
+    Args:
+      model: an fnn layer or a pure function ``apply(params, x)``.
+      params, state: the parameters and state.
+      data: a pair ``(x, y)``.
+      loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry).
+      metrics: metric names or callables ``metric(predictions, targets)``.
+      batch_size: examples per forward pass; ``None``: all at once.
+      precision: a precision policy for the forward pass.
+
+    Returns:
+      ``{"loss": float, <metric>: float, ...}`` (Python floats).
+
+    Raises:
+      ValueError: x and y differ in length, or the shapes do not fit the
+        model, loss or metrics (checked before compiling).
+
+    Example:
+      >>> model = fnn.Dense(1, w_init=fnn.initializers.ones())
+      >>> params, state = model.init(jax.random.key(0), jnp.ones((1, 2)))
+      >>> fnn.evaluate(model, params, state, (np.ones((4, 2)), np.full((4, 1), 3.0)),
+      ...              loss="mse")
+      {'loss': 1.0}
+    """
+    model = as_layer(model)
+    x, y = checks.check_data("evaluate", data, "data")
+    checks.check_positive_int("evaluate", "batch_size", batch_size, allow_none=True)
+    if loss is None and not metrics:
+        raise ValueError("evaluate: give a loss and/or metrics to compute")
+    loss_fn = None if loss is None else losses_module.get(loss)
+    metric_fns = resolve_metrics(metrics)
+    policy = None if precision is None else get_policy(precision)
+    cfg = TrainConfig(model, loss_fn if loss_fn is not None else _no_loss, None, metric_fns,
+                      None, policy)
+    checks.check_shapes("evaluate", cfg, params, state, x, y, train=False)
+    fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
+    return {k: float(v) for k, v in jax.device_get(fn(params, state, x, y)).items()}
+
+
+def _no_loss(predictions: Any, targets: Any) -> jax.Array:
+    del predictions, targets
+    return jnp.zeros([])

@@ -1,0 +1,247 @@
+"""``fnn.fit``: the whole training workflow in one call.
+
+``fit`` checks its inputs (before compiling anything), puts the data on the
+device once, then for each epoch runs one compiled epoch
+(:func:`fnn.train.make_epoch`), evaluates the validation data
+(:func:`fnn.evaluate`), and brings the epoch's numbers to the host once to
+fill the history, check for NaN, drive early stopping, callbacks and the
+progress bar.
+
+Randomness, exactly (so a hand-written loop can reproduce a fit)::
+
+    init_key, loop_key = jax.random.split(key)
+    params, state = model.init(init_key, x)           # only when params is None
+    epoch_key = jax.random.fold_in(loop_key, epoch)   # epoch = 0, 1, ...
+    # then make_epoch: shuffle_key, steps_key = jax.random.split(epoch_key), ...
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn.layers.function import as_layer
+from fnn.train import checks
+from fnn.train.early_stopping import EarlyStopping
+from fnn.train.epoch import EpochConfig, epoch_function, plan
+from fnn.train.evaluation import evaluation_function
+from fnn.train.gradients import batch_size_of
+from fnn.train.precision import DynamicLossScale, NoOpLossScale
+from fnn.train.progress import EpochBar, wants_bar
+from fnn.train.scaled_optimizer import LossScaledState, loss_scaled
+from fnn.train.setup import initial_params, initial_opt_state, fresh
+from fnn.train.step import build_config
+from fnn.train import strategy as strategy_module
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    Attributes:
+      params: the trained parameters (the best epoch's with
+        ``EarlyStopping(restore_best=True)``).
+      state: the model state (e.g. batch statistics), same epoch as ``params``.
+      opt_state: the optimizer state, same epoch (continue training from it).
+      history: ``{name: [one Python float per epoch]}``: ``"loss"``, each
+        metric, ``"learning_rate"``, ``"val_loss"``, ``"val_<metric>"`` and,
+        when the optimizer skips non-finite steps, ``"skipped"`` (per epoch).
+    """
+
+    params: Any
+    state: Any
+    opt_state: Any
+    history: dict
+
+
+def _loss_scale_for(policy: Any, loss_scale: Any) -> Any:
+    if loss_scale is None and policy is not None and policy.compute_dtype == jnp.float16:
+        return DynamicLossScale()
+    return None if isinstance(loss_scale, NoOpLossScale) else loss_scale
+
+
+def _check_validation(x: Any, y: Any, xv: Any, yv: Any) -> None:
+    for part, train, val in (("x", x, xv), ("y", y, yv)):
+        a = jax.tree.map(lambda t: np.shape(t)[1:], train)
+        b = jax.tree.map(lambda t: np.shape(t)[1:], val)
+        if a != b:
+            raise ValueError(f"fit: validation_data {part} has example shape {b} but the "
+                             f"training {part} has {a}")
+
+
+def _check_monitor(early_stopping: Any, cfg: Any, has_validation: bool) -> None:
+    if early_stopping is None:
+        return
+    if not isinstance(early_stopping, EarlyStopping):
+        raise TypeError("fit: early_stopping must be a fnn.EarlyStopping, got "
+                        f"{type(early_stopping).__name__}")
+    names = ["loss"] + [name for name, _ in cfg.metric_fns]
+    known = names + (["val_" + n for n in names] if has_validation else [])
+    if early_stopping.monitor not in known + ["learning_rate"]:
+        hint = " (pass validation_data to monitor 'val_...')" if (
+            early_stopping.monitor.startswith("val_") and not has_validation) else ""
+        raise ValueError(f"fit: EarlyStopping monitors {early_stopping.monitor!r}, which fit "
+                         f"does not compute; known: {known}{hint}")
+
+
+def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
+        batch_size: int | None, key: jax.Array, params: Any = None, state: Any = None,
+        opt_state: Any = None, validation_data: Any = None, metrics: Sequence[Any] = (),
+        early_stopping: EarlyStopping | None = None,
+        callbacks: Sequence[Callable[[int, dict], Any]] = (), progress: bool = True,
+        augment: Callable | None = None, precision: Any = None, loss_scale: Any = None,
+        accumulation_steps: int = 1, drop_remainder: bool = False,
+        validation_batch_size: int | None = None, strategy: str | None = None,
+        steps_per_dispatch: int | None = None) -> FitResult:
+    """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
+
+    Args:
+      model: an fnn layer, or a pure function ``apply(params, x)`` (then ``params=``
+        is required).
+      loss: a loss name (``"mse"``, ``"sparse_softmax_cross_entropy"``, ...) or a
+        callable ``loss(predictions, targets) -> scalar`` (a mean over the batch).
+      optimizer: a ``fnn.optim`` optimizer, e.g. ``fnn.optim.adam(1e-3)``.
+      data: ``(x, y)``, numpy or JAX arrays with a leading example axis; put
+        on the device once.
+      epochs: passes over the data (``>= 1``).
+      batch_size: ``None``: batch gradient descent (one step per epoch on all
+        the data); ``1``: stochastic gradient descent; ``b``: mini-batch
+        gradient descent (a fresh shuffle each epoch; the last partial batch
+        is a smaller step of its own unless ``drop_remainder``).
+      key: a PRNG key; all randomness derives from it (module docstring).
+      params, state: start from these (fine-tuning) instead of ``model.init``.
+      opt_state: continue from this optimizer state (default ``optimizer.init(params)``).
+      validation_data: ``(x_dev, y_dev)`` evaluated after every epoch (``val_*``).
+      metrics: metric names or callables ``metric(predictions, targets) -> scalar``.
+      early_stopping: an :class:`fnn.EarlyStopping` rule.
+      callbacks: functions ``callback(epoch, logs)`` called after every epoch
+        with the epoch index and a dict of Python floats (this epoch's history
+        entries); returning ``True`` stops training after this epoch.
+      progress: show a tqdm bar (only when stderr is a terminal).
+      augment: ``augment(key, x) -> x`` applied to every training batch.
+      precision: a policy (``"mixed_bfloat16"``, ``"mixed_float16"``, a
+        :class:`fnn.train.precision.Policy`); params and optimizer stay in the
+        policy's ``param_dtype``.
+      loss_scale: a loss scale (default: ``DynamicLossScale()`` when computing
+        in float16, none otherwise); the optimizer is wrapped with
+        :func:`fnn.train.loss_scaled` and its steps with overflowing gradients skipped.
+      accumulation_steps: micro-batches per batch (gradient accumulation).
+      drop_remainder: skip the last partial batch of each epoch.
+      validation_batch_size: batch size of the validation pass (``None``: all at once).
+      strategy, steps_per_dispatch: how steps are dispatched (expert override,
+        see :mod:`fnn.train.strategy`).
+
+    Returns:
+      A :class:`FitResult` ``(params, state, opt_state, history)``.
+
+    Raises:
+      ValueError: bad arguments or shapes, before anything is compiled.
+      FloatingPointError: the loss became NaN/inf (names the epoch and step),
+        unless the optimizer skips such steps.
+
+    Example:
+      >>> model = fnn.Sequential([fnn.Dense(16), fnn.Activation("tanh"), fnn.Dense(1)])
+      >>> x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(-1, 1); y = x ** 2
+      >>> result = fnn.fit(model, "mse", fnn.optim.adam(0.03), (x, y), epochs=50,
+      ...                  batch_size=16, key=jax.random.key(0), progress=False)
+      >>> len(result.history["loss"]), result.history["loss"][-1] < 0.02
+      (50, True)
+    """
+    model = as_layer(model)
+    x, y = checks.check_data("fit", data, "data")
+    n = batch_size_of(x)
+    checks.check_positive_int("fit", "epochs", epochs)
+    checks.check_positive_int("fit", "batch_size", batch_size, allow_none=True, maximum=n,
+                              maximum_name="the number of examples")
+    checks.check_positive_int("fit", "accumulation_steps", accumulation_steps,
+                              maximum=batch_size or n, maximum_name="the batch size")
+    if key is None:
+        raise ValueError("fit: key is required, e.g. key=jax.random.key(0)")
+    cfg0 = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
+                        precision=precision, accumulation_steps=accumulation_steps)
+    scale = _loss_scale_for(cfg0.policy, loss_scale)
+    opt = optimizer if scale is None else loss_scaled(optimizer, scale)
+    cfg = cfg0 if scale is None else build_config(
+        model, loss, opt, metrics=metrics, augment=augment, precision=precision,
+        accumulation_steps=accumulation_steps)
+    _check_monitor(early_stopping, cfg, validation_data is not None)
+    callbacks = tuple(callbacks)
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(f"fit: callbacks must be functions callback(epoch, logs), got "
+                            f"{callback!r}")
+    if validation_data is not None:
+        xv, yv = checks.check_data("fit", validation_data, "validation_data")
+        _check_validation(x, y, xv, yv)
+        checks.check_positive_int("fit", "validation_batch_size", validation_batch_size,
+                                  allow_none=True)
+    mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
+    full, size, remainder = plan(n, batch_size, drop_remainder)
+
+    init_key, loop_key = jax.random.split(key)
+    params, state = initial_params(cfg.model, params, state, init_key, x)
+    opt_state = initial_opt_state(opt, opt_state, params, scale)
+    out = checks.check_shapes("fit", cfg, params, state, checks.struct(x, size),
+                              checks.struct(y, size))
+    if validation_data is not None:
+        checks.check_shapes("fit", cfg, params, state, checks.struct(xv), checks.struct(yv),
+                            train=False)
+    if hasattr(out, "shape") and out.ndim:
+        checks.check_label_range("fit", cfg, y, out.shape[-1])
+
+    data = jax.device_put((x, y))
+    params, state, opt_state = fresh((params, state, opt_state))
+    run_epoch = epoch_function(EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk),
+                               True)
+    run_validation = None
+    if validation_data is not None:
+        run_validation = evaluation_function(cfg.model, cfg.loss_fn, cfg.metric_fns,
+                                             validation_batch_size, cfg.policy)
+        validation = jax.device_put((xv, yv))
+
+    history: dict[str, list[float]] = {}
+    tracker = None if early_stopping is None else early_stopping.init()
+    best, skipped_before = None, 0
+    bar = EpochBar(epochs, wants_bar(progress))
+    try:
+        for epoch in range(epochs):
+            params, state, opt_state, numbers = run_epoch(
+                params, state, opt_state, data, jax.random.fold_in(loop_key, epoch))
+            val_numbers = {} if run_validation is None else run_validation(
+                params, state, *validation)
+            numbers, val_numbers = jax.device_get((numbers, val_numbers))
+            bad_step = int(numbers.pop("nonfinite_step"))
+            if bad_step >= 0 and "skipped" not in numbers:
+                raise FloatingPointError(
+                    f"fit: the loss became NaN or infinite at epoch {epoch} (counting from 0), "
+                    f"step {bad_step} of that epoch ({full + (remainder > 0)} steps per epoch, "
+                    f"batch_size={batch_size}); the parameters are no longer usable. Lower the "
+                    "learning rate, check x and y for NaN/inf, clip the gradients "
+                    "(fnn.optim.clip_by_global_norm), or wrap the optimizer in "
+                    "fnn.optim.skip_nonfinite to skip such steps.")
+            logs = {name: float(value) for name, value in numbers.items()}
+            if "skipped" in logs:
+                logs["skipped"], skipped_before = logs["skipped"] - skipped_before, logs[
+                    "skipped"]
+            logs.update({"val_" + name: float(v) for name, v in val_numbers.items()})
+            for name, value in logs.items():
+                history.setdefault(name, []).append(value)
+            bar.update(logs)
+            stop = False
+            if early_stopping is not None:
+                tracker, improved, stop = early_stopping.update(
+                    tracker, epoch, logs[early_stopping.monitor])
+                if improved and early_stopping.restore_best:
+                    # The last epoch needs no copy: nothing runs after it.
+                    best = None if epoch == epochs - 1 else fresh((params, state, opt_state))
+            for callback in callbacks:
+                stop = bool(callback(epoch, dict(logs))) or stop
+            if stop:
+                break
+    finally:
+        bar.close()
+    if best is not None and tracker.best_epoch != epoch:
+        params, state, opt_state = best
+    return FitResult(params, state, opt_state, history)

@@ -1,0 +1,86 @@
+"""Starting values of a fit: parameters, model state, optimizer state, fresh buffers."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from fnn.train import checks
+from fnn.train.scaled_optimizer import LossScaledState
+from fnn.train.step import cached
+
+
+@cached
+def _jitted_init(model: Any, x_key: Any, x_box: checks.Box) -> Callable:
+    del x_key  # cache key only
+    return jax.jit(lambda key: model.init(key, x_box.value))
+
+
+def _init_structs(model: Any, key: Any, xs: Any) -> tuple[Any, Any]:
+    return jax.eval_shape(model.init, key, xs)
+
+
+def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any) -> tuple[Any, Any]:
+    """``(params, state)``: the given ones, or ``model.init(key, x)`` (compiled once per shape).
+
+    When ``params`` is given and ``state`` is not, the state comes from
+    ``model.init`` if the model has any (``{}``-like otherwise).
+
+    Raises:
+      ValueError: ``params`` is ``None`` and the model cannot initialise itself
+        (e.g. a plain function without ``init_fn``).
+    """
+    xs = checks.struct(x)
+    try:
+        _, state_struct = _init_structs(model, key, xs)
+        can_init = True
+    except (ValueError, TypeError) as err:
+        if params is None:
+            raise ValueError(f"fit: params=None, so the model must initialise itself, but "
+                             f"model.init fails for x of shape {jax.tree.map(jnp.shape, x)}: "
+                             f"{err}. Pass params=... (your own parameters).") from err
+        can_init, state_struct = False, {}
+    if params is None or (state is None and can_init and jax.tree.leaves(state_struct)):
+        init = _jitted_init(model, checks._hashable(xs), checks.Box(xs))
+        new_params, new_state = init(key)
+        params = new_params if params is None else params
+        state = new_state if state is None else state
+    if state is None:
+        state = jax.tree.map(lambda s: s, state_struct)
+    return params, state
+
+
+def initial_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any) -> Any:
+    """``optimizer.init(params)``, or the given state checked against it.
+
+    A state given without loss scaling is wrapped in a :class:`LossScaledState`
+    when ``loss_scale`` is used.
+
+    Raises:
+      ValueError: ``opt_state``'s structure or shapes differ from ``optimizer.init(params)``.
+    """
+    if opt_state is None:
+        return optimizer.init(params)
+    if loss_scale is not None and not isinstance(opt_state, LossScaledState):
+        opt_state = LossScaledState(opt_state, loss_scale, jnp.zeros([], jnp.int32))
+    expected = jax.eval_shape(optimizer.init, params)
+    if jax.tree.structure(expected) != jax.tree.structure(opt_state) or [
+            s.shape for s in jax.tree.leaves(expected)] != [
+            jnp.shape(a) for a in jax.tree.leaves(opt_state)]:
+        raise ValueError("fit: opt_state does not match optimizer.init(params): expected "
+                         f"{jax.tree.structure(expected)}, got {jax.tree.structure(opt_state)}")
+    return opt_state
+
+
+def fresh(tree: Any) -> Any:
+    """A copy of ``tree`` in new device buffers (safe to donate; shared leaves become distinct).
+
+    Leaves keep their dtype and lose any weak type, so a compiled function
+    sees the same types in every epoch.
+    """
+    def copy(a):
+        a = jnp.asarray(a)
+        return jnp.array(a, dtype=a.dtype, copy=True)
+    return jax.tree.map(copy, tree)
