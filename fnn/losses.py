@@ -17,7 +17,8 @@ Per-example values:
   their definition; every other axis is a batch axis. ``binary_cross_entropy*``
   sums over the non-batch axes (independent binary labels), batch axis 0.
 
-Predictions and targets must have the same shape: ``(n,)`` against ``(n, 1)``
+Losses are computed in at least float32 (bf16/fp16 predictions of a
+mixed-precision model are upcast). Predictions and targets must have the same shape: ``(n,)`` against ``(n, 1)``
 raises a ``ValueError`` instead of silently broadcasting to ``(n, n)``.
 
 Output activation + loss (the notes' table): binary -> sigmoid + binary
@@ -49,8 +50,10 @@ EPSILON = 1e-7
 
 
 def _float(x) -> jax.Array:
+    """At least float32: integers and half precision (bf16/fp16) are upcast."""
     x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32)) if jnp.issubdtype(
+        x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
 def _check_reduction(name: str, reduction: str) -> None:

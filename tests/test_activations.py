@@ -153,11 +153,19 @@ def test_prelu_per_feature_alpha_values_and_gradients():
         A.prelu(x, jnp.ones(4))
 
 
-def test_jit_and_vmap_give_the_eager_values():
+def test_jit_and_vmap_give_the_eager_values_without_recompiling():
     x = jnp.asarray(np.linspace(-3, 3, 8).reshape(2, 4), jnp.float32)
-    all_at_once = jax.jit(lambda v: [f(v) for f in FUNCS.values()] + [A.softmax(v)])
+    traces = []
+
+    @jax.jit
+    def all_at_once(v):
+        traces.append(1)
+        return [f(v) for f in FUNCS.values()] + [A.softmax(v)]
+
     for got, f in zip(all_at_once(x), list(FUNCS.values()) + [A.softmax]):
         np.testing.assert_allclose(got, f(x), rtol=1e-6, atol=1e-7)
+    all_at_once(x + 1.0)
+    assert len(traces) == 1
     np.testing.assert_allclose(jax.vmap(A.softmax)(x), A.softmax(x), rtol=1e-6)
 
 

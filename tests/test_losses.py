@@ -198,6 +198,15 @@ def test_jit_vmap_and_no_recompilation():
     np.testing.assert_allclose(per_model[1], L.sparse_softmax_cross_entropy(stacked[1], args[3]), rtol=1e-6)
 
 
+def test_half_precision_predictions_are_computed_in_float32():
+    z = jnp.asarray(LOGITS, jnp.bfloat16)
+    out = L.sparse_softmax_cross_entropy(z, jnp.asarray(LABELS))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, CASES["sparse_softmax_cross_entropy"][0](
+        np.asarray(z, np.float64), LABELS).mean(), rtol=1e-5)
+    assert L.mse(jnp.ones(2, jnp.float16), jnp.zeros(2, jnp.int32)).dtype == jnp.float32
+
+
 def test_get_names_aliases_and_errors():
     assert L.get("MSE") is L.mse and L.get("mean_squared_error") is L.mse
     assert L.get("bce") is L.binary_cross_entropy
