@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.test_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -196,3 +197,21 @@ def test_current_learning_rate_and_find_states():
     assert momentum_state.velocity["w"] is None and momentum_state.velocity["b"].shape == (2,)
     assert optim.find_states(state, optim.ScaleByAdamState) == []
     assert optim.current_learning_rate(optim.clip_by_value(1.0).init(PARAMS)) is None
+
+
+def test_grad_through_updates_with_respect_to_hyperparameters():
+    """A hypergradient: d loss(theta after 3 Adam steps) / d (learning rate, b1)."""
+
+    def loss_after(lr, b1):
+        opt = optim.adam(lr, b1=b1)
+        params, state = PARAMS, opt.init(PARAMS)
+        for _ in range(3):
+            grads = jax.grad(lambda p: jnp.sum(jnp.sin(p["w"])) + jnp.sum(p["b"] ** 2))(params)
+            updates, state = opt.update(grads, state, params)
+            params = optim.apply_updates(params, updates)
+        return jnp.sum(jnp.sin(params["w"])) + jnp.sum(params["b"] ** 2)
+
+    loss_after = jax.jit(loss_after)
+    jax.test_util.check_grads(loss_after, (jnp.float32(0.05), jnp.float32(0.8)), order=1,
+                              modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert float(jax.grad(loss_after)(0.05, 0.8)) < 0  # a larger step lowers this loss
