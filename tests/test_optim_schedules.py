@@ -160,3 +160,29 @@ def test_bad_types_raise_type_error():
         S.constant("0.1")
     with pytest.raises(TypeError, match="exponential_decay: step must be an integer"):
         S.exponential_decay(0.1, steps_per_epoch=1)(jnp.array([True, False]))
+
+
+def test_schedule_as_learning_rate_of_an_optimizer_one_compilation():
+    import fnn
+
+    traces = []
+    update = fnn.optim.sgd(S.exponential_decay(1.0, steps_per_epoch=1)).update
+
+    @jax.jit
+    def sgd_step(w, opt_state):
+        traces.append(1)
+        updates, opt_state = update(jnp.ones(1), opt_state, w)
+        return fnn.optim.apply_updates(w, updates), opt_state
+
+    for lr0, rate in ((1.0, 0.5), (0.3, 0.9)):  # same kind, other numbers: no new trace
+        opt = fnn.optim.sgd(S.exponential_decay(lr0, rate, steps_per_epoch=2))
+        assert opt.update is update  # the schedule's numbers live in the state
+        w, opt_state = jnp.zeros(1), opt.init(jnp.zeros(1))
+        rates = []
+        for _ in range(5):
+            w, opt_state = sgd_step(w, opt_state)
+            rates.append(float(fnn.optim.current_learning_rate(opt_state)))
+        expected = lr0 * rate ** epoch_num(np.arange(5), 2)  # update t uses schedule(t - 1)
+        np.testing.assert_allclose(rates, expected, rtol=1e-6)
+        np.testing.assert_allclose(w, [-expected.sum()], rtol=1e-6)
+    assert len(traces) == 1
