@@ -143,7 +143,7 @@ def main():
         "Adam update + apply_updates, jitted, params and state donated",
         f"parameters: {n_params:,} float32 in {len(jax.tree.leaves(grads))} leaves",
         f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
-        f"{platform.machine()}, {os.cpu_count()} cpus",
+        f"{platform.machine()}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at the end",
         f"repetitions: {args.reps} each (after {args.warmup} warm-up), alternating order, median",
         f"max |params difference| after one step: {diff:.1e}",
         *(f"compiled {name:16s} {costs[name]}" for name in steps),
