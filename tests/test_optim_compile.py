@@ -215,3 +215,25 @@ def test_grad_through_updates_with_respect_to_hyperparameters():
     jax.test_util.check_grads(loss_after, (jnp.float32(0.05), jnp.float32(0.8)), order=1,
                               modes=["rev"], atol=1e-2, rtol=1e-2)
     assert float(jax.grad(loss_after)(0.05, 0.8)) < 0  # a larger step lowers this loss
+
+
+def test_adam_state_buffers_are_distinct_so_donation_works():
+    params = {"w": jnp.ones((3,))}
+    opt = optim.adam(1e-2)
+    state = opt.init(params)
+    adam_state = optim.find_states(state, optim.ScaleByAdamState)[0]
+    assert adam_state.mu["w"] is not adam_state.nu["w"]
+
+    def step(p, s):
+        u, s = opt.update(jax.tree.map(jnp.ones_like, p), s, p)
+        return optim.apply_updates(p, u), s
+
+    # Raised "Attempt to donate the same buffer twice" when mu and nu shared a tree.
+    new_params, _ = jax.jit(step, donate_argnums=(1,))(params, state)
+    assert new_params["w"].shape == (3,)
+
+
+def test_fixed_rate_update_rejects_a_schedule_state():
+    schedule_state = optim.sgd(optim.schedules.constant(0.5)).init(jnp.zeros(2))
+    with pytest.raises(TypeError, match="ScaleByLearningRateState"):
+        optim.sgd(0.5).update(jnp.ones(2), schedule_state)

@@ -90,8 +90,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
     check_hyperparameters("scale_by_adam", b1=b1, b2=b2, eps=eps)
 
     def init(params: Any) -> ScaleByAdamState:
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return ScaleByAdamState(jnp.zeros([], jnp.int32), zeros, zeros, as_hyperparameter(b1),
+        # Two separate trees: sharing one buffer would break donation of the state.
+        mu, nu = jax.tree.map(jnp.zeros_like, params), jax.tree.map(jnp.zeros_like, params)
+        return ScaleByAdamState(jnp.zeros([], jnp.int32), mu, nu, as_hyperparameter(b1),
                                 as_hyperparameter(b2), as_hyperparameter(eps))
 
     return GradientTransformation(init, _adam_update(bool(nesterov)))

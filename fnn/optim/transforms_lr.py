@@ -59,13 +59,22 @@ def _scale(updates: Any, factor: jax.Array) -> Any:
     return jax.tree.map(lambda u: (factor * u).astype(jnp.result_type(u)), updates)
 
 
+def _check_state(state: Any, expected: type) -> None:
+    """An update given another transform's state fails loudly, not silently."""
+    if not isinstance(state, expected):
+        raise TypeError(f"scale_by_learning_rate: update expected a {expected.__name__}, got "
+                        f"{type(state).__name__}; was the state made by another optimizer's init?")
+
+
 def _fixed_update(updates: Any, state: ScaleByLearningRateState, params: Any = None):
     del params
+    _check_state(state, ScaleByLearningRateState)
     return _scale(updates, -state.learning_rate), state
 
 
 def _pytree_schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None):
     del params
+    _check_state(state, ScaleByScheduleState)
     learning_rate = as_hyperparameter(state.schedule(state.count))
     return _scale(updates, -learning_rate), state._replace(count=state.count + 1,
                                                            learning_rate=learning_rate)
@@ -75,6 +84,7 @@ def _pytree_schedule_update(updates: Any, state: ScaleByScheduleState, params: A
 def _function_schedule_update(schedule: Callable) -> Callable:
     def update(updates: Any, state: ScaleByScheduleState, params: Any = None):
         del params
+        _check_state(state, ScaleByScheduleState)
         learning_rate = as_hyperparameter(schedule(state.count))
         return _scale(updates, -learning_rate), state._replace(count=state.count + 1,
                                                                learning_rate=learning_rate)
