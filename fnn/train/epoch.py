@@ -21,7 +21,10 @@ and the epoch's metrics, without any transfer to the host in between:
   for precision/recall/F1 an average of per-batch values: use
   ``fnn.evaluate`` for the exact dataset value); ``learning_rate`` is the one
   of the epoch's last update; ``nonfinite_step`` is the index of the first
-  step whose loss was NaN/inf (``-1``: none); with an optimizer that skips
+  step whose loss was NaN/inf (``-1``: none); ``params_finite`` whether the
+  parameters are free of NaN/inf at the end of the epoch (one check per
+  epoch: a ReLU maps NaN to 0, so NaN parameters can hide behind a finite
+  loss); with an optimizer that skips
   non-finite steps (``fnn.optim.skip_nonfinite``, :func:`fnn.train.loss_scaled`)
   the means are over the finite steps and ``skipped`` is the total number of
   skipped steps so far.
@@ -44,6 +47,7 @@ from fnn.optim.nonfinite import SkipNonfiniteState
 from fnn.optim.base import find_states
 from fnn.train import strategy as strategy_module
 from fnn.train.gradients import batch_size_of
+from fnn.train.precision import all_finite
 from fnn.train.scaled_optimizer import LossScaledState
 from fnn.train.step import TrainConfig, build_config, cached, train_step
 
@@ -142,6 +146,7 @@ def finish(carry: tuple) -> tuple:
     params, state, opt_state, acc = carry
     metrics = {k: s / acc["count"] for k, s in acc["sums"].items()}
     metrics["nonfinite_step"] = acc["first_nonfinite"]
+    metrics["params_finite"] = all_finite(params)
     learning_rate = current_learning_rate(opt_state)
     if learning_rate is not None:
         metrics["learning_rate"] = learning_rate
@@ -223,7 +228,8 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
     Returns:
       ``epoch(params, state, opt_state, (x, y), key) -> (params, state,
       opt_state, metrics)``; ``metrics`` maps ``"loss"``, each metric,
-      ``"nonfinite_step"``, ``"learning_rate"`` (and ``"skipped"``) to device
+      ``"nonfinite_step"``, ``"params_finite"``, ``"learning_rate"`` (and
+      ``"skipped"``) to device
       scalars (see the module docstring). ``fnn.fit`` calls it with
       ``key = jax.random.fold_in(loop_key, epoch_index)``.
 
@@ -238,7 +244,7 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
       ...     params, state, opt_state, m = epoch(params, state, opt_state, (x, y),
       ...                                         jax.random.fold_in(jax.random.key(2), e))
       >>> sorted(m), int(m["nonfinite_step"])
-      (['learning_rate', 'loss', 'nonfinite_step'], -1)
+      (['learning_rate', 'loss', 'nonfinite_step', 'params_finite'], -1)
     """
     cfg = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
                        precision=precision, accumulation_steps=accumulation_steps)

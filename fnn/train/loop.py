@@ -32,7 +32,7 @@ from fnn.train.gradients import batch_size_of
 from fnn.train.precision import DynamicLossScale, NoOpLossScale
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.scaled_optimizer import LossScaledState, loss_scaled
-from fnn.train.setup import initial_params, initial_opt_state, fresh
+from fnn.train.setup import check_opt_state, fresh, initial_params, initial_structs
 from fnn.train.step import build_config
 from fnn.train import strategy as strategy_module
 
@@ -157,8 +157,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                               maximum_name="the number of examples")
     checks.check_positive_int("fit", "accumulation_steps", accumulation_steps,
                               maximum=batch_size or n, maximum_name="the batch size")
-    if key is None:
-        raise ValueError("fit: key is required, e.g. key=jax.random.key(0)")
+    if not isinstance(key, jax.Array) or not (
+            jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+            or (key.dtype == jnp.uint32 and key.shape == (2,))):
+        raise ValueError(f"fit: key must be a PRNG key such as jax.random.key(0), got {key!r}")
     cfg0 = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
                         precision=precision, accumulation_steps=accumulation_steps)
     scale = _loss_scale_for(cfg0.policy, loss_scale)
@@ -180,17 +182,22 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
     full, size, remainder = plan(n, batch_size, drop_remainder)
 
-    init_key, loop_key = jax.random.split(key)
-    params, state = initial_params(cfg.model, params, state, init_key, x)
-    opt_state = initial_opt_state(opt, opt_state, params, scale)
-    out = checks.check_shapes("fit", cfg, params, state, checks.struct(x, size),
-                              checks.struct(y, size))
+    # Every check runs on shapes only (jax.eval_shape): nothing is computed or compiled
+    # before the inputs are known to fit together.
+    param_structs, state_structs = initial_structs(cfg.model, params, state, key, x)
+    out = checks.check_shapes("fit", cfg, param_structs, state_structs,
+                              checks.struct(x, size), checks.struct(y, size))
     if validation_data is not None:
-        checks.check_shapes("fit", cfg, params, state, checks.struct(xv), checks.struct(yv),
-                            train=False)
+        checks.check_shapes("fit", cfg, param_structs, state_structs, checks.struct(xv),
+                            checks.struct(yv), train=False)
     if hasattr(out, "shape") and out.ndim:
         checks.check_label_range("fit", cfg, y, out.shape[-1])
+    opt_state = check_opt_state(opt, opt_state, param_structs, scale)
 
+    init_key, loop_key = jax.random.split(key)
+    params, state = initial_params(cfg.model, params, state, init_key, x, state_structs)
+    if opt_state is None:
+        opt_state = opt.init(params)
     data = jax.device_put((x, y))
     params, state, opt_state = fresh((params, state, opt_state))
     run_epoch = epoch_function(EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk),
@@ -221,6 +228,12 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                     "learning rate, check x and y for NaN/inf, clip the gradients "
                     "(fnn.optim.clip_by_global_norm), or wrap the optimizer in "
                     "fnn.optim.skip_nonfinite to skip such steps.")
+            if not numbers.pop("params_finite") and "skipped" not in numbers:
+                raise FloatingPointError(
+                    f"fit: the parameters became NaN or infinite during epoch {epoch} (counting "
+                    "from 0) while the loss stayed finite (an activation such as relu maps NaN "
+                    "to 0 and hides it). Check x and y for NaN/inf, lower the learning rate, or "
+                    "wrap the optimizer in fnn.optim.skip_nonfinite to skip such steps.")
             logs = {name: float(value) for name, value in numbers.items()}
             if "skipped" in logs:
                 logs["skipped"], skipped_before = logs["skipped"] - skipped_before, logs[

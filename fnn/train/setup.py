@@ -18,33 +18,36 @@ def _jitted_init(model: Any, x_key: Any, x_box: checks.Box) -> Callable:
     return jax.jit(lambda key: model.init(key, x_box.value))
 
 
-def _init_structs(model: Any, key: Any, xs: Any) -> tuple[Any, Any]:
-    return jax.eval_shape(model.init, key, xs)
-
-
-def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any) -> tuple[Any, Any]:
-    """``(params, state)``: the given ones, or ``model.init(key, x)`` (compiled once per shape).
-
-    When ``params`` is given and ``state`` is not, the state comes from
-    ``model.init`` if the model has any (``{}``-like otherwise).
+def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tuple[Any, Any]:
+    """Shapes and dtypes of the starting ``(params, state)``, without computing anything.
 
     Raises:
       ValueError: ``params`` is ``None`` and the model cannot initialise itself
         (e.g. a plain function without ``init_fn``).
     """
-    xs = checks.struct(x)
     try:
-        _, state_struct = _init_structs(model, key, xs)
-        can_init = True
+        init_params, init_state = jax.eval_shape(model.init, key, checks.struct(x))
     except (ValueError, TypeError) as err:
         if params is None:
             raise ValueError(f"fit: params=None, so the model must initialise itself, but "
                              f"model.init fails for x of shape {jax.tree.map(jnp.shape, x)}: "
                              f"{err}. Pass params=... (your own parameters).") from err
-        can_init, state_struct = False, {}
-    if params is None or (state is None and can_init and jax.tree.leaves(state_struct)):
-        init = _jitted_init(model, checks._hashable(xs), checks.Box(xs))
-        new_params, new_state = init(key)
+        init_params, init_state = None, {}
+    return (init_params if params is None else checks.struct(params),
+            init_state if state is None else checks.struct(state))
+
+
+def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any,
+                   state_struct: Any) -> tuple[Any, Any]:
+    """``(params, state)``: the given ones, or ``model.init(key, x)`` (compiled once per shape).
+
+    When ``params`` is given and ``state`` is not, the state comes from
+    ``model.init`` if the model has any (the empty structure otherwise).
+    ``state_struct`` is the state's structure from :func:`initial_structs`.
+    """
+    if params is None or (state is None and jax.tree.leaves(state_struct)):
+        xs = checks.struct(x)
+        new_params, new_state = _jitted_init(model, checks._hashable(xs), checks.Box(xs))(key)
         params = new_params if params is None else params
         state = new_state if state is None else state
     if state is None:
@@ -52,17 +55,17 @@ def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any) -> tup
     return params, state
 
 
-def initial_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any) -> Any:
-    """``optimizer.init(params)``, or the given state checked against it.
+def check_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any) -> Any:
+    """The given ``opt_state`` (``None`` stays ``None``) checked against ``optimizer.init``.
 
     A state given without loss scaling is wrapped in a :class:`LossScaledState`
-    when ``loss_scale`` is used.
+    when ``loss_scale`` is used. ``params`` may be structs: nothing is computed.
 
     Raises:
       ValueError: ``opt_state``'s structure or shapes differ from ``optimizer.init(params)``.
     """
     if opt_state is None:
-        return optimizer.init(params)
+        return None
     if loss_scale is not None and not isinstance(opt_state, LossScaledState):
         opt_state = LossScaledState(opt_state, loss_scale, jnp.zeros([], jnp.int32))
     expected = jax.eval_shape(optimizer.init, params)

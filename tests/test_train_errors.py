@@ -1,0 +1,131 @@
+"""Bad input fails with a clear ValueError before anything compiles; NaN stops or is skipped."""
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import fnn
+
+MODEL = fnn.Sequential([fnn.Dense(8), fnn.Activation("relu"), fnn.Dropout(0.25), fnn.Dense(3)])
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(20, 5)).astype(np.float32)
+Y = RNG.integers(0, 3, 20)
+LOSS = fnn.losses.sparse_softmax_cross_entropy
+KEY = jax.random.key(3)
+OPT = fnn.optim.adam(0.01)
+
+
+@contextlib.contextmanager
+def no_compilation():
+    """Fail if XLA compiles anything inside the block."""
+    compiled = []
+
+    def listen(name, *args, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiled.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert not compiled, "something was compiled before the error"
+
+
+def fit(**overrides):
+    args = dict(model=MODEL, loss=LOSS, optimizer=OPT, data=(X, Y), epochs=1, batch_size=8,
+                key=KEY, progress=False)
+    args.update(overrides)
+    return fnn.fit(args.pop("model"), args.pop("loss"), args.pop("optimizer"), args.pop("data"),
+                   **args)
+
+
+BAD_INPUTS = [
+    (dict(data=(X, Y[:19])), r"x has shape \(20, 5\) \(20 examples\), y has shape \(19,\)"),
+    (dict(data=(X,)), r"data must be a pair \(x, y\)"),
+    (dict(batch_size=21), r"batch_size=21 is larger than the number of examples \(20\)"),
+    (dict(batch_size=0), r"batch_size must be a positive int or None, got 0"),
+    (dict(batch_size=-4), r"batch_size must be a positive int"),
+    (dict(batch_size=2.5), r"batch_size must be a positive int"),
+    (dict(epochs=0), r"epochs must be a positive int, got 0"),
+    (dict(accumulation_steps=9), r"accumulation_steps=9 is larger than the batch size \(8\)"),
+    (dict(data=(X, Y.astype(np.float32))),
+     r"sparse_softmax_cross_entropy needs integer class labels y, got y of dtype float32"),
+    (dict(loss="softmax_cross_entropy", data=(X, np.eye(4, dtype=np.float32)[Y % 4])),
+     r"rejects the model output of shape \(8, 3\) \(float32\) with targets y of shape \(8, 4\)"),
+    (dict(loss="mse", data=(X, Y.astype(np.float32))),
+     r"loss mse rejects the model output of shape \(8, 3\).*targets y of shape \(8,\)"),
+    (dict(data=(X, Y + 1)), r"labels y must lie in \[0, 3\).*from 1 to 3"),
+    (dict(data=(X[:, :4], Y), params=MODEL.init(KEY, X)[0]),
+     r"model cannot take x of shape \(8, 4\)"),
+    (dict(validation_data=(X[:, :4], Y)), r"validation_data x has example shape \(4,\)"),
+    (dict(loss="banana"), r"unknown loss 'banana'"),
+    (dict(metrics=["accuracy", "accuracy"]), r"'accuracy' is reserved or given twice"),
+    (dict(key=0), r"key must be a PRNG key"),
+    (dict(strategy="fast"), r"strategy must be one of"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD_INPUTS,
+                         ids=[m[:30] for _, m in BAD_INPUTS])
+def test_bad_input_raises_before_compiling(overrides, message):
+    with no_compilation(), pytest.raises(ValueError, match=message):
+        fit(**overrides)
+
+
+def test_evaluate_and_predict_check_their_input():
+    params, state = MODEL.init(KEY, X)
+    with no_compilation(), pytest.raises(ValueError, match=r"x has shape \(20, 5\)"):
+        fnn.evaluate(MODEL, params, state, (X, Y[:3]), loss=LOSS)
+    with no_compilation(), pytest.raises(ValueError, match="model cannot take x"):
+        fnn.evaluate(MODEL, params, state, (X[:, :2], Y), loss=LOSS)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        fnn.predict(MODEL, params, state, X, batch_size=0)
+
+
+def nan_step(epoch_key, position, batch_size=8, n=20):
+    """Index of the step (within its epoch) whose batch holds example ``position``."""
+    shuffle_key, _ = jax.random.split(epoch_key)
+    perm = np.asarray(jax.random.permutation(shuffle_key, n))
+    return int(np.flatnonzero(perm == position)[0]) // batch_size
+
+
+def test_nan_loss_raises_naming_epoch_and_step():
+    x = X.copy()
+    x[5, 2] = np.inf  # passes relu as +inf; the outputs mix +inf and -inf: NaN loss
+    _, loop_key = jax.random.split(KEY)
+    step = nan_step(jax.random.fold_in(loop_key, 0), 5)
+    with pytest.raises(FloatingPointError, match=rf"at epoch 0 .*step {step} of that epoch"):
+        fit(data=(x, Y), epochs=3)
+
+
+def test_nan_parameters_behind_a_finite_loss_raise_naming_the_epoch():
+    # relu(NaN) == 0: the loss stays finite, but the gradient x^T delta is NaN.
+    x = X.copy()
+    x[5, 2] = np.nan
+    with pytest.raises(FloatingPointError, match=r"parameters became NaN or infinite during "
+                                                 r"epoch 0"):
+        fit(data=(x, Y), epochs=3)
+
+
+def test_divergence_in_a_later_epoch_names_that_epoch():
+    # Update 4 uses an infinite learning rate: the parameters become inf/NaN and the loss
+    # of update 5 is the first non-finite one; 3 steps per epoch: epoch 1, step 2.
+    opt = fnn.optim.sgd(lambda count: jnp.where(count >= 4, jnp.inf, 0.01))
+    with pytest.raises(FloatingPointError, match=r"at epoch 1 .*step 2 of that epoch"):
+        fit(optimizer=opt, epochs=4)
+
+
+def test_skip_nonfinite_optimizer_skips_and_reports_instead_of_raising():
+    x = X.copy()
+    x[5, 2] = np.nan
+    opt = fnn.optim.skip_nonfinite(fnn.optim.adam(0.01))
+    result = fit(data=(x, Y), optimizer=opt, epochs=3)
+    assert result.history["skipped"] == [1.0, 1.0, 1.0]  # one bad batch per epoch
+    assert all(np.isfinite(result.history["loss"]))
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
+    count = fnn.optim.find_states(result.opt_state, fnn.optim.ScaleByAdamState)[0].count
+    assert int(count) == 3 * 3 - 3  # the skipped updates left Adam's state untouched
