@@ -1,0 +1,76 @@
+"""The example scripts run end to end (tiny settings) and print readable results."""
+
+import importlib.util
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation")
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_example_is_a_script_with_a_main_guard():
+    for name in MINE:
+        text = (EXAMPLES / f"{name}.py").read_text()
+        assert 'if __name__ == "__main__":' in text and "argparse" in text, name
+
+
+def test_digits_mlp_runs_and_prints(capsys):
+    result = load("digits_mlp").main(["--epochs", "2", "--hidden", "16", "--no-progress"])
+    out = capsys.readouterr().out
+    for text in ("train /", "test accuracy", "macro precision", "confusion matrix", "time:"):
+        assert text in out
+    assert result["epochs"] == 2 and 0.0 <= result["test_accuracy"] <= 1.0
+    confusion = result["confusion_matrix"]
+    assert confusion.shape == (10, 10) and confusion.sum() == 270      # 15% of 1797
+    assert np.isclose(np.trace(confusion) / confusion.sum(), result["test_accuracy"], atol=1e-6)
+
+
+def test_digits_mlp_default_settings_reach_96_percent(capsys):
+    # The README's claim, with the script's own defaults (seed 0; about 5-15 s here).
+    result = load("digits_mlp").main(["--no-progress"])
+    assert result["test_accuracy"] >= 0.96, capsys.readouterr().out
+    assert result["f1"] >= 0.95
+
+
+def test_breast_cancer_logreg_runs_and_prints(capsys):
+    result = load("breast_cancer_logreg").main(["--epochs", "2", "--no-progress"])
+    out = capsys.readouterr().out
+    for text in ("test loss", "majority class", "precision", "recall", "F1", "time:"):
+        assert text in out
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and 0.5 < result["baseline_accuracy"] < 0.7
+
+
+def test_breast_cancer_logreg_beats_the_majority_baseline(capsys):
+    result = load("breast_cancer_logreg").main(["--epochs", "50", "--no-progress"])
+    assert result["test_accuracy"] > 0.9 > result["baseline_accuracy"]
+
+
+def test_regression_mse_runs_and_beats_the_mean_baseline(capsys):
+    result = load("regression_mse").main(["--epochs", "30", "--no-progress"])
+    out = capsys.readouterr().out
+    for text in ("test MSE", "baseline", "MAE", "time:"):
+        assert text in out
+    assert result["mse"] < result["baseline_mse"] and result["mae"] < result["baseline_mae"]
+
+
+def test_kfold_cross_validation_runs_and_reports_mean_and_std(capsys):
+    result = load("kfold_cross_validation").main(["--folds", "3", "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert len(re.findall(r"^fold \d: .* accuracy 0\.\d{4}$", out, re.MULTILINE)) == 3
+    assert "+-" in out and "time:" in out
+    scores = result["fold_accuracies"]
+    assert len(scores) == 3
+    assert np.isclose(result["mean_accuracy"], np.mean(scores))
+    assert np.isclose(result["std_accuracy"], np.std(scores))
