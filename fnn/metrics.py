@@ -9,7 +9,9 @@ How predictions and targets become class labels (each argument separately):
    probabilities or logits) -> ``argmax`` over the last axis;
 2. any other float array (shape ``(n,)`` or ``(..., 1)``): binary
    probabilities -> label 1 where ``x >= threshold`` (default 0.5; pass
-   ``threshold=0.0`` for logits), else 0;
+   ``threshold=0.0`` for logits), else 0. ``threshold`` applies to the
+   predictions only: float targets are 0/1 labels or probabilities and are
+   always thresholded at 0.5;
 3. integer or bool array: labels as they are, except that an integer array
    with exactly the shape of the other argument's class scores (rule 1) is
    one-hot and is ``argmax``-ed.
@@ -67,7 +69,7 @@ def _to_labels(name, predictions, targets, threshold):
     """Both arguments as label arrays of one shape, and K if class scores give it."""
     p, t = _array(predictions), _array(targets)
     yp, kind_p = _labels(name, p, t, threshold)
-    yt, kind_t = _labels(name, t, p, threshold)
+    yt, kind_t = _labels(name, t, p, 0.5)  # targets are never logits
     scores = [x.shape[-1] for x, k in ((p, kind_p), (t, kind_t)) if k == "scores"]
     if "binary" in (kind_p, kind_t) and scores and max(scores) > 2:
         raise ValueError(f"{name}: predictions shape {p.shape} and targets shape {t.shape} "

@@ -127,3 +127,11 @@ def test_get():
         M.get("auc")
     with pytest.raises(TypeError, match="metrics.get"):
         M.get(None)
+
+
+def test_threshold_applies_to_predictions_not_float_targets():
+    logits = jnp.array([-3.0, -0.2, 0.1, 2.0])
+    targets = jnp.array([0.0, 0.0, 1.0, 1.0])  # float 0/1 labels
+    # With logits the decision threshold is 0; the targets must stay 0/1 labels.
+    assert float(M.accuracy(logits, targets, threshold=0.0)) == 1.0
+    assert float(M.precision(logits, targets, threshold=0.0)) == 1.0
