@@ -170,7 +170,8 @@ def test_strategy_prefers_unrolled_chunks_for_conv_models_on_cpu():
     assert strategy.prefers_unrolled(conv_model, "cpu")
     assert not strategy.prefers_unrolled(conv_model, "gpu")
     assert not strategy.prefers_unrolled(MODEL, "cpu")
-    assert strategy.resolve(conv_model, None, None, "cpu") == ("unroll", strategy.DEFAULT_UNROLL)
+    assert strategy.resolve(conv_model, None, None, "cpu") == ("unroll", 1)  # step by step
+    assert strategy.resolve(conv_model, "unroll", None, "cpu") == ("unroll", strategy.DEFAULT_UNROLL)
     assert strategy.resolve(conv_model, None, None, "tpu") == ("scan", None)
     assert strategy.resolve(MODEL, "scan", 4, "cpu") == ("scan", 4)
     # A conv-like model trains with fit on CPU through the unrolled path.

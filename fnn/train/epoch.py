@@ -93,14 +93,23 @@ def _init_acc(cfg: TrainConfig) -> dict:
             "first_nonfinite": jnp.full([], -1, jnp.int32)}
 
 
-def _accumulate(acc: dict, metrics: dict, index: Any, size: int, skipping: bool) -> dict:
-    finite = jnp.isfinite(metrics["loss"])
-    first = jnp.where((acc["first_nonfinite"] < 0) & ~finite, index, acc["first_nonfinite"])
-    weight = jnp.where(finite, jnp.float32(size), 0.0) if skipping else jnp.float32(size)
-    value = (lambda v: jnp.where(finite, v, 0.0)) if skipping else (lambda v: v)
-    sums = {k: s + weight * value(metrics[k]) for k, s in acc["sums"].items()}
-    return {"sums": sums, "count": acc["count"] + weight,
-            "first_nonfinite": first.astype(jnp.int32)}
+def _accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool) -> dict:
+    """Add the per-step values ``stacked[name]`` (shape ``(steps,)``) of steps ``start...``."""
+    losses = stacked["loss"]
+    finite = jnp.isfinite(losses)
+    index = start + jnp.arange(losses.shape[0], dtype=jnp.int32)
+    first_here = jnp.min(jnp.where(finite, jnp.iinfo(jnp.int32).max, index))
+    first = jnp.where((acc["first_nonfinite"] < 0) & ~jnp.all(finite), first_here,
+                      acc["first_nonfinite"])
+    if skipping:
+        weight = jnp.where(finite, jnp.float32(size), 0.0)
+        sums = {k: s + jnp.sum(weight * jnp.where(finite, stacked[k], 0.0))
+                for k, s in acc["sums"].items()}
+        count = acc["count"] + jnp.sum(weight)
+    else:
+        sums = {k: s + size * jnp.sum(stacked[k]) for k, s in acc["sums"].items()}
+        count = acc["count"] + size * losses.shape[0]
+    return {"sums": sums, "count": count, "first_nonfinite": first.astype(jnp.int32)}
 
 
 def _batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) -> Any:
@@ -114,29 +123,40 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
               start: Any, count: int, size: int, unroll: bool) -> tuple:
     """Steps ``start .. start+count-1`` of batch size ``size`` on ``carry``.
 
-    ``carry`` is ``(params, state, opt_state, acc)``; scanned, or written out
-    one after another when ``unroll`` (or ``count == 1``).
+    ``carry`` is ``(params, state, opt_state, acc)``. The steps are scanned, or
+    written out one after another when ``unroll`` (or ``count == 1``); their
+    metrics are stacked (as a hand-written scan returns its losses) and
+    reduced into ``acc`` after the loop, so the loop body holds only the step.
     """
-    skipping = skipped_count(carry[2]) is not None
+    params, state, opt_state, acc = carry
+    skipping = skipped_count(opt_state) is not None
+    names = tuple(acc["sums"])
 
     def one(carry, i):
-        params, state, opt_state, acc = carry
         batch = _batch(data, perm, i, ecfg.batch_size, size)
-        key = jax.random.fold_in(steps_key, i)
-        params, state, opt_state, metrics = train_step(ecfg.train, params, state, opt_state,
-                                                       batch, key)
-        return (params, state, opt_state, _accumulate(acc, metrics, i, size, skipping)), None
+        params, state, opt_state, metrics = train_step(
+            ecfg.train, *carry, batch, jax.random.fold_in(steps_key, i))
+        return (params, state, opt_state), {k: metrics[k] for k in names}
 
+    carry = (params, state, opt_state)
     if unroll or count == 1:
+        outputs = []
         for i in range(count):
-            carry, _ = one(carry, start + i)
-        return carry
-    carry, _ = jax.lax.scan(one, carry, start + jnp.arange(count, dtype=jnp.int32))
-    return carry
+            carry, out = one(carry, start + i)
+            outputs.append(out)
+        stacked = jax.tree.map(lambda *v: jnp.stack(v), *outputs)
+    else:
+        carry, stacked = jax.lax.scan(one, carry, start + jnp.arange(count, dtype=jnp.int32))
+    return (*carry, _accumulate(acc, stacked, start, size, skipping))
 
 
-def _begin(ecfg: EpochConfig, n: int, key: Any) -> tuple:
-    shuffle_key, steps_key = jax.random.split(key)
+def epoch_key(key: Any, epoch: Any = None) -> Any:
+    """The key of an epoch: ``key`` itself, or ``fold_in(split(key)[1], epoch)`` as in ``fit``."""
+    return key if epoch is None else jax.random.fold_in(jax.random.split(key)[1], epoch)
+
+
+def _begin(ecfg: EpochConfig, n: int, key: Any, epoch: Any = None) -> tuple:
+    shuffle_key, steps_key = jax.random.split(epoch_key(key, epoch))
     perm = None if ecfg.batch_size is None else jax.random.permutation(shuffle_key, n)
     return perm, steps_key, _init_acc(ecfg.train)
 
@@ -156,10 +176,10 @@ def finish(carry: tuple) -> tuple:
     return params, state, opt_state, metrics
 
 
-def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key):
+def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=None):
     n = batch_size_of(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
-    perm, steps_key, acc = _begin(ecfg, n, key)
+    perm, steps_key, acc = _begin(ecfg, n, key, epoch)
     carry = run_steps(ecfg, (params, state, opt_state, acc), data, perm, steps_key, 0, full,
                       size, unroll=ecfg.mode == "unroll")
     if remainder:
@@ -183,14 +203,17 @@ def _jitted_chunk(ecfg: EpochConfig, count: int, size: int, donate: bool) -> Cal
 _jitted_finish = jax.jit(finish)
 
 
-def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, data, key):
+def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, data, key,
+                   epoch=None):
     n = batch_size_of(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
-    perm, steps_key, acc = _jitted_begin(ecfg, n)(key)
+    begin = _jitted_begin(ecfg, n)
+    perm, steps_key, acc = begin(key) if epoch is None else begin(key, epoch)
     carry = (params, state, opt_state, acc)
+    run = {count: _jitted_chunk(ecfg, count, size, donate)  # looked up once per epoch
+           for count in {min(ecfg.chunk, full - start) for start in range(0, full, ecfg.chunk)}}
     for start in range(0, full, ecfg.chunk):
-        count = min(ecfg.chunk, full - start)
-        carry = _jitted_chunk(ecfg, count, size, donate)(carry, data, perm, steps_key, start)
+        carry = run[min(ecfg.chunk, full - start)](carry, data, perm, steps_key, start)
     if remainder:
         carry = _jitted_chunk(ecfg, 1, remainder, donate)(carry, data, perm, steps_key, full)
     return _jitted_finish(carry)
@@ -198,7 +221,12 @@ def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, da
 
 @cached
 def epoch_function(ecfg: EpochConfig, donate: bool) -> Callable:
-    """The epoch function for ``ecfg``: one jitted call, or a loop of jitted chunks."""
+    """The epoch function for ``ecfg``: one jitted call, or a loop of jitted chunks.
+
+    Called as ``f(params, state, opt_state, data, key)`` with the epoch's key, or
+    ``f(params, state, opt_state, data, key, epoch)`` with ``fit``'s key and the
+    epoch index (the epoch key is then derived inside the compiled call).
+    """
     if ecfg.chunk is None:
         return jax.jit(functools.partial(_whole_epoch, ecfg),
                        donate_argnums=(0, 1, 2) if donate else ())

@@ -32,7 +32,8 @@ from fnn.train.gradients import batch_size_of
 from fnn.train.precision import DynamicLossScale, NoOpLossScale
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.scaled_optimizer import LossScaledState, loss_scaled
-from fnn.train.setup import check_opt_state, fresh, initial_params, initial_structs
+from fnn.train.setup import (check_opt_state, fresh, initial_params, initial_structs,
+                              strong)
 from fnn.train.step import build_config
 from fnn.train import strategy as strategy_module
 
@@ -54,6 +55,11 @@ class FitResult(NamedTuple):
     state: Any
     opt_state: Any
     history: dict
+
+
+def donate_buffers() -> bool:
+    """Whether ``fit`` donates params/state/opt_state to the epoch: on every backend but CPU."""
+    return jax.default_backend() != "cpu"
 
 
 def _loss_scale_for(policy: Any, loss_scale: Any) -> Any:
@@ -194,14 +200,17 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         checks.check_label_range("fit", cfg, y, out.shape[-1])
     opt_state = check_opt_state(opt, opt_state, param_structs, scale)
 
-    init_key, loop_key = jax.random.split(key)
-    params, state = initial_params(cfg.model, params, state, init_key, x, state_structs)
+    params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
         opt_state = opt.init(params)
     data = jax.device_put((x, y))
-    params, state, opt_state = fresh((params, state, opt_state))
+    # Donation saves accelerator memory; on CPU it measured no faster, and it would cost
+    # a copy of everything donated (the caller's arrays must survive), so CPU does not donate.
+    donate = donate_buffers()
+    carry = (params, state, opt_state)
+    params, state, opt_state = fresh(carry) if donate else strong(carry)
     run_epoch = epoch_function(EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk),
-                               True)
+                               donate)
     run_validation = None
     if validation_data is not None:
         run_validation = evaluation_function(cfg.model, cfg.loss_fn, cfg.metric_fns,
@@ -214,8 +223,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     bar = EpochBar(epochs, wants_bar(progress))
     try:
         for epoch in range(epochs):
-            params, state, opt_state, numbers = run_epoch(
-                params, state, opt_state, data, jax.random.fold_in(loop_key, epoch))
+            params, state, opt_state, numbers = run_epoch(params, state, opt_state, data, key,
+                                                          epoch)
             val_numbers = {} if run_validation is None else run_validation(
                 params, state, *validation)
             numbers, val_numbers = jax.device_get((numbers, val_numbers))
@@ -248,7 +257,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                     tracker, epoch, logs[early_stopping.monitor])
                 if improved and early_stopping.restore_best:
                     # The last epoch needs no copy: nothing runs after it.
-                    best = None if epoch == epochs - 1 else fresh((params, state, opt_state))
+                    best = None if epoch == epochs - 1 else (
+                        fresh if donate else tuple)((params, state, opt_state))
             for callback in callbacks:
                 stop = bool(callback(epoch, dict(logs))) or stop
             if stop:

@@ -15,7 +15,13 @@ from fnn.train.step import cached
 @cached
 def _jitted_init(model: Any, x_key: Any, x_box: checks.Box) -> Callable:
     del x_key  # cache key only
-    return jax.jit(lambda key: model.init(key, x_box.value))
+    return jax.jit(lambda key: model.init(jax.random.split(key)[0], x_box.value))
+
+
+@cached
+def _init_structs(model: Any, x_key: Any, key_key: Any, box: checks.Box) -> Any:
+    del x_key, key_key  # cache keys only
+    return jax.eval_shape(model.init, *box.value)
 
 
 def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tuple[Any, Any]:
@@ -25,8 +31,10 @@ def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tu
       ValueError: ``params`` is ``None`` and the model cannot initialise itself
         (e.g. a plain function without ``init_fn``).
     """
+    xs = checks.struct(x)
     try:
-        init_params, init_state = jax.eval_shape(model.init, key, checks.struct(x))
+        init_params, init_state = _init_structs(model, checks._hashable(xs),
+                                                (key.dtype, key.shape), checks.Box((key, xs)))
     except (ValueError, TypeError) as err:
         if params is None:
             raise ValueError(f"fit: params=None, so the model must initialise itself, but "
@@ -39,7 +47,9 @@ def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tu
 
 def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any,
                    state_struct: Any) -> tuple[Any, Any]:
-    """``(params, state)``: the given ones, or ``model.init(key, x)`` (compiled once per shape).
+    """``(params, state)``: the given ones, or ``model.init(init_key, x)`` (compiled once per shape).
+
+    ``init_key = jax.random.split(key)[0]``, computed inside the compiled init.
 
     When ``params`` is given and ``state`` is not, the state comes from
     ``model.init`` if the model has any (the empty structure otherwise).
@@ -77,6 +87,21 @@ def check_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any
     return opt_state
 
 
+def strong(tree: Any) -> Any:
+    """``tree`` with weakly typed leaves (Python numbers, ``jnp.asarray(0.1)``) made strong.
+
+    A compiled function sees the same input types in every epoch then (its
+    outputs are strongly typed), so it never compiles twice. Other leaves are
+    returned as they are (no copy).
+    """
+    def one(a):
+        if getattr(a, "weak_type", False) or not hasattr(a, "dtype"):
+            a = jnp.asarray(a)
+            return jnp.asarray(a, dtype=a.dtype)
+        return a
+    return jax.tree.map(one, tree)
+
+
 def fresh(tree: Any) -> Any:
     """A copy of ``tree`` in new device buffers (safe to donate; shared leaves become distinct).
 
@@ -84,6 +109,8 @@ def fresh(tree: Any) -> Any:
     sees the same types in every epoch.
     """
     def copy(a):
-        a = jnp.asarray(a)
-        return jnp.array(a, dtype=a.dtype, copy=True)
+        if getattr(a, "weak_type", False) or not hasattr(a, "dtype"):
+            a = jnp.asarray(a)
+            return jnp.asarray(a, dtype=a.dtype)  # a new, strongly typed array
+        return jax.device_put(a, may_alias=False)  # a buffer copy: nothing to compile
     return jax.tree.map(copy, tree)
