@@ -188,3 +188,41 @@ def test_compilation_cache_writes_programs(tmp_path):
         fnn.train.disable_compilation_cache()
     with pytest.raises(ValueError, match="min_compile_time_secs"):
         fnn.train.enable_compilation_cache(tmp_path, min_compile_time_secs=-1)
+
+
+def test_train_step_vmaps_over_learning_rates_in_one_compilation():
+    # A sweep: the learning rate lives in opt_state, so one vmapped step trains both.
+    step = fnn.train.make_train_step(MODEL, LOSS, fnn.optim.adam(1e-2))
+    states = [fnn.optim.adam(lr).init(PARAMS) for lr in (1e-2, 1e-3)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *states)
+    batch = (jnp.asarray(X), jnp.asarray(Y))
+    params, _, _, metrics = jax.vmap(step, in_axes=(None, None, 0, None, None))(
+        PARAMS, STATE, stacked, batch, KEY)
+    np.testing.assert_allclose(metrics["learning_rate"], [1e-2, 1e-3], rtol=1e-6)
+    for i, opt_state in enumerate(states):
+        single = step(PARAMS, STATE, opt_state, batch, KEY)[0]
+        allclose(jax.tree.map(lambda a: a[i], params), single, rtol=1e-6, atol=1e-7)
+
+
+@dataclasses.dataclass(frozen=True)
+class CountExamples(fnn.Layer):
+    """Identity with state: counts the training examples it has seen (like batch statistics)."""
+
+    def init(self, key, x):
+        return {}, {"seen": jnp.zeros([], jnp.float32)}
+
+    def apply(self, params, state, x, *, key=None, train=False):
+        if train:
+            state = {"seen": state["seen"] + x.shape[0]}
+        return x, state
+
+
+@pytest.mark.parametrize("accumulation_steps", [1, 3])
+def test_model_state_is_threaded_through_every_step_and_micro_batch(accumulation_steps):
+    model = fnn.Sequential([CountExamples(), fnn.Dense(3)])
+    result = fit(model=model, epochs=2, accumulation_steps=accumulation_steps,
+                 validation_data=(X[:5], Y[:5]))
+    assert float(result.state["0"]["seen"]) == 2 * len(X)  # 8 + 8 + 4 per epoch; not val
+    params, _ = model.init(KEY, X)
+    given = fit(model=model, epochs=1, params=params)       # state=None: from model.init
+    assert float(given.state["0"]["seen"]) == len(X)

@@ -26,6 +26,8 @@ def _shape(a: Any) -> tuple:
 def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
     """``(x, y)`` from ``data``; ``ValueError`` unless it is a pair of arrays of equal length.
 
+    Python lists become numpy arrays; tuples and dicts are pytrees of arrays.
+
     Example:
       >>> x, y = fnn.train.checks.check_data("fit", (np.zeros((3, 2)), np.zeros(3)), "data")
       >>> fnn.train.checks.check_data("fit", (np.zeros((3, 2)), np.zeros(4)), "data")
@@ -36,7 +38,7 @@ def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(f"{where}: {name} must be a pair (x, y) of arrays, got "
                          f"{type(data).__name__}{'' if not isinstance(data, (tuple, list)) else f' of length {len(data)}'}")
-    x, y = data
+    x, y = (np.asarray(part) if isinstance(part, list) else part for part in data)
     lengths = []
     for part, value in (("x", x), ("y", y)):
         leaves = jax.tree.leaves(value)
