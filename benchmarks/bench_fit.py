@@ -14,7 +14,8 @@ Same model (an fnn MLP), same optimizer (fnn.optim.adam), same data (synthetic,
 Per-step time = wall time of ``E`` epochs / (60 E), median over repetitions
 (the variants are timed alternately, so load changes hit all alike).
 Compile time = first call after ``jax.clear_caches()`` minus a warm call.
-Then ``fnn.fit`` with each strategy (``scan``, ``unroll`` of 8 steps, ``step``).
+Then ``fnn.fit`` with each strategy (``scan``, ``unroll`` of 8 steps, ``step``), and
+for a small CNN (``lax.conv``), where a scanned epoch is slow on CPU.
 
     python benchmarks/bench_fit.py [--reps 7] [--no-write]
 """
@@ -145,6 +146,45 @@ def measure(sizes, batch, epochs, reps, strategies):
     return per_step, compile_s
 
 
+def conv_apply(params, x):
+    """A small CNN (two lax.conv layers + dense) as a plain function: no conv layer exists yet."""
+    dn = ("NHWC", "HWIO", "NHWC")
+    h = jax.nn.relu(jax.lax.conv_general_dilated(x, params["k1"], (1, 1), "SAME",
+                                                 dimension_numbers=dn))
+    h = jax.nn.relu(jax.lax.conv_general_dilated(h, params["k2"], (2, 2), "SAME",
+                                                 dimension_numbers=dn))
+    return h.reshape(h.shape[0], -1) @ params["w"]
+
+
+def measure_conv(reps, batch=32, steps=20):
+    """Per-step time of fit's strategies for a CNN on 28x28x1 images (why CPU avoids scan)."""
+    k = jax.random.split(jax.random.key(0), 4)
+    params = {"k1": jax.random.normal(k[0], (3, 3, 1, 8)) * 0.3,
+              "k2": jax.random.normal(k[1], (3, 3, 8, 16)) * 0.1,
+              "w": jax.random.normal(k[2], (14 * 14 * 16, 10)) * 0.01}
+    x = jax.random.normal(k[3], (batch * steps, 28, 28, 1))
+    y = jax.random.randint(k[3], (batch * steps,), 0, 10)
+    lines = [f"CNN conv3x3(8)-conv3x3/2(16)-dense(10) on 28x28x1, batch {batch}, Adam, "
+             f"{steps} steps/epoch (fit, ms per step; compile s)"]
+    for strategy, chunk in (("scan", None), ("unroll", 4), ("step", None)):
+        def go(n_epochs):
+            fnn.fit(conv_apply, "sparse_softmax_cross_entropy", fnn.optim.adam(1e-3), (x, y),
+                    epochs=n_epochs, batch_size=batch, key=jax.random.key(1), params=params,
+                    progress=False, strategy=strategy, steps_per_dispatch=chunk)
+        start = time.perf_counter()
+        go(1)
+        cold = time.perf_counter() - start
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            go(2)
+            times.append((time.perf_counter() - start) / (2 * steps) * 1e3)
+        name = strategy + (f" ({chunk})" if chunk else "")
+        lines.append(f"{name:<12} {statistics.median(times):>8.2f} ms/step (min "
+                     f"{min(times):.2f}), first call {cold:.2f} s")
+    return "\n".join(lines)
+
+
 def report(results):
     lines = [f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
              f"{os.cpu_count()} cpus, {platform.processor() or platform.machine()}, "
@@ -176,6 +216,8 @@ def main():
     strategies = () if args.no_strategies else ("scan", "unroll", "step")
     results = [(case, measure(*case, args.reps, strategies)) for case in CASES]
     text = report(results)
+    if not args.no_strategies:
+        text += "\n" + measure_conv(max(3, args.reps // 2)) + "\n"
     print(text)
     if not args.no_write:
         path = os.path.join(os.path.dirname(__file__), "results", "fit.txt")
