@@ -175,7 +175,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         model, loss, opt, metrics=metrics, augment=augment, precision=precision,
         accumulation_steps=accumulation_steps)
     _check_monitor(early_stopping, cfg, validation_data is not None)
-    callbacks = tuple(callbacks)
+    callbacks = () if callbacks is None else tuple(callbacks)
     for callback in callbacks:
         if not callable(callback):
             raise TypeError(f"fit: callbacks must be functions callback(epoch, logs), got "

@@ -72,7 +72,9 @@ def metric_name(metric: Any) -> str:
 
 def resolve_metrics(metrics: Sequence[Any] | str | Callable) -> tuple:
     """``((name, fn), ...)`` from names and callables; ``ValueError`` on a duplicate name."""
-    if isinstance(metrics, str) or callable(metrics):
+    if metrics is None:
+        metrics = ()
+    elif isinstance(metrics, str) or callable(metrics):
         metrics = (metrics,)
     resolved = tuple((metric_name(m), metrics_module.get(m)) for m in metrics)
     names = [name for name, _ in resolved]
