@@ -129,3 +129,6 @@ def test_skip_nonfinite_optimizer_skips_and_reports_instead_of_raising():
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
     count = fnn.optim.find_states(result.opt_state, fnn.optim.ScaleByAdamState)[0].count
     assert int(count) == 3 * 3 - 3  # the skipped updates left Adam's state untouched
+    more = fit(data=(x, Y), optimizer=opt, epochs=1, params=result.params,
+               opt_state=result.opt_state)
+    assert more.history["skipped"] == [1.0]  # per epoch, not the running total (4)

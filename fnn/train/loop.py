@@ -26,7 +26,7 @@ import numpy as np
 from fnn.layers.function import as_layer
 from fnn.train import checks
 from fnn.train.early_stopping import EarlyStopping
-from fnn.train.epoch import EpochConfig, epoch_function, plan
+from fnn.train.epoch import EpochConfig, epoch_function, plan, skipped_count
 from fnn.train.evaluation import evaluation_function
 from fnn.train.gradients import batch_size_of
 from fnn.train.precision import DynamicLossScale, NoOpLossScale
@@ -90,6 +90,27 @@ def _check_monitor(early_stopping: Any, cfg: Any, has_validation: bool) -> None:
             early_stopping.monitor.startswith("val_") and not has_validation) else ""
         raise ValueError(f"fit: EarlyStopping monitors {early_stopping.monitor!r}, which fit "
                          f"does not compute; known: {known}{hint}")
+
+
+def _raise_if_not_finite(numbers: dict, epoch: int, steps: int, batch_size: Any) -> None:
+    """Pop the epoch's NaN checks from ``numbers``; raise unless the optimizer skips such steps."""
+    bad_step = int(numbers.pop("nonfinite_step"))
+    params_finite = bool(numbers.pop("params_finite"))
+    if "skipped" in numbers:
+        return
+    if bad_step >= 0:
+        raise FloatingPointError(
+            f"fit: the loss became NaN or infinite at epoch {epoch} (counting from 0), step "
+            f"{bad_step} of that epoch ({steps} steps per epoch, batch_size={batch_size}); the "
+            "parameters are no longer usable. Lower the learning rate, check x and y for "
+            "NaN/inf, clip the gradients (fnn.optim.clip_by_global_norm), or wrap the optimizer "
+            "in fnn.optim.skip_nonfinite to skip such steps.")
+    if not params_finite:
+        raise FloatingPointError(
+            f"fit: the parameters became NaN or infinite during epoch {epoch} (counting from 0) "
+            "while the loss stayed finite (an activation such as relu maps NaN to 0 and hides "
+            "it). Check x and y for NaN/inf, lower the learning rate, or wrap the optimizer in "
+            "fnn.optim.skip_nonfinite to skip such steps.")
 
 
 def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
@@ -219,7 +240,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
 
     history: dict[str, list[float]] = {}
     tracker = None if early_stopping is None else early_stopping.init()
-    best, skipped_before = None, 0
+    skipped_before = skipped_count(opt_state)
+    best, skipped_before = None, 0 if skipped_before is None else int(skipped_before)
     bar = EpochBar(epochs, wants_bar(progress))
     try:
         for epoch in range(epochs):
@@ -228,21 +250,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
             val_numbers = {} if run_validation is None else run_validation(
                 params, state, *validation)
             numbers, val_numbers = jax.device_get((numbers, val_numbers))
-            bad_step = int(numbers.pop("nonfinite_step"))
-            if bad_step >= 0 and "skipped" not in numbers:
-                raise FloatingPointError(
-                    f"fit: the loss became NaN or infinite at epoch {epoch} (counting from 0), "
-                    f"step {bad_step} of that epoch ({full + (remainder > 0)} steps per epoch, "
-                    f"batch_size={batch_size}); the parameters are no longer usable. Lower the "
-                    "learning rate, check x and y for NaN/inf, clip the gradients "
-                    "(fnn.optim.clip_by_global_norm), or wrap the optimizer in "
-                    "fnn.optim.skip_nonfinite to skip such steps.")
-            if not numbers.pop("params_finite") and "skipped" not in numbers:
-                raise FloatingPointError(
-                    f"fit: the parameters became NaN or infinite during epoch {epoch} (counting "
-                    "from 0) while the loss stayed finite (an activation such as relu maps NaN "
-                    "to 0 and hides it). Check x and y for NaN/inf, lower the learning rate, or "
-                    "wrap the optimizer in fnn.optim.skip_nonfinite to skip such steps.")
+            _raise_if_not_finite(numbers, epoch, full + (remainder > 0), batch_size)
             logs = {name: float(value) for name, value in numbers.items()}
             if "skipped" in logs:
                 logs["skipped"], skipped_before = logs["skipped"] - skipped_before, logs[
