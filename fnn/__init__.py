@@ -12,10 +12,19 @@ from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, is_layer
 
 # --- foundation: functions (activations, initializers, losses, metrics, ...)
-from fnn import activations
+from fnn import activations, losses, metrics, preprocessing, regularizers
+from fnn.preprocessing import one_hot
 
 # --- foundation: layers, summary
+from fnn import initializers, layers
+from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReLU, Sequential,
+                        as_layer)
+from fnn.summary import count_params, summary, summary_rows
 
 # --- optim
+from fnn import optim
 
 # --- train
+from fnn import datasets
+from fnn import train
+from fnn.train import EarlyStopping, evaluate, fit, predict
