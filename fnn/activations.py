@@ -19,6 +19,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from fnn.naming import resolve
+
 __all__ = [
     "identity", "linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu",
     "elu", "selu", "softplus", "gelu", "swish", "silu", "softmax",
@@ -376,15 +378,4 @@ def get(name_or_callable: str | Callable[..., jax.Array] | None) -> Callable[...
     """
     if name_or_callable is None:
         return identity
-    if callable(name_or_callable):
-        return name_or_callable
-    if not isinstance(name_or_callable, str):
-        raise TypeError("activations.get: expected a name or a callable, got "
-                        f"{type(name_or_callable).__name__}")
-    key = name_or_callable.strip().lower().replace("-", "_").replace(" ", "_")
-    key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        known = ", ".join(sorted(set(_REGISTRY) | set(_ALIASES)))
-        raise ValueError(f"activations.get: unknown activation {name_or_callable!r}; "
-                         f"known names: {known}")
-    return _REGISTRY[key]
+    return resolve("activations", "activation", name_or_callable, _REGISTRY, _ALIASES)

@@ -29,6 +29,8 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from fnn.naming import lookup
+
 __all__ = [
     "Initializer", "zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
     "variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
@@ -380,13 +382,7 @@ def get(name_or_callable: str | Initializer) -> Initializer:
       he_normal()
     """
     if isinstance(name_or_callable, str):
-        key = name_or_callable.strip().lower().replace("-", "_").replace(" ", "_")
-        key = _ALIASES.get(key, key)
-        if key not in _FACTORIES:
-            known = ", ".join(sorted(set(_FACTORIES) | set(_ALIASES)))
-            raise ValueError(f"initializers.get: unknown initializer {name_or_callable!r}; "
-                             f"known names: {known}")
-        return _FACTORIES[key]()
+        return lookup("initializers", "initializer", name_or_callable, _FACTORIES, _ALIASES)()
     if any(name_or_callable is f for f in _FACTORIES.values()):
         return name_or_callable()
     if name_or_callable is constant or name_or_callable is variance_scaling:

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.activations import log_softmax
+from fnn.naming import resolve
 from fnn.preprocessing import check_labels
 
 __all__ = [
@@ -383,14 +384,4 @@ def get(name_or_callable) -> Callable[..., jax.Array]:
       >>> fnn.losses.get("MSE") is fnn.losses.mse
       True
     """
-    if callable(name_or_callable):
-        return name_or_callable
-    if not isinstance(name_or_callable, str):
-        raise TypeError("losses.get: expected a name or a callable, got "
-                        f"{type(name_or_callable).__name__}")
-    key = name_or_callable.strip().lower().replace("-", "_").replace(" ", "_")
-    key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        known = ", ".join(sorted(set(_REGISTRY) | set(_ALIASES)))
-        raise ValueError(f"losses.get: unknown loss {name_or_callable!r}; known names: {known}")
-    return _REGISTRY[key]
+    return resolve("losses", "loss", name_or_callable, _REGISTRY, _ALIASES)

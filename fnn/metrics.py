@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn.naming import resolve
 from fnn.preprocessing import check_labels, is_concrete
 
 __all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "get"]
@@ -269,14 +270,4 @@ def get(name_or_callable) -> Callable[..., jax.Array]:
       >>> fnn.metrics.get("Accuracy") is fnn.metrics.accuracy
       True
     """
-    if callable(name_or_callable):
-        return name_or_callable
-    if not isinstance(name_or_callable, str):
-        raise TypeError("metrics.get: expected a name or a callable, got "
-                        f"{type(name_or_callable).__name__}")
-    key = name_or_callable.strip().lower().replace("-", "_").replace(" ", "_")
-    key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        known = ", ".join(sorted(set(_REGISTRY) | set(_ALIASES)))
-        raise ValueError(f"metrics.get: unknown metric {name_or_callable!r}; known names: {known}")
-    return _REGISTRY[key]
+    return resolve("metrics", "metric", name_or_callable, _REGISTRY, _ALIASES)
