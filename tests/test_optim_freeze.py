@@ -63,6 +63,39 @@ def test_freeze_keeps_frozen_bit_identical_and_no_state(spec):
     assert state_size(state) == 2 * head_size + 6
 
 
+NESTED = {
+    "chain_in_chain": lambda freeze, opt: optim.chain(optim.chain(freeze), opt),
+    "freeze_then_clip_in_chain": lambda freeze, opt: optim.chain(
+        optim.chain(optim.clip_by_value(10.0), freeze, optim.clip_by_global_norm(10.0)), opt),
+    "skip_nonfinite": lambda freeze, opt: optim.chain(optim.skip_nonfinite(freeze), opt),
+    "three_levels": lambda freeze, opt: optim.chain(optim.chain(optim.chain(freeze)), optim.identity(), opt),
+}
+
+
+@pytest.mark.parametrize("nesting", sorted(NESTED))
+def test_freeze_in_a_nested_chain_masks_everything_after_it(nesting):
+    # Weight decay would move frozen leaves if the adamw after the nested chain were not masked.
+    opt = NESTED[nesting](optim.freeze("body"), optim.adamw(0.1, weight_decay=0.5))
+    params, state = run(opt)
+    assert bits(params["body"]) == bits(PARAMS["body"])
+    (adam_state,) = optim.find_states(state, optim.ScaleByAdamState)
+    assert jax.tree.leaves(adam_state.mu["body"]) == [] and jax.tree.leaves(adam_state.nu["body"]) == []
+    flat, _ = run(optim.chain(optim.freeze("body"), optim.adamw(0.1, weight_decay=0.5)))
+    for a, b in zip(jax.tree.leaves(params["head"]), jax.tree.leaves(flat["head"])):  # clips inactive
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert not np.array_equal(params["head"]["w"], PARAMS["head"]["w"])
+
+
+def test_two_freezes_in_nested_chains_mask_both():
+    opt = optim.chain(optim.chain(optim.freeze("body/0")), optim.freeze("head/b"), optim.adamw(0.1))
+    params, state = run(opt)
+    assert bits(params["body"]["0"]) == bits(PARAMS["body"]["0"])
+    assert bits(params["head"]["b"]) == bits(PARAMS["head"]["b"])
+    (adam_state,) = optim.find_states(state, optim.ScaleByAdamState)
+    assert sorted(optim.validation.path_to_str(p) for p, _ in
+                  jax.tree_util.tree_flatten_with_path(adam_state.mu)[0]) == ["body/1/w", "head/w"]
+
+
 def test_freeze_alone_and_after_other_transforms_zeroes_selected():
     updates, _ = optim.freeze("head").update(grads_at(0), optim.EmptyState())
     assert all(np.all(x == 0) for x in jax.tree.leaves(updates["head"]))

@@ -78,7 +78,7 @@ def identity() -> GradientTransformation:
 
 
 @memoize
-def _chain_update(name: str, update_fns: tuple[Callable, ...]) -> Callable:
+def _chain_update(name: str, update_fns: tuple[Callable, ...], wrap_following: Callable | None):
     def update(updates: Updates, state: tuple, params: Params = None):
         if params is not None:
             check_same_tree(name, "grads", updates, "params", params)
@@ -91,26 +91,41 @@ def _chain_update(name: str, update_fns: tuple[Callable, ...]) -> Callable:
             new_states.append(sub_state)
         return updates, tuple(new_states)
 
+    if wrap_following is not None:
+        update.wrap_following = wrap_following
     return update
+
+
+@memoize
+def _compose(wraps: tuple[Callable, ...]) -> Callable:
+    """The masking of everything after a chain holding several freezes: the first one outermost."""
+    def wrap_following(rest: GradientTransformation) -> GradientTransformation:
+        for wrap in reversed(wraps):
+            rest = wrap(rest)
+        return rest
+
+    return wrap_following
 
 
 def named_chain(name: str, *transforms: GradientTransformation) -> GradientTransformation:
     """:func:`chain` whose errors name ``name`` (used by the named optimizers)."""
     transforms = [GradientTransformation(*t) for t in transforms]
+    # fnn.optim.freeze marks its update with `wrap_following`: the transforms after it
+    # run masked, so they keep no state for (and never touch) the frozen leaves. A chain
+    # holding a freeze passes the mark on, so this also holds across nested chains.
+    wraps = tuple(w for t in transforms if (w := getattr(t.update, "wrap_following", None)))
     for i, transform in enumerate(transforms):
-        # fnn.optim.freeze marks its update with `wrap_following`: the transforms after
-        # it run masked, so they keep no state for (and never touch) the frozen leaves.
-        wrap_following = getattr(transform.update, "wrap_following", None)
-        if wrap_following is not None and i + 1 < len(transforms):
-            rest = named_chain(name, *transforms[i + 1:])
-            transforms = transforms[:i + 1] + [wrap_following(rest)]
+        wrap = getattr(transform.update, "wrap_following", None)
+        if wrap is not None and i + 1 < len(transforms):
+            transforms = transforms[:i + 1] + [wrap(named_chain(name, *transforms[i + 1:]))]
             break
     init_fns = tuple(t.init for t in transforms)
 
     def init(params: Params) -> tuple:
         return tuple(init_fn(params) for init_fn in init_fns)
 
-    return GradientTransformation(init, _chain_update(name, tuple(t.update for t in transforms)))
+    update_fns = tuple(t.update for t in transforms)
+    return GradientTransformation(init, _chain_update(name, update_fns, _compose(wraps) if wraps else None))
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -120,7 +135,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     the state is the tuple of the component states. When ``params`` is given,
     the gradients' tree and shapes must match it (``ValueError`` otherwise).
     :func:`fnn.optim.freeze` as an element of a chain also masks every
-    transform after it, so they keep no state for the frozen leaves.
+    transform after it, so they keep no state for the frozen leaves; so does
+    a chain (or :func:`fnn.optim.skip_nonfinite`) that contains a freeze.
 
     Args:
       *transforms: :class:`GradientTransformation` objects (or ``(init, update)`` pairs).

@@ -171,7 +171,11 @@ def freeze(mask_or_path_patterns: Any) -> GradientTransformation:
     then wrapped in :func:`masked` with the complementary mask, so it keeps NO
     state for the frozen leaves (an Adam over a frozen body stores moments for
     the head only) and never changes them; frozen parameters stay bit-identical.
-    Used alone, it zeroes the frozen leaves and passes the others through.
+    The same holds for everything after a chain (or a
+    :func:`fnn.optim.skip_nonfinite`) that contains the freeze, when that is
+    itself an element of a chain: ``chain(chain(freeze(m), clip), adamw(...))``.
+    Used alone or inside :func:`masked`, it zeroes the frozen leaves and passes
+    the others through.
 
     Args:
       mask_or_path_patterns: what to freeze: path pattern(s) such as

@@ -51,6 +51,8 @@ def _skip_update(inner_update):
         skipped = state.skipped + jnp.where(ok, 0, 1).astype(state.skipped.dtype)
         return out, SkipNonfiniteState(skipped, inner)
 
+    if hasattr(inner_update, "wrap_following"):  # a freeze inside masks what follows
+        update.wrap_following = inner_update.wrap_following
     return update
 
 
