@@ -35,10 +35,10 @@ def sgd(learning_rate: LearningRate = 0.01) -> GradientTransformation:
     Batch, stochastic or mini-batch depends only on the batch the gradient comes from.
 
     Example:
-      >>> opt = fnn.optim.sgd(0.1)
+      >>> opt = fnn.optim.sgd(0.25)
       >>> u, _ = opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))
       >>> u.tolist()
-      [-0.2...]
+      [-0.500]
     """
     _check("sgd", learning_rate)
     return named_chain("sgd", scale_by_learning_rate(learning_rate))
@@ -60,7 +60,7 @@ def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9, nesterov: bo
       >>> opt = fnn.optim.momentum(0.1, beta=0.9)
       >>> u, _ = opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))
       >>> round(float(u[0]), 6)  # -0.1 * (0.1 * 1)
-      -0.01
+      -0.010000
     """
     _check("momentum", learning_rate, beta=beta)
     return named_chain("momentum",
@@ -75,9 +75,9 @@ def rmsprop(learning_rate: LearningRate = 1e-3, beta: float = 0.9,
     ``s_t = beta s_{t-1} + (1 - beta) g^2``; ``theta <- theta - eta g / (sqrt(s_t) + eps)``.
 
     Example:
-      >>> opt = fnn.optim.rmsprop(0.1, beta=0.75, eps=0.0)
-      >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # -0.1 * 2 / 1
-      [-0.2...]
+      >>> opt = fnn.optim.rmsprop(0.25, beta=0.75, eps=0.0)
+      >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # -0.25 * 2 / sqrt(0.25 * 4)
+      [-0.500]
     """
     _check("rmsprop", learning_rate, beta=beta, eps=eps)
     return named_chain("rmsprop", scale_by_rms(beta, eps), scale_by_learning_rate(learning_rate))
@@ -90,8 +90,8 @@ def adagrad(learning_rate: LearningRate = 1e-2, eps: float = 1e-8) -> GradientTr
 
     Example:
       >>> opt = fnn.optim.adagrad(0.5)
-      >>> opt.update(jnp.array([4.0]), opt.init(jnp.zeros(1)))[0].round(4).tolist()
-      [-0.5]
+      >>> opt.update(jnp.array([4.0]), opt.init(jnp.zeros(1)))[0].round(4).tolist()  # -0.5 * 4 / sqrt(16)
+      [-0.5000]
     """
     _check("adagrad", learning_rate, eps=eps)
     return named_chain("adagrad", scale_by_adagrad(eps), scale_by_learning_rate(learning_rate))
@@ -108,7 +108,7 @@ def adadelta(learning_rate: LearningRate = 1.0, rho: float = 0.95,
     Example:
       >>> opt = fnn.optim.adadelta(rho=0.0, eps=1e-6)
       >>> round(float(opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))[0][0]), 6)
-      -0.001
+      -0.001000
     """
     _check("adadelta", learning_rate, rho=rho, eps=eps)
     return named_chain("adadelta", scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate))
@@ -127,7 +127,7 @@ def adam(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999,
       >>> params = {"w": jnp.ones(2)}
       >>> updates, state = opt.update({"w": jnp.array([3.0, -0.1])}, opt.init(params), params)
       >>> updates["w"].round(6).tolist()  # the first step is -eta sign(g)
-      [-0.001, 0.001]
+      [-0.001000, 0.001000]
     """
     _check("adam", learning_rate, b1=b1, b2=b2, eps=eps)
     return named_chain("adam", scale_by_adam(b1, b2, eps), scale_by_learning_rate(learning_rate))
@@ -142,10 +142,10 @@ def adamw(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999
     is scaled by ``eta`` (and so follows a schedule), as in PyTorch and optax.
 
     Example:
-      >>> opt = fnn.optim.adamw(0.1, weight_decay=0.5)
+      >>> opt = fnn.optim.adamw(0.25, weight_decay=0.5)
       >>> params = jnp.array([2.0])
-      >>> opt.update(jnp.array([0.0]), opt.init(params), params)[0].tolist()  # -0.1 * 0.5 * 2
-      [-0.1...]
+      >>> opt.update(jnp.array([0.0]), opt.init(params), params)[0].tolist()  # -0.25 * 0.5 * 2
+      [-0.250]
     """
     _check("adamw", learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
     return named_chain("adamw", scale_by_adam(b1, b2, eps), add_weight_decay(weight_decay),
@@ -182,8 +182,8 @@ def lion(learning_rate: LearningRate = 1e-4, b1: float = 0.9, b2: float = 0.99,
     Example:
       >>> opt = fnn.optim.lion(0.01)
       >>> params = jnp.zeros(2)
-      >>> opt.update(jnp.array([5.0, -0.001]), opt.init(params), params)[0].tolist()
-      [-0.01, 0.01]
+      >>> opt.update(jnp.array([5.0, -0.001]), opt.init(params), params)[0].round(6).tolist()
+      [-0.010000, 0.010000]
     """
     _check("lion", learning_rate, b1=b1, b2=b2, weight_decay=weight_decay)
     return named_chain("lion", scale_by_lion(b1, b2), add_weight_decay(weight_decay),

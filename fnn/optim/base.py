@@ -37,12 +37,12 @@ class GradientTransformation(NamedTuple):
       update: ``update(updates, opt_state, params=None) -> (updates, opt_state)``.
 
     Example:
-      >>> opt = fnn.optim.sgd(learning_rate=0.1)
+      >>> opt = fnn.optim.sgd(learning_rate=0.5)
       >>> params = {"w": jnp.array([1.0, 2.0])}
       >>> state = opt.init(params)
       >>> updates, state = opt.update({"w": jnp.array([1.0, -1.0])}, state, params)
       >>> fnn.optim.apply_updates(params, updates)["w"].tolist()
-      [0.9..., 2.1...]
+      [0.500, 2.50]
     """
 
     init: Callable[[Params], OptState]
@@ -71,8 +71,8 @@ def identity() -> GradientTransformation:
 
     Example:
       >>> opt = fnn.optim.identity()
-      >>> opt.update(jnp.ones(2), opt.init(jnp.ones(2)))[0].tolist()
-      [1.0, 1.0]
+      >>> opt.update(jnp.array([1.5, -2.0]), opt.init(jnp.ones(2)))[0].tolist()
+      [1.50, -2.00]
     """
     return GradientTransformation(_identity_init, _identity_update)
 
@@ -148,8 +148,8 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     Example:
       >>> opt = fnn.optim.chain(fnn.optim.clip_by_value(1.0),
       ...                       fnn.optim.scale_by_learning_rate(0.5))
-      >>> opt.update(jnp.array([3.0, -0.2]), opt.init(jnp.zeros(2)))[0].tolist()
-      [-0.5, 0.1...]
+      >>> opt.update(jnp.array([3.0, -0.25]), opt.init(jnp.zeros(2)))[0].tolist()
+      [-0.500, 0.125]
     """
     return named_chain("chain", *transforms)
 
@@ -171,7 +171,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
     Example:
       >>> fnn.optim.apply_updates({"w": jnp.ones(2)}, {"w": jnp.array([0.5, -1.0])})["w"].tolist()
-      [1.5, 0.0]
+      [1.50, 0.000]
     """
     check_same_tree("apply_updates", "params", params, "updates", updates)
     return jax.tree.map(lambda p, u: jnp.asarray(p + u).astype(jnp.result_type(p)), params, updates)

@@ -145,7 +145,7 @@ def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
       >>> opt = fnn.optim.masked(fnn.optim.add_weight_decay(0.5), "w")  # no decay on biases
       >>> updates, _ = opt.update({"w": jnp.zeros(2), "b": jnp.zeros(2)}, opt.init(params), params)
       >>> updates["w"].tolist(), updates["b"].tolist()
-      ([0.5, 0.5], [0.0, 0.0])
+      ([0.500, 0.500], [0.000, 0.000])
     """
     return masked_with_spec(inner, mask_spec("masked", "mask", mask))
 
@@ -193,7 +193,7 @@ def freeze(mask_or_path_patterns: Any) -> GradientTransformation:
       >>> grads = jax.tree.map(jnp.ones_like, params)
       >>> new = fnn.optim.apply_updates(params, opt.update(grads, state, params)[0])
       >>> new["body"]["w"].tolist(), new["head"]["w"].round(3).tolist()
-      ([1.0, 1.0], [0.9, 0.9])
+      ([1.00, 1.00], [0.900, 0.900])
       >>> fnn.optim.find_states(state, fnn.optim.ScaleByAdamState)[0].mu["body"]  # no moments kept
       {'w': None}
     """

@@ -24,7 +24,8 @@ def current_learning_rate(opt_state: Any) -> jax.Array | None:
     """The learning rate the most recent update used (float32 array), or ``None``.
 
     For a fixed learning rate it is that value; for a schedule it is
-    ``schedule(count)`` of the most recent update, ``schedule(0)`` before any.
+    ``schedule(t - 1)``, the value the most recent update ``t`` used
+    (``schedule(0)`` before any update).
     With several learning-rate steps in the state, the first one (depth first).
     Under ``vmap`` over learning rates it has the batch axis.
 
@@ -36,8 +37,8 @@ def current_learning_rate(opt_state: Any) -> jax.Array | None:
 
     Example:
       >>> state = fnn.optim.adam(3e-4).init({"w": jnp.zeros(2)})
-      >>> float(fnn.optim.current_learning_rate(state))
-      0.0003...
+      >>> print(f"{float(fnn.optim.current_learning_rate(state)):.3e}")
+      3.000e-04
     """
     states = find_states(opt_state, (ScaleByLearningRateState, ScaleByScheduleState))
     return states[0].learning_rate if states else None
@@ -140,8 +141,8 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
     Example:
       >>> state = fnn.optim.adam(1e-3).init({"w": jnp.zeros(2)})
       >>> state = fnn.optim.set_hyperparams(state, learning_rate=1e-4, b1=0.8)
-      >>> round(float(fnn.optim.current_learning_rate(state)), 6)
-      0.0001
+      >>> print(f"{float(fnn.optim.current_learning_rate(state)):.3e}")
+      1.000e-04
     """
     used: set = set()
     new_state = _rebuild(opt_state, values, used)

@@ -74,8 +74,8 @@ def skip_nonfinite(inner: GradientTransformation) -> GradientTransformation:
       >>> opt = fnn.optim.skip_nonfinite(fnn.optim.adam(0.1))
       >>> state = opt.init(jnp.zeros(2))
       >>> u, state = opt.update(jnp.array([1.0, jnp.nan]), state)
-      >>> u.tolist(), int(state.skipped)
-      ([-0.0, -0.0], 1)
+      >>> bool(jnp.all(u == 0)), int(state.skipped)
+      (True, 1)
     """
     inner = GradientTransformation(*inner)
 

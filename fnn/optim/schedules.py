@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn.optim.validation import concrete_value
+
 __all__ = ["Schedule", "constant", "inverse_time_decay", "exponential_decay", "inverse_sqrt_decay",
            "piecewise_constant", "step_decay", "cosine_decay", "linear_schedule", "linear_warmup",
            "warmup_cosine_decay"]
@@ -41,7 +43,7 @@ class Schedule:
     Example:
       >>> s = fnn.optim.schedules.exponential_decay(0.1, 0.5, steps_per_epoch=2)
       >>> s(jnp.arange(6)).round(4).tolist()
-      [0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125]
+      [0.0500, 0.0500, 0.0250, 0.0250, 0.0125, 0.0125]
     """
 
     def __init__(self, name, formula, hyperparams):
@@ -64,15 +66,10 @@ class Schedule:
 
     def __repr__(self):
         def show(v):
-            a = _concrete(v)
+            a = concrete_value(v)
             return type(v).__name__ if a is None else repr(a.item()) if a.ndim == 0 else f"array{a.tolist()}"
 
         return f"{self.name}({', '.join(f'{k}={show(v)}' for k, v in self.hyperparams.items())})"
-
-
-def _concrete(value):
-    """``value`` as a numpy array, or None when it is traced (cannot be checked)."""
-    return None if isinstance(value, jax.core.Tracer) else np.asarray(value)
 
 
 # kind -> (lowest value, lowest allowed?, highest value, integer?)
@@ -84,7 +81,7 @@ def _check(fn, arg, value, kind="lr"):
     """A checked scalar hyperparameter as a float32/int32 array (a traced one is unchecked)."""
     low, low_ok, high, integer = _KINDS[kind]
     dtype = jnp.int32 if integer else jnp.float32
-    concrete = _concrete(value)
+    concrete = concrete_value(value)
     if concrete is None:
         return jnp.asarray(value, dtype)
     if concrete.ndim != 0:
@@ -104,7 +101,7 @@ def _check(fn, arg, value, kind="lr"):
 
 
 def _boundaries(fn, boundaries):
-    b = _concrete(boundaries)
+    b = concrete_value(boundaries)
     if b is None or b.ndim != 1 or b.size == 0:
         raise ValueError(f"{fn}: boundaries must be a non-empty 1-D sequence of steps, got {boundaries!r}")
     if b.dtype.kind not in "iuf" or not np.all(b == np.floor(b)) or np.any(b < 0):
@@ -164,7 +161,7 @@ def constant(lr):
 
     Example:
       >>> fnn.optim.schedules.constant(0.01)(jnp.arange(3)).tolist()
-      [0.01, 0.01, 0.01]
+      [0.0100, 0.0100, 0.0100]
     """
     return Schedule("constant", _constant, {"lr": _check("constant", "lr", lr)})
 
@@ -183,10 +180,10 @@ def inverse_time_decay(lr0, decay_rate, *, steps_per_epoch):
     Returns:
       A :class:`Schedule`.
 
-    Example (``lr0 = 0.2, decay_rate = 1``: epochs 1..4 give 0.1, 0.067, 0.05, 0.04):
+    Example (``lr0 = 0.2, decay_rate = 1``: epochs 1..4 give 0.1, 0.0667, 0.05, 0.04):
       >>> s = fnn.optim.schedules.inverse_time_decay(0.2, 1.0, steps_per_epoch=10)
-      >>> s(jnp.array([0, 9, 10, 25, 30])).round(3).tolist()
-      [0.1, 0.1, 0.067, 0.05, 0.04]
+      >>> s(jnp.array([0, 9, 10, 25, 30])).round(4).tolist()
+      [0.1000, 0.1000, 0.0667, 0.0500, 0.0400]
     """
     fn = "inverse_time_decay"
     return Schedule(fn, _inverse_time, {
@@ -212,7 +209,7 @@ def exponential_decay(lr0, rate=0.95, *, steps_per_epoch):
     Example:
       >>> s = fnn.optim.schedules.exponential_decay(1.0, 0.95, steps_per_epoch=100)
       >>> s(jnp.array([0, 99, 100, 200])).round(4).tolist()
-      [0.95, 0.95, 0.9025, 0.8574]
+      [0.950, 0.950, 0.9025, 0.8574]
     """
     fn = "exponential_decay"
     return Schedule(fn, _exponential, {
@@ -238,7 +235,7 @@ def inverse_sqrt_decay(lr0, k=1.0, *, steps_per_epoch):
     Example:
       >>> s = fnn.optim.schedules.inverse_sqrt_decay(0.1, 1.0, steps_per_epoch=1)
       >>> s(jnp.array([0, 3, 8])).round(4).tolist()
-      [0.1, 0.05, 0.0333]
+      [0.100, 0.0500, 0.0333]
     """
     fn = "inverse_sqrt_decay"
     return Schedule(fn, _inverse_sqrt, {
@@ -261,7 +258,7 @@ def piecewise_constant(boundaries, values):
 
     Example:
       >>> fnn.optim.schedules.piecewise_constant([2, 4], [0.1, 0.01, 0.001])(jnp.arange(6)).tolist()
-      [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+      [0.100, 0.100, 0.0100, 0.0100, 0.00100, 0.00100]
     """
     fn = "piecewise_constant"
     b = _boundaries(fn, boundaries)
@@ -285,7 +282,7 @@ def step_decay(lr0, boundaries, factor=0.1):
 
     Example:
       >>> fnn.optim.schedules.step_decay(1.0, [2, 4], factor=0.5)(jnp.arange(6)).tolist()
-      [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+      [1.00, 1.00, 0.500, 0.500, 0.250, 0.250]
     """
     fn = "step_decay"
     return Schedule(fn, _step_decay, {
@@ -309,7 +306,7 @@ def cosine_decay(lr0, decay_steps, alpha=0.0):
 
     Example:
       >>> fnn.optim.schedules.cosine_decay(1.0, 4)(jnp.arange(6)).round(4).tolist()
-      [1.0, 0.8536, 0.5, 0.1464, 0.0, 0.0]
+      [1.00, 0.8536, 0.500, 0.1464, 0.000, 0.000]
     """
     fn = "cosine_decay"
     return Schedule(fn, _cosine, {
@@ -332,7 +329,7 @@ def linear_schedule(init, end, steps):
 
     Example:
       >>> fnn.optim.schedules.linear_schedule(1.0, 0.0, 4)(jnp.arange(6)).tolist()
-      [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+      [1.00, 0.750, 0.500, 0.250, 0.000, 0.000]
     """
     fn = "linear_schedule"
     return Schedule(fn, _linear, {
@@ -355,7 +352,7 @@ def linear_warmup(peak, warmup_steps, init=0.0):
 
     Example:
       >>> fnn.optim.schedules.linear_warmup(1.0, 4)(jnp.arange(6)).tolist()
-      [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+      [0.000, 0.250, 0.500, 0.750, 1.00, 1.00]
     """
     fn = "linear_warmup"
     return Schedule(fn, _warmup, {
@@ -384,12 +381,12 @@ def warmup_cosine_decay(init, peak, warmup_steps, decay_steps, end=0.0):
 
     Example:
       >>> fnn.optim.schedules.warmup_cosine_decay(0.0, 1.0, 2, 6)(jnp.arange(8)).round(4).tolist()
-      [0.0, 0.5, 1.0, 0.8536, 0.5, 0.1464, 0.0, 0.0]
+      [0.000, 0.500, 1.00, 0.8536, 0.500, 0.1464, 0.000, 0.000]
     """
     fn = "warmup_cosine_decay"
     warm = _check(fn, "warmup_steps", warmup_steps, "steps0")
     total = _check(fn, "decay_steps", decay_steps, "steps")
-    w, d = _concrete(warm), _concrete(total)
+    w, d = concrete_value(warm), concrete_value(total)
     if w is not None and d is not None and d <= w:
         raise ValueError(f"{fn}: decay_steps (total length, warm-up included) must be > "
                          f"warmup_steps = {int(w)}, got {int(d)}")

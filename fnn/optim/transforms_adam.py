@@ -85,7 +85,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
       >>> opt = fnn.optim.scale_by_adam()
       >>> u, state = opt.update(jnp.array([0.5, -2.0]), opt.init(jnp.zeros(2)))
       >>> u.round(4).tolist()  # the first step is sign(g) after bias correction
-      [1.0, -1.0]
+      [1.00, -1.00]
     """
     check_hyperparameters("scale_by_adam", b1=b1, b2=b2, eps=eps)
 
@@ -132,7 +132,7 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation:
     Example:
       >>> opt = fnn.optim.scale_by_lion()
       >>> opt.update(jnp.array([0.3, -7.0, 0.0]), opt.init(jnp.zeros(3)))[0].tolist()
-      [1.0, -1.0, 0.0]
+      [1.00, -1.00, 0.000]
     """
     check_hyperparameters("scale_by_lion", b1=b1, b2=b2)
 

@@ -54,7 +54,7 @@ def scale_by_rms(beta: float = 0.9, eps: float = 1e-8) -> GradientTransformation
     Example:
       >>> opt = fnn.optim.scale_by_rms(beta=0.75, eps=0.0)
       >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # 2 / sqrt(0.25 * 4)
-      [2.0]
+      [2.00]
     """
     check_hyperparameters("scale_by_rms", beta=beta, eps=eps)
 
@@ -97,8 +97,8 @@ def scale_by_adagrad(eps: float = 1e-8) -> GradientTransformation:
       >>> state = opt.init(jnp.zeros(1))
       >>> u, state = opt.update(jnp.array([3.0]), state)
       >>> u, state = opt.update(jnp.array([4.0]), state)
-      >>> u.tolist()  # 4 / sqrt(9 + 16)
-      [0.8...]
+      >>> u.round(4).tolist()  # 4 / sqrt(9 + 16)
+      [0.8000]
     """
     check_hyperparameters("scale_by_adagrad", eps=eps)
 
@@ -149,7 +149,7 @@ def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> GradientTransform
       >>> opt = fnn.optim.scale_by_adadelta(rho=0.0, eps=1e-6)
       >>> u, _ = opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))
       >>> round(float(u[0]), 6)  # sqrt(0 + 1e-6) / sqrt(1 + 1e-6)
-      0.001
+      0.00100
     """
     check_hyperparameters("scale_by_adadelta", rho=rho, eps=eps)
 

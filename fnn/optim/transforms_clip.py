@@ -41,7 +41,7 @@ def clip_by_value(clip_value: float) -> GradientTransformation:
     Example:
       >>> opt = fnn.optim.clip_by_value(1.0)
       >>> opt.update(jnp.array([-3.0, 0.5, 2.0]), opt.init(jnp.zeros(3)))[0].tolist()
-      [-1.0, 0.5, 1.0]
+      [-1.00, 0.500, 1.00]
     """
     check_hyperparameters("clip_by_value", clip_value=clip_value)
 
@@ -57,7 +57,7 @@ def global_norm(tree: Any) -> jax.Array:
 
     Example:
       >>> float(fnn.optim.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
-      5.0
+      5.00
     """
     leaves = jax.tree.leaves(tree)
     if not leaves:
@@ -99,7 +99,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
       >>> opt = fnn.optim.clip_by_global_norm(1.0)
       >>> u, _ = opt.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, opt.init(None))
       >>> [round(float(u["a"][0]), 4), round(float(u["b"][0]), 4)]
-      [0.6, 0.8]
+      [0.600, 0.800]
     """
     check_hyperparameters("clip_by_global_norm", max_norm=max_norm)
 

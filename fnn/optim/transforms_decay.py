@@ -51,10 +51,10 @@ def add_weight_decay(weight_decay: float) -> GradientTransformation:
       its ``update`` requires ``params``.
 
     Example:
-      >>> opt = fnn.optim.add_weight_decay(0.1)
+      >>> opt = fnn.optim.add_weight_decay(0.25)
       >>> params = jnp.array([2.0, -4.0])
       >>> opt.update(jnp.zeros(2), opt.init(params), params)[0].tolist()
-      [0.2..., -0.4...]
+      [0.500, -1.00]
     """
     check_hyperparameters("add_weight_decay", weight_decay=weight_decay)
 
@@ -93,7 +93,7 @@ def add_l1(l1: float) -> GradientTransformation:
       >>> opt = fnn.optim.add_l1(0.5)
       >>> params = jnp.array([2.0, 0.0, -4.0])
       >>> opt.update(jnp.zeros(3), opt.init(params), params)[0].tolist()
-      [0.5, 0.0, -0.5]
+      [0.500, 0.000, -0.500]
     """
     check_hyperparameters("add_l1", l1=l1)
 

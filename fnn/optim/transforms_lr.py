@@ -123,7 +123,7 @@ def scale_by_learning_rate(learning_rate: float | jax.Array | Callable) -> Gradi
       >>> for _ in range(2):
       ...     updates, state = opt.update(jnp.ones(2), state)
       >>> updates.tolist(), float(fnn.optim.current_learning_rate(state))
-      ([-0.05, -0.05], 0.05)
+      ([-0.0500, -0.0500], 0.0500)
     """
     if callable(learning_rate):
         schedule = learning_rate

@@ -109,7 +109,7 @@ def scale_by_momentum(beta: float = 0.9, *, nesterov: bool = False,
       >>> u, state = opt.update(jnp.ones(1), state)
       >>> u, state = opt.update(jnp.ones(1), state)
       >>> u.tolist()  # 0.5 * 0.5 + 0.5 * 1
-      [0.75]
+      [0.750]
     """
     check_hyperparameter("scale_by_momentum", "beta", beta)
 

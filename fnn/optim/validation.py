@@ -90,17 +90,9 @@ def as_hyperparameter(value: Any) -> jax.Array:
     return jnp.asarray(value, dtype=jnp.float32)
 
 
-def key_to_str(key: Any) -> str:
-    """One entry of a JAX key path as text: dict key, sequence index or attribute name."""
-    for attribute in ("key", "idx", "name"):
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
-
-
 def path_to_str(path: tuple) -> str:
     """A JAX key path as ``'/'``-joined text, e.g. ``(DictKey('0'), DictKey('w'))`` -> ``'0/w'``."""
-    return "/".join(key_to_str(k) for k in path)
+    return jax.tree_util.keystr(path, simple=True, separator="/")
 
 
 def check_same_tree(where: str, name_a: str, a: Any, name_b: str, b: Any) -> None:
