@@ -67,3 +67,25 @@ def test_converges_on_quadratic_and_rosenbrock(name):
     assert np.max(np.abs(np.asarray(x_quadratic) - QUADRATIC_MINIMUM)) < 1e-3
     assert np.max(np.abs(np.asarray(x_rosenbrock) - 1.0)) < tolerance
     assert float(rosenbrock(x_rosenbrock)) < 1e-3 * float(rosenbrock(ROSENBROCK_START))
+
+
+def test_optimizer_paths_example_draws_every_optimizer(tmp_path, monkeypatch, capsys):
+    """examples/optimizer_paths.py (the docs' comparison plot) runs and writes its figure."""
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "optimizer_paths.py"
+    spec = importlib.util.spec_from_file_location("example_optimizer_paths", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    monkeypatch.setattr(example, "OUT", str(tmp_path / "paths.png"))
+    example.main()
+    out = capsys.readouterr().out
+    assert (tmp_path / "paths.png").stat().st_size > 10_000
+    for loss, minimum, start, steps, _, _, optimizers in example.SURFACES.values():
+        assert set(optimizers) == set(CONFIGS) - {"adamw"}  # every optimizer, adamw aside
+        path = np.asarray(example.optimize(loss, optimizers["adam"], start, steps))
+        assert path.shape == (steps + 1, 2) and np.allclose(path[0], start)
+        assert float(loss(path[-1])) < 0.1 * float(loss(path[0]))  # Adam goes downhill
+    assert out.count("eta=") == 18
