@@ -1,58 +1,41 @@
 """Weight initializers: ``init(key, shape, dtype=jnp.float32) -> array``.
 
-Every public name except :func:`get`, :func:`compute_fans` is a *factory*:
-call it (with its hyperparameters) to get the init function::
+Every public name except :func:`get` and :func:`compute_fans` is a *factory*:
+call it (with its hyperparameters) to get the init function, a small frozen
+dataclass that compares by value and hashes, so a layer holding one stays a
+valid static argument of :func:`jax.jit`::
 
     >>> init = fnn.initializers.he_normal()
-    >>> init(jax.random.key(0), (784, 512)).shape
-    (784, 512)
+    >>> init(jax.random.key(0), (784, 512)).shape, init == fnn.initializers.he_normal()
+    ((784, 512), True)
 
-The init functions are small frozen dataclasses, so they compare by value and
-hash (``fnn.initializers.he_normal() == fnn.initializers.he_normal()``): a layer
-holding one stays a valid static argument of :func:`jax.jit`.
-
-The scaled initializers (He, Glorot/Xavier, LeCun) share one core,
-:class:`VarianceScaling`: ``Var[w] = scale / n`` with ``n`` = ``fan_in``,
-``fan_out`` or their mean, read from the shape by :func:`compute_fans`. Their
-``normal`` variants use an *untruncated* normal, as the notes
-(``np.random.randn(shape) * np.sqrt(2 / n[l-1])``) and PyTorch do; Keras and
-``jax.nn.initializers`` truncate (``variance_scaling(s, mode, "truncated_normal")``).
-See ``docs/initializers.md`` for the table of formulas.
+He, Glorot/Xavier and LeCun share one core, :func:`variance_scaling`; their
+``normal`` variants are *untruncated*, as in the notes and PyTorch (Keras and
+``jax.nn.initializers`` truncate). ``docs/initializers.md`` tabulates the formulas.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
-from fnn.naming import lookup
+from fnn.naming import lookup, resolve
 
 __all__ = [
     "Initializer", "zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
     "variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
-    "lecun_normal", "lecun_uniform", "compute_fans", "get", "Constant", "Normal", "Uniform",
-    "VarianceScaling",
+    "lecun_normal", "lecun_uniform", "compute_fans", "get", "Constant", "Random", "VarianceScaling",
 ]
 
 Initializer = Callable[..., jax.Array]
 """Type of an init function: ``init(key, shape, dtype=jnp.float32) -> array``."""
 
-_TRUNCATED_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2]
-
-
 def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
     return (int(shape),) if isinstance(shape, int) else tuple(int(d) for d in shape)
-
-
-def _float_dtype(dtype: Any, who: str) -> jnp.dtype:
-    dtype = jnp.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"initializers.{who}: dtype must be a floating type, got {dtype}")
-    return dtype
 
 
 def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
@@ -60,9 +43,8 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
 
     * ``()``: ``(1, 1)``; ``(n,)``: ``(n, n)``.
     * 2-D ``(in, out)`` (a :class:`fnn.Dense` kernel): ``(in, out)``.
-    * ``k >= 3`` axes ``(*spatial, in, out)`` (a convolution kernel, channels
-      last): with receptive field ``r = prod(spatial)``,
-      ``fan_in = r * in`` and ``fan_out = r * out``.
+    * ``(*spatial, in, out)`` (a convolution kernel, channels last), with the
+      receptive field ``r = prod(spatial)``: ``(r * in, r * out)``.
 
     Args:
       shape: the weight shape.
@@ -75,10 +57,8 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
       (144, 288)
     """
     shape = _shape(shape)
-    if len(shape) == 0:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
+    if len(shape) < 2:
+        return (shape[0], shape[0]) if shape else (1, 1)
     receptive = math.prod(shape[:-2])
     return shape[-2] * receptive, shape[-1] * receptive
 
@@ -94,56 +74,44 @@ class Constant:
         return jnp.full(_shape(shape), self.value, dtype)
 
     def __repr__(self) -> str:
-        names = {0.0: "zeros()", 1.0: "ones()"}
-        return names.get(self.value, f"constant({self.value!r})")
+        return {0.0: "zeros()", 1.0: "ones()"}.get(self.value, f"constant({self.value!r})")
+
+
+_DISTRIBUTIONS = ("normal", "uniform", "truncated_normal")
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_TRUNCATED_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2]
+
+
+def _sample(who: str, distribution: str, s: float, key: jax.Array, shape, dtype) -> jax.Array:
+    """``N(0, s^2)``, ``U(-s, s)``, or ``N(0, s^2)`` truncated to ``[-2 s, 2 s]``."""
+    shape, dtype = _shape(shape), jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"initializers.{who}: dtype must be a floating type, got {dtype}")
+    if distribution == "normal":
+        return s * jax.random.normal(key, shape, dtype)
+    if distribution == "uniform":
+        return jax.random.uniform(key, shape, dtype, -s, s)
+    return s * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
 
 
 @dataclasses.dataclass(frozen=True)
-class Normal:
-    """Init function drawing ``w ~ N(0, stddev^2)``, cut at ``+-2 stddev`` if ``truncated``."""
+class Random:
+    """Init function with a fixed scale ``s``: ``N(0, s^2)``, ``U(-s, s)`` or a truncated normal."""
 
-    stddev: float
-    truncated: bool = False
-
-    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-        if self.truncated:
-            dtype = _float_dtype(dtype, "truncated_normal")
-            return self.stddev * jax.random.truncated_normal(key, -2.0, 2.0, _shape(shape), dtype)
-        return self.stddev * jax.random.normal(key, _shape(shape), _float_dtype(dtype, "normal"))
-
-    def __repr__(self) -> str:
-        return f"{'truncated_' * self.truncated}normal(stddev={self.stddev!r})"
-
-
-@dataclasses.dataclass(frozen=True)
-class Uniform:
-    """Init function drawing ``w ~ U(-scale, scale)`` (symmetric around 0)."""
-
+    distribution: str
     scale: float
 
     def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-        dtype = _float_dtype(dtype, "uniform")
-        return jax.random.uniform(key, _shape(shape), dtype, -self.scale, self.scale)
+        return _sample(self.distribution, self.distribution, self.scale, key, shape, dtype)
 
     def __repr__(self) -> str:
-        return f"uniform(scale={self.scale!r})"
-
-
-_MODES = ("fan_in", "fan_out", "fan_avg")
-_DISTRIBUTIONS = ("normal", "uniform", "truncated_normal")
+        name = "scale" if self.distribution == "uniform" else "stddev"
+        return f"{self.distribution}({name}={self.scale!r})"
 
 
 @dataclasses.dataclass(frozen=True)
 class VarianceScaling:
-    """Init function with ``Var[w] = scale / n``, ``n`` from :func:`compute_fans`.
-
-    ``n = fan_in``, ``fan_out`` or ``(fan_in + fan_out) / 2`` (``mode``), then
-
-    * ``normal``: ``w ~ N(0, scale / n)``;
-    * ``uniform``: ``w ~ U(-limit, limit)`` with ``limit = sqrt(3 scale / n)``;
-    * ``truncated_normal``: ``N(0, sigma^2)`` truncated to ``[-2 sigma, 2 sigma]``
-      with ``sigma = sqrt(scale / n) / 0.8796...`` so the variance is ``scale / n``.
-    """
+    """Init function with ``Var[w] = scale / n`` (equations: :func:`variance_scaling`)."""
 
     scale: float
     mode: str
@@ -159,18 +127,12 @@ class VarianceScaling:
             raise ValueError(f"initializers.variance_scaling: scale must be > 0, got {self.scale}")
 
     def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-        dtype = _float_dtype(dtype, self.name or "variance_scaling")
-        shape = _shape(shape)
         fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, n)
-        if self.distribution == "normal":
-            return math.sqrt(variance) * jax.random.normal(key, shape, dtype)
-        if self.distribution == "uniform":
-            limit = math.sqrt(3.0 * variance)
-            return jax.random.uniform(key, shape, dtype, -limit, limit)
-        stddev = math.sqrt(variance) / _TRUNCATED_STD
-        return stddev * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+        s = {"normal": math.sqrt(variance), "uniform": math.sqrt(3.0 * variance),
+             "truncated_normal": math.sqrt(variance) / _TRUNCATED_STD}[self.distribution]
+        return _sample(self.name or "variance_scaling", self.distribution, s, key, shape, dtype)
 
     def __repr__(self) -> str:
         if self.name:
@@ -182,9 +144,12 @@ class VarianceScaling:
 def zeros() -> Constant:
     """Init function for ``w = 0`` (the default for biases).
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
       >>> fnn.initializers.zeros()(None, (2,)).tolist()
-      [0.0, 0.0]
+      [0.0000, 0.0000]
     """
     return Constant(0.0)
 
@@ -192,9 +157,12 @@ def zeros() -> Constant:
 def ones() -> Constant:
     """Init function for ``w = 1`` (e.g. a normalisation scale).
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
       >>> fnn.initializers.ones()(None, (2,)).tolist()
-      [1.0, 1.0]
+      [1.0000, 1.0000]
     """
     return Constant(1.0)
 
@@ -205,45 +173,52 @@ def constant(value: float) -> Constant:
     Args:
       value: the fill value.
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
       >>> fnn.initializers.constant(0.25)(None, (2,)).tolist()
-      [0.25, 0.25]
+      [0.2500, 0.2500]
     """
     return Constant(float(value))
 
 
-def normal(stddev: float = 1e-2) -> Normal:
+def normal(stddev: float = 1e-2) -> Random:
     """Init function drawing ``w ~ N(0, stddev^2)`` (default ``stddev = 0.01``, as JAX).
 
     Args:
       stddev: standard deviation.
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
-      >>> w = fnn.initializers.normal(0.5)(jax.random.key(0), (10000,))
-      >>> round(float(w.std()), 1)
-      0.5
+      >>> w = fnn.initializers.normal(0.5)(jax.random.key(0), (100_000,))
+      >>> abs(float(w.std()) - 0.5) < 0.01
+      True
     """
-    return Normal(float(stddev))
+    return Random("normal", float(stddev))
 
 
-def uniform(scale: float = 1e-2) -> Uniform:
-    """Init function drawing ``w ~ U(-scale, scale)``.
-
-    Note: symmetric around 0 (Keras ``RandomUniform``); ``jax.nn.initializers.uniform``
-    draws from ``[0, scale)`` instead.
+def uniform(scale: float = 1e-2) -> Random:
+    """Init function drawing ``w ~ U(-scale, scale)`` (symmetric, as Keras ``RandomUniform``;
+    ``jax.nn.initializers.uniform`` draws from ``[0, scale)`` instead).
 
     Args:
       scale: the half-width of the interval (default 0.01).
+
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
     Example:
       >>> w = fnn.initializers.uniform(0.1)(jax.random.key(0), (1000,))
       >>> bool(w.min() >= -0.1 and w.max() < 0.1)
       True
     """
-    return Uniform(float(scale))
+    return Random("uniform", float(scale))
 
 
-def truncated_normal(stddev: float = 1e-2) -> Normal:
+def truncated_normal(stddev: float = 1e-2) -> Random:
     """Init function drawing ``N(0, stddev^2)`` truncated to ``[-2 stddev, 2 stddev]``.
 
     ``stddev`` is that of the untruncated normal (as in JAX); the samples' own
@@ -252,22 +227,35 @@ def truncated_normal(stddev: float = 1e-2) -> Normal:
     Args:
       stddev: standard deviation before truncation (default 0.01).
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
       >>> w = fnn.initializers.truncated_normal(1.0)(jax.random.key(0), (1000,))
       >>> bool(abs(w).max() <= 2.0)
       True
     """
-    return Normal(float(stddev), truncated=True)
+    return Random("truncated_normal", float(stddev))
 
 
 def variance_scaling(scale: float, mode: str = "fan_in",
                      distribution: str = "normal") -> VarianceScaling:
-    """Init function with ``Var[w] = scale / n`` (see :class:`VarianceScaling`).
+    """Init function with ``Var[w] = scale / n``, ``n`` from :func:`compute_fans`.
+
+    ``n = fan_in``, ``fan_out`` or ``fan_avg = (fan_in + fan_out) / 2`` (``mode``), and
+
+    * ``normal``: ``w ~ N(0, scale / n)``;
+    * ``uniform``: ``w ~ U(-limit, limit)`` with ``limit = sqrt(3 scale / n)``;
+    * ``truncated_normal``: ``N(0, sigma^2)`` truncated to ``[-2 sigma, 2 sigma]``
+      with ``sigma = sqrt(scale / n) / 0.8796`` so the variance is ``scale / n``.
 
     Args:
       scale: the variance numerator (2 for He, 1 for Glorot/LeCun).
       mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
       distribution: ``"normal"``, ``"uniform"`` or ``"truncated_normal"``.
+
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
     Example:
       >>> init = fnn.initializers.variance_scaling(2.0, "fan_in", "normal")
@@ -280,16 +268,22 @@ def variance_scaling(scale: float, mode: str = "fan_in",
 def he_normal() -> VarianceScaling:
     """He (Kaiming) normal: ``w ~ N(0, 2 / fan_in)``; suits ReLU layers.
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
       >>> w = fnn.initializers.he_normal()(jax.random.key(0), (800, 400))
-      >>> round(float(w.std()) ** 2 * 800, 1)
-      2.0
+      >>> abs(float(w.var()) * 800 - 2.0) < 0.05      # Var[w] = 2 / fan_in
+      True
     """
     return VarianceScaling(2.0, "fan_in", "normal", "he_normal")
 
 
 def he_uniform() -> VarianceScaling:
     """He uniform: ``w ~ U(-sqrt(6 / fan_in), sqrt(6 / fan_in))``; suits ReLU layers.
+
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
     Example:
       >>> w = fnn.initializers.he_uniform()(jax.random.key(0), (6, 100))
@@ -302,9 +296,13 @@ def he_uniform() -> VarianceScaling:
 def glorot_normal() -> VarianceScaling:
     """Glorot (Xavier) normal: ``w ~ N(0, 2 / (fan_in + fan_out))``; suits tanh/sigmoid.
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
-      >>> fnn.initializers.glorot_normal()(jax.random.key(0), (3, 4)).shape
-      (3, 4)
+      >>> w = fnn.initializers.glorot_normal()(jax.random.key(0), (300, 500))
+      >>> abs(float(w.var()) * 400 - 1.0) < 0.02      # Var[w] = 2 / (300 + 500)
+      True
     """
     return VarianceScaling(1.0, "fan_avg", "normal", "glorot_normal")
 
@@ -313,6 +311,9 @@ def glorot_uniform() -> VarianceScaling:
     """Glorot (Xavier) uniform: ``w ~ U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``.
 
     The default kernel initializer of :class:`fnn.Dense` (as in Keras).
+
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
     Example:
       >>> w = fnn.initializers.glorot_uniform()(jax.random.key(0), (2, 4))
@@ -325,15 +326,22 @@ def glorot_uniform() -> VarianceScaling:
 def lecun_normal() -> VarianceScaling:
     """LeCun normal: ``w ~ N(0, 1 / fan_in)``; suits SELU (self-normalising) networks.
 
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
+
     Example:
-      >>> fnn.initializers.lecun_normal()(jax.random.key(0), (3, 4)).shape
-      (3, 4)
+      >>> w = fnn.initializers.lecun_normal()(jax.random.key(0), (500, 300))
+      >>> abs(float(w.var()) * 500 - 1.0) < 0.02      # Var[w] = 1 / fan_in
+      True
     """
     return VarianceScaling(1.0, "fan_in", "normal", "lecun_normal")
 
 
 def lecun_uniform() -> VarianceScaling:
     """LeCun uniform: ``w ~ U(-sqrt(3 / fan_in), sqrt(3 / fan_in))``.
+
+    Returns:
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
     Example:
       >>> w = fnn.initializers.lecun_uniform()(jax.random.key(0), (3, 4))
@@ -357,10 +365,9 @@ _ALIASES = {"zero": "zeros", "one": "ones", "xavier_normal": "glorot_normal",
 def get(name_or_callable: str | Initializer) -> Initializer:
     """Resolve a name (or a factory of this module) to an init function.
 
-    Names are case-insensitive (``-`` and spaces count as ``_``): zeros, ones,
-    normal, uniform, truncated_normal (default hyperparameters), he_normal,
-    he_uniform, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform,
-    and the aliases xavier_normal/xavier_uniform, kaiming_normal/kaiming_uniform.
+    Names are case-insensitive (``-`` and spaces count as ``_``): the factories
+    of this module (default hyperparameters) and the aliases xavier_* (glorot),
+    kaiming_* (he).
     A factory passed uncalled (``fnn.initializers.he_normal``) is called for
     you; any other callable is returned unchanged. ``constant`` needs a value,
     so pass ``fnn.initializers.constant(v)``.
@@ -369,7 +376,7 @@ def get(name_or_callable: str | Initializer) -> Initializer:
       name_or_callable: a name, a factory of this module, or an init function.
 
     Returns:
-      an init function ``init(key, shape, dtype=jnp.float32)``.
+      the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
     Raises:
       ValueError: unknown name (the message lists the known names).
@@ -385,10 +392,7 @@ def get(name_or_callable: str | Initializer) -> Initializer:
         return lookup("initializers", "initializer", name_or_callable, _FACTORIES, _ALIASES)()
     if any(name_or_callable is f for f in _FACTORIES.values()):
         return name_or_callable()
-    if name_or_callable is constant or name_or_callable is variance_scaling:
+    if any(name_or_callable is f for f in (constant, variance_scaling)):
         raise TypeError(f"initializers.get: {name_or_callable.__name__} needs arguments; "
                         f"pass e.g. fnn.initializers.{name_or_callable.__name__}(...)")
-    if callable(name_or_callable):
-        return name_or_callable
-    raise TypeError("initializers.get: expected a name or a callable, got "
-                    f"{type(name_or_callable).__name__}")
+    return resolve("initializers", "initializer", name_or_callable, _FACTORIES, _ALIASES)

@@ -42,9 +42,10 @@ def _expected_std(name, shape):
 @pytest.mark.parametrize("shape", [SHAPE_2D, SHAPE_4D], ids=["2d", "4d"])
 @pytest.mark.parametrize("name", sorted(SCALED))
 def test_scaled_initializer_statistics(name, shape):
-    w = np.asarray(getattr(init_lib, name)()(KEY, shape), np.float64)
+    raw = getattr(init_lib, name)()(KEY, shape)
+    assert raw.shape == shape and raw.dtype == jnp.float32
+    w = np.asarray(raw, np.float64)
     std = _expected_std(name, shape)
-    assert w.shape == shape and w.dtype == np.float64
     assert abs(w.mean()) < 5 * std / math.sqrt(w.size)
     assert w.std() == pytest.approx(std, rel=0.02)
     if SCALED[name][2] == "uniform":
@@ -118,7 +119,8 @@ def test_deterministic_given_key_and_dtype_honoured(name):
     assert init(KEY, (8, 4)).dtype == jnp.float32
     assert init(KEY, (8, 4), jnp.bfloat16).dtype == jnp.bfloat16
     assert init(KEY, (8, 4), jnp.float16).dtype == jnp.float16
-    with pytest.raises(TypeError, match="floating"):
+    with pytest.raises(TypeError, match=rf"initializers.{name}: dtype must be a floating type, "
+                                        "got int32"):
         init(KEY, (8, 4), jnp.int32)
 
 
@@ -137,7 +139,10 @@ def test_initializers_are_values_hashable_and_readable():
     assert init_lib.he_normal() != init_lib.he_uniform()
     assert init_lib.he_normal() == init_lib.variance_scaling(2.0, "fan_in", "normal")
     assert repr(init_lib.he_normal()) == "he_normal()"
-    assert repr(init_lib.constant(3.0)) == "constant(3.0)"
+    assert repr(init_lib.constant(3.0)) == "constant(3.0)" and repr(init_lib.ones()) == "ones()"
+    assert repr(init_lib.uniform(0.1)) == "uniform(scale=0.1)"
+    assert repr(init_lib.truncated_normal()) == "truncated_normal(stddev=0.01)"
+    assert init_lib.normal(0.1) != init_lib.truncated_normal(0.1)
 
 
 def test_get_names_aliases_factories_and_errors():
