@@ -12,10 +12,8 @@ import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
 from fnn.optim.transforms_momentum import ewa, first_moment_estimate
-from fnn.optim.validation import (as_hyperparameter, check_hyperparameters, check_same_tree,
+from fnn.optim.validation import (as_hyperparameter, check_hyperparameters, check_grads_match_state,
                                   memoize)
-
-_STATE_OF_PARAMS = "the params opt_state was built for"
 
 
 class ScaleByAdamState(NamedTuple):
@@ -43,7 +41,7 @@ def _adam_update(nesterov: bool):
 
     def update(updates: Any, state: ScaleByAdamState, params: Any = None):
         del params
-        check_same_tree(where, "grads", updates, _STATE_OF_PARAMS, state.mu)
+        check_grads_match_state(where, updates, state.mu)
         b1, b2, eps = state.b1, state.b2, state.eps
         count = state.count + 1
         mu = jax.tree.map(lambda m, g: ewa(m, g, b1), state.mu, updates)
@@ -109,7 +107,7 @@ class ScaleByLionState(NamedTuple):
 
 def _lion_update(updates: Any, state: ScaleByLionState, params: Any = None):
     del params
-    check_same_tree("scale_by_lion", "grads", updates, _STATE_OF_PARAMS, state.mu)
+    check_grads_match_state("scale_by_lion", updates, state.mu)
     out = jax.tree.map(lambda g, m: jnp.sign(ewa(m, g, state.b1)).astype(g.dtype), updates, state.mu)
     mu = jax.tree.map(lambda m, g: ewa(m, g, state.b2), state.mu, updates)
     return out, state._replace(mu=mu)

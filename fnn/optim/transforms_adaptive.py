@@ -15,9 +15,7 @@ import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
 from fnn.optim.transforms_momentum import ewa
-from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_same_tree
-
-_STATE_OF_PARAMS = "the params opt_state was built for"
+from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_grads_match_state
 
 
 def _zeros(params: Any) -> Any:
@@ -35,7 +33,7 @@ class ScaleByRmsState(NamedTuple):
 
 def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None):
     del params
-    check_same_tree("scale_by_rms", "grads", updates, _STATE_OF_PARAMS, state.nu)
+    check_grads_match_state("scale_by_rms", updates, state.nu)
     nu = jax.tree.map(lambda s, g: ewa(s, g * g, state.beta), state.nu, updates)
     out = jax.tree.map(lambda g, s: (g / (jnp.sqrt(s) + state.eps)).astype(g.dtype), updates, nu)
     return out, state._replace(nu=nu)
@@ -74,7 +72,7 @@ class ScaleByAdagradState(NamedTuple):
 
 def _adagrad_update(updates: Any, state: ScaleByAdagradState, params: Any = None):
     del params
-    check_same_tree("scale_by_adagrad", "grads", updates, _STATE_OF_PARAMS, state.sum_of_squares)
+    check_grads_match_state("scale_by_adagrad", updates, state.sum_of_squares)
     total = jax.tree.map(lambda a, g: (a + g * g).astype(a.dtype), state.sum_of_squares, updates)
     out = jax.tree.map(lambda g, a: (g / (jnp.sqrt(a) + state.eps)).astype(g.dtype), updates, total)
     return out, state._replace(sum_of_squares=total)
@@ -120,7 +118,7 @@ class ScaleByAdadeltaState(NamedTuple):
 
 def _adadelta_update(updates: Any, state: ScaleByAdadeltaState, params: Any = None):
     del params
-    check_same_tree("scale_by_adadelta", "grads", updates, _STATE_OF_PARAMS, state.e_g2)
+    check_grads_match_state("scale_by_adadelta", updates, state.e_g2)
     rho, eps = state.rho, state.eps
     e_g2 = jax.tree.map(lambda e, g: ewa(e, g * g, rho), state.e_g2, updates)
     step = jax.tree.map(lambda g, eg, edx: (jnp.sqrt(edx + eps) / jnp.sqrt(eg + eps) * g).astype(g.dtype),

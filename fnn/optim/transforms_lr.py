@@ -72,19 +72,13 @@ def _fixed_update(updates: Any, state: ScaleByLearningRateState, params: Any = N
     return _scale(updates, -state.learning_rate), state
 
 
-def _pytree_schedule_update(updates: Any, state: ScaleByScheduleState, params: Any = None):
-    del params
-    _check_state(state, ScaleByScheduleState)
-    learning_rate = as_hyperparameter(state.schedule(state.count))
-    return _scale(updates, -learning_rate), state._replace(count=state.count + 1,
-                                                           learning_rate=learning_rate)
-
-
 @memoize
-def _function_schedule_update(schedule: Callable) -> Callable:
+def _schedule_update(static_schedule: Callable | None) -> Callable:
+    """``static_schedule``: a plain function fixed in ``update``; ``None``: a pytree schedule in the state."""
     def update(updates: Any, state: ScaleByScheduleState, params: Any = None):
         del params
         _check_state(state, ScaleByScheduleState)
+        schedule = state.schedule if static_schedule is None else static_schedule
         learning_rate = as_hyperparameter(schedule(state.count))
         return _scale(updates, -learning_rate), state._replace(count=state.count + 1,
                                                                learning_rate=learning_rate)
@@ -137,8 +131,7 @@ def scale_by_learning_rate(learning_rate: float | jax.Array | Callable) -> Gradi
             stored = jax.tree.map(jnp.asarray, schedule) if in_state else None
             return ScaleByScheduleState(step0, as_hyperparameter(schedule(step0)), stored)
 
-        update = _pytree_schedule_update if in_state else _function_schedule_update(schedule)
-        return GradientTransformation(init_schedule, update)
+        return GradientTransformation(init_schedule, _schedule_update(None if in_state else schedule))
 
     check_hyperparameter("scale_by_learning_rate", "learning_rate", learning_rate)
 

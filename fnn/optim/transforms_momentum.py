@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
-from fnn.optim.validation import as_hyperparameter, check_hyperparameter, check_same_tree, memoize
+from fnn.optim.validation import as_hyperparameter, check_hyperparameter, check_grads_match_state, memoize
 
 
 def ewa(average: jax.Array, value: jax.Array, decay: jax.Array) -> jax.Array:
@@ -72,8 +72,7 @@ class ScaleByMomentumState(NamedTuple):
 def _momentum_update(nesterov: bool, bias_correction: bool):
     def update(updates: Any, state: ScaleByMomentumState, params: Any = None):
         del params
-        check_same_tree("scale_by_momentum", "grads", updates, "the params opt_state was built for",
-                        state.velocity)
+        check_grads_match_state("scale_by_momentum", updates, state.velocity)
         count = state.count + 1
         velocity = jax.tree.map(lambda v, g: ewa(v, g, state.beta), state.velocity, updates)
         direction = jax.tree.map(

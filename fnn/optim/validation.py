@@ -116,6 +116,11 @@ def check_same_tree(where: str, name_a: str, a: Any, name_b: str, b: Any) -> Non
                              f"'{path_to_str(path)}': {np.shape(leaf_a)} vs {np.shape(leaf_b)}")
 
 
+def check_grads_match_state(where: str, grads: Any, state_tree: Any) -> None:
+    """:func:`check_same_tree` of the gradients against a per-parameter tree kept in a state."""
+    check_same_tree(where, "grads", grads, "the params opt_state was built for", state_tree)
+
+
 def memoize(factory: Callable) -> Callable:
     """``functools.lru_cache`` that falls back to a fresh call for unhashable arguments.
 
