@@ -122,22 +122,24 @@ def test_bad_initializer_name():
 
 
 def test_wrong_rank():
-    with pytest.raises(LayerValueError, match=r"rank >= 2.*got rank 1, shape \(3,\)"):
+    with pytest.raises(LayerValueError, match=r"Dense \(top level\): expected input of rank >= 2, "
+                                              r"shape \(batch, \.\.\., 3\); got rank 1, shape \(3,\)"):
         LAYER.apply(PARAMS, {}, X[0])
-    with pytest.raises(LayerValueError, match="rank >= 2"):
+    with pytest.raises(LayerValueError, match=r"Dense \(top level\): .*rank >= 2.*shape \(3,\)"):
         LAYER.init(KEY, jax.ShapeDtypeStruct((3,), jnp.float32))
 
 
 def test_wrong_feature_size_names_both_shapes():
-    with pytest.raises(LayerValueError,
-                       match=r"expected input of shape \(batch, \.\.\., 3\).*got \(5, 2\)"):
+    with pytest.raises(LayerValueError, match=r"Dense \(top level\): expected input of shape "
+                                              r"\(batch, \.\.\., 3\).*got \(5, 2\)"):
         LAYER.apply(PARAMS, {}, X[:, :2])
 
 
 def test_non_float_input_is_type_error():
-    with pytest.raises(TypeError, match="floating-point input, got dtype int32"):
+    with pytest.raises(TypeError, match=r"Dense \(top level\): expected a floating-point input, "
+                                        r"got dtype int32 \(shape \(5, 3\)\)"):
         LAYER.apply(PARAMS, {}, jnp.ones((5, 3), jnp.int32))
-    with pytest.raises(LayerTypeError):
+    with pytest.raises(LayerTypeError, match="Dense.*int32"):
         LAYER.init(KEY, jax.ShapeDtypeStruct((5, 3), jnp.int32))
 
 

@@ -1,5 +1,7 @@
-"""Every layer: abstract init == real init, eval_shape(apply) == apply, jit == eager."""
+"""Every layer: abstract init == real init (and computes nothing), eval_shape(apply) == apply,
+jit == eager, vmap over params == loop."""
 
+import contextlib
 import dataclasses
 import functools
 
@@ -80,3 +82,37 @@ def test_vmap_over_params_equals_loop_and_grad_has_params_structure(name):
     grads = jax.jit(jax.grad(lambda p: jnp.sum(forward(p, s0) ** 2)))(p0)
     assert jax.tree.structure(grads) == jax.tree.structure(p0)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+
+
+@contextlib.contextmanager
+def _compilations():
+    """Collects one entry per XLA compilation (JAX's public monitoring events)."""
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def test_abstract_init_and_summary_compile_transfer_and_allocate_nothing():
+    # Odd sizes and constant biases: no program cached by another test can hide real work.
+    model = fnn.Sequential([
+        fnn.Flatten(), fnn.Dense(13, b_init=fnn.initializers.constant(0.3)), fnn.PReLU(0.2),
+        fnn.Dropout(0.5), fnn.Dense(7, w_init="he_normal", b_init="ones"),
+        fnn.Activation("softmax")])
+    struct = jax.ShapeDtypeStruct((3, 11, 2), jnp.float32)
+    with _compilations() as compiled, jax.transfer_guard("disallow"):
+        params, state = jax.eval_shape(model.init, KEY, struct)
+        rows = fnn.summary_rows(model, struct)
+        for layer, shape in LAYERS.values():
+            jax.eval_shape(layer.init, KEY, jax.ShapeDtypeStruct(shape, jnp.float32))
+    assert compiled == []
+    assert all(isinstance(a, jax.ShapeDtypeStruct) for a in jax.tree.leaves(params))
+    assert _shapes(params["1"]) == {"w": ((22, 13), jnp.float32), "b": ((13,), jnp.float32)}
+    assert state == {} and [r.output_shape for r in rows][-1] == (3, 7)

@@ -33,7 +33,7 @@ class Activation(Layer):
       >>> layer = fnn.Activation("relu")
       >>> y, _ = layer.apply({}, {}, jnp.array([[-1.0, 2.0]]))
       >>> y.tolist()
-      [[0.0, 2.0]]
+      [[0.0000, 2.0000]]
     """
 
     fn: str | Callable[[jax.Array], jax.Array]
@@ -88,9 +88,9 @@ class PReLU(Layer):
       >>> layer = fnn.PReLU()
       >>> params, state = layer.init(jax.random.key(0), jnp.zeros((1, 2)))
       >>> params["alpha"].tolist()
-      [0.25, 0.25]
+      [0.2500, 0.2500]
       >>> layer.apply(params, state, jnp.array([[-4.0, 3.0]]))[0].tolist()
-      [[-1.0, 3.0]]
+      [[-1.0000, 3.0000]]
     """
 
     init_slope: float = 0.25

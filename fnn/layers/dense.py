@@ -77,10 +77,10 @@ class Dense(Layer):
             except TypeError as err:
                 raise LayerTypeError(self, f"{name}: {err}") from None
 
-    def _check_input(self, shape: tuple[int, ...], dtype: Any) -> None:
+    def _check_input(self, shape: tuple[int, ...], dtype: Any, features_in: Any = "in") -> None:
         if len(shape) < 2:
             raise LayerValueError(self, "expected input of rank >= 2, shape (batch, ..., "
-                                  f"features_in); got rank {len(shape)}, shape {shape}")
+                                  f"{features_in}); got rank {len(shape)}, shape {shape}")
         if not jnp.issubdtype(dtype, jnp.floating):
             raise LayerTypeError(self, f"expected a floating-point input, got dtype {dtype} "
                                  f"(shape {shape}); cast with x.astype(jnp.float32)")
@@ -116,9 +116,9 @@ class Dense(Layer):
         """``y = x w + b`` over the last axis of ``x``; returns ``(y, state)``."""
         del key, train
         x = jnp.asarray(x)
-        self._check_input(x.shape, x.dtype)
         self._check_params(params)
         w = params["w"]
+        self._check_input(x.shape, x.dtype, w.shape[0])
         if x.shape[-1] != w.shape[0]:
             raise LayerValueError(
                 self, f"expected input of shape (batch, ..., {w.shape[0]}) (params['w'] has "

@@ -38,8 +38,8 @@ class Dropout(Layer):
     Example:
       >>> layer = fnn.Dropout(0.5)
       >>> x = jnp.ones((1, 6))
-      >>> layer.apply({}, {}, x)[0].tolist()          # evaluation: identity
-      [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
+      >>> bool((layer.apply({}, {}, x)[0] == x).all())    # evaluation: identity
+      True
       >>> y, _ = layer.apply({}, {}, x, key=jax.random.key(0), train=True)
       >>> sorted(set(y[0].tolist())) in ([0.0, 2.0], [0.0], [2.0])  # dropped or x / 0.5
       True

@@ -36,6 +36,12 @@ class FunctionLayer(Layer):
       apply_fn: pure ``apply_fn(params, x) -> y``.
       init_fn: optional ``init_fn(key, x) -> params``.
 
+    Raises:
+      LayerTypeError: ``apply_fn`` or ``init_fn`` is not callable (at
+        construction); ``apply_fn`` raised a ``TypeError``.
+      LayerValueError: ``init`` without an ``init_fn``; ``apply_fn`` raised a
+        ``ValueError``.
+
     Example:
       Logistic regression written as two plain functions:
 
@@ -47,7 +53,7 @@ class FunctionLayer(Layer):
       >>> params, state = model.init(jax.random.key(0), jnp.zeros((5, 3)))
       >>> y, state = model.apply(params, state, jnp.ones((5, 3)))
       >>> y.shape, float(y[0, 0])
-      ((5, 1), 0.5)
+      ((5, 1), 0.5000)
     """
 
     apply_fn: Callable[[Any, jax.Array], Any]
@@ -109,7 +115,7 @@ def as_layer(obj: Any) -> Layer:
       Dense(features=2, use_bias=True, w_init=glorot_uniform(), b_init=zeros())
       >>> layer = fnn.as_layer(lambda params, x: x * params)
       >>> float(layer.apply(2.0, {}, 3.0)[0])
-      6.0
+      6.0000
     """
     if is_layer(obj):
         return obj
