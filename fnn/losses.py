@@ -18,8 +18,9 @@ Per-example values:
   sums over the non-batch axes (independent binary labels), batch axis 0.
 
 Losses are computed in at least float32 (bf16/fp16 predictions of a
-mixed-precision model are upcast). Predictions and targets must have the same shape: ``(n,)`` against ``(n, 1)``
-raises a ``ValueError`` instead of silently broadcasting to ``(n, n)``.
+mixed-precision model are upcast). Predictions and targets must have the same
+shape: ``(n,)`` against ``(n, 1)`` raises a ``ValueError`` instead of silently
+broadcasting to ``(n, n)``.
 
 Output activation + loss (the notes' table): binary -> sigmoid + binary
 cross-entropy; multiclass -> softmax + (sparse) categorical cross-entropy;
@@ -34,10 +35,11 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn.activations import log_softmax
 from fnn.naming import resolve
-from fnn.preprocessing import check_labels
+from fnn.preprocessing import check_labels, is_concrete
 
 __all__ = [
     "mse", "mae", "rmse", "huber", "binary_cross_entropy",
@@ -106,7 +108,7 @@ def mse(predictions, targets, *, reduction: str = "mean") -> jax.Array:
 
     Example:
       >>> float(fnn.losses.mse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0])))
-      2.5
+      2.5000
     """
     p, t = _prepare("mse", predictions, targets, reduction)
     return _reduce(_per_example(jnp.square(p - t), jnp.mean), reduction)
@@ -128,7 +130,7 @@ def mae(predictions, targets, *, reduction: str = "mean") -> jax.Array:
 
     Example:
       >>> float(fnn.losses.mae(jnp.array([1.0, -3.0]), jnp.array([0.0, 0.0])))
-      2.0
+      2.0000
     """
     p, t = _prepare("mae", predictions, targets, reduction)
     e = p - t
@@ -181,11 +183,16 @@ def huber(predictions, targets, *, delta: float = 1.0, reduction: str = "mean") 
     Returns:
       a scalar, or shape ``(m,)`` for "none".
 
+    Raises:
+      ValueError: ``delta <= 0`` (when it is a concrete number); shapes differ.
+
     Example:
       >>> fnn.losses.huber(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none").tolist()
-      [0.125, 2.5]
+      [0.1250, 2.5000]
     """
     p, t = _prepare("huber", predictions, targets, reduction)
+    if is_concrete(delta) and not np.all(np.asarray(delta) > 0):
+        raise ValueError(f"huber: delta must be > 0, got {delta}")
     e = jnp.abs(p - t)
     h = jnp.where(e <= delta, 0.5 * jnp.square(e), delta * e - 0.5 * delta * delta)
     return _reduce(_per_example(h, jnp.mean), reduction)
@@ -213,7 +220,7 @@ def binary_cross_entropy(predictions, targets, *, reduction: str = "mean",
 
     Example:
       >>> round(float(fnn.losses.binary_cross_entropy(jnp.array([0.5939]), jnp.array([1.0]))), 4)
-      0.521
+      0.5210
     """
     p, t = _prepare("binary_cross_entropy", predictions, targets, reduction)
     p = jnp.clip(p, eps, 1.0 - eps)
@@ -240,8 +247,9 @@ def binary_cross_entropy_with_logits(predictions, targets, *,
       a scalar, or shape ``(m,)`` for "none".
 
     Example:
-      >>> round(float(fnn.losses.binary_cross_entropy_with_logits(jnp.array([0.38]), jnp.array([1.0]))), 4)
-      0.521
+      >>> loss = fnn.losses.binary_cross_entropy_with_logits(jnp.array([0.38]), jnp.array([1.0]))
+      >>> round(float(loss), 4)
+      0.5210
     """
     z, y = _prepare("binary_cross_entropy_with_logits", predictions, targets, reduction)
     per = jnp.logaddexp(z, 0.0) - z * y   # logaddexp(z, 0) = max(z, 0) + log1p(exp(-|z|))

@@ -94,6 +94,9 @@ def test_one_dimensional_inputs_are_one_example_per_element():
     np.testing.assert_allclose(L.rmse(p, t, reduction="none"), [1.0, 2.0, 0.5])
     np.testing.assert_allclose(L.huber(p, t, delta=0.6, reduction="none"),
                                _huber(np.array([1.0, -2.0, 0.5]), 0.6), rtol=1e-6)
+    for delta in (0.0, -1.0):
+        with pytest.raises(ValueError, match=rf"huber: delta must be > 0, got {delta}"):
+            L.huber(p, t, delta=delta)
 
 
 def test_class_axis_is_last_and_other_axes_are_batch():
@@ -188,8 +191,11 @@ def test_jit_vmap_and_no_recompilation():
                           L.sparse_softmax_cross_entropy(z, y)])
 
     args = (_f32(REG_P), _f32(REG_T), _f32(LOGITS), _f32(LABELS))
-    eager = [L.mse(*args[:2]), L.mae(*args[:2]), L.rmse(*args[:2]), L.huber(*args[:2], delta=0.5)]
-    np.testing.assert_allclose(all_losses(*args)[:4], eager, rtol=1e-6)
+    e = REG_P - REG_T
+    sparse = CASES["sparse_softmax_cross_entropy"][0](LOGITS, LABELS).mean()
+    expected = [(e**2).mean(), np.abs(e).mean(), np.sqrt((e**2).mean()), _huber(e, 0.5).mean(),
+                sparse, sparse]
+    np.testing.assert_allclose(all_losses(*args), expected, rtol=1e-5)
     all_losses(args[0] + 1, *args[1:])
     assert len(traces) == 1
     # vmap over a leading "model" axis: one loss per model.
