@@ -6,7 +6,7 @@ Standardisation follows the notes: the mean and variance come from the
     >>> train = jnp.array([[0.0, 10.0], [2.0, 30.0]])
     >>> scaler = fnn.preprocessing.fit_standardizer(train)
     >>> scaler.transform(jnp.array([[1.0, 20.0]])).tolist()   # a dev example
-    [[0.0, 0.0]]
+    [[0.0000, 0.0000]]
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["one_hot", "check_labels", "Standardizer", "fit_standardizer", "is_concrete"]
+__all__ = ["one_hot", "check_labels", "Standardizer", "fit_standardizer", "standardize",
+           "is_concrete"]
 
 
 def is_concrete(x) -> bool:
@@ -26,6 +27,16 @@ def is_concrete(x) -> bool:
 
     Value checks (e.g. label ranges) are only possible on concrete inputs; under
     ``jit``/``vmap``/``grad`` the inputs are tracers and such checks are skipped.
+
+    Args:
+      x: anything.
+
+    Returns:
+      ``False`` for a JAX tracer, else ``True``.
+
+    Example:
+      >>> fnn.preprocessing.is_concrete(jnp.ones(2)), jax.jit(fnn.preprocessing.is_concrete)(1.0)
+      (True, Array(False, dtype=bool))
     """
     return not isinstance(x, jax.core.Tracer)
 
@@ -52,7 +63,7 @@ def one_hot(labels, num_classes: int, dtype=jnp.float32) -> jax.Array:
 
     Example:
       >>> fnn.preprocessing.one_hot(jnp.array([0, 2]), 3).tolist()
-      [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+      [[1.0000, 0.0000, 0.0000], [0.0000, 0.0000, 1.0000]]
     """
     try:
         num_classes = operator.index(num_classes)
@@ -138,7 +149,7 @@ class Standardizer(NamedTuple):
         Example:
           >>> s = fnn.preprocessing.fit_standardizer(jnp.array([[1.0], [3.0]]))
           >>> s.transform(jnp.array([[5.0]])).tolist()
-          [[3.0]]
+          [[3.0000]]
         """
         x = self._check(x, "transform")
         return (x - self.mean) / self.std
@@ -155,7 +166,7 @@ class Standardizer(NamedTuple):
         Example:
           >>> s = fnn.preprocessing.fit_standardizer(jnp.array([[1.0], [3.0]]))
           >>> s.inverse_transform(jnp.array([[3.0]])).tolist()
-          [[5.0]]
+          [[5.0000]]
         """
         x = self._check(x, "inverse_transform")
         return x * self.std + self.mean
@@ -185,7 +196,7 @@ def fit_standardizer(x: jax.Array, axis: int | tuple[int, ...] = 0,
     Example:
       >>> s = fnn.preprocessing.fit_standardizer(jnp.array([[1.0, 5.0], [3.0, 5.0]]))
       >>> s.mean.tolist(), s.std.tolist()
-      ([[2.0, 5.0]], [[1.0, 1.0]])
+      ([[2.0000, 5.0000]], [[1.0000, 1.0000]])
     """
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
@@ -196,3 +207,31 @@ def fit_standardizer(x: jax.Array, axis: int | tuple[int, ...] = 0,
     std = jnp.sqrt(jnp.mean(jnp.square(x - mean), axis=axis, keepdims=True))
     std = jnp.where(std < eps, jnp.ones_like(std), std)
     return Standardizer(mean, std)
+
+
+def standardize(train: jax.Array, *others: jax.Array, axis: int | tuple[int, ...] = 0,
+                eps: float = 1e-8) -> tuple[jax.Array, ...]:
+    """Standardise the training set, and other sets with the *training* statistics.
+
+    Shorthand for ``s = fit_standardizer(train, axis, eps)`` followed by
+    ``s.transform`` of every array: ``x -> (x - mean_train) / std_train``, the
+    notes' "use the same mean and variance to normalise the test set". Keep the
+    :class:`Standardizer` of :func:`fit_standardizer` instead when later data
+    (or predictions, with ``inverse_transform``) need the same statistics.
+
+    Args:
+      train: training data, e.g. shape ``(m, features)``.
+      *others: dev / test sets, same rank and feature sizes as ``train``.
+      axis: the axis or axes the statistics average over (see :func:`fit_standardizer`).
+      eps: a standard deviation below ``eps`` counts as 0 (the feature is only centred).
+
+    Returns:
+      a tuple: the standardised ``train``, then each of ``others`` standardised.
+
+    Example:
+      >>> train, test = fnn.preprocessing.standardize(jnp.array([[1.0], [3.0]]), jnp.array([[5.0]]))
+      >>> train.tolist(), test.tolist()
+      ([[-1.0000], [1.0000]], [[3.0000]])
+    """
+    scaler = fit_standardizer(train, axis, eps)
+    return tuple(scaler.transform(x) for x in (train,) + others)

@@ -27,6 +27,12 @@ Predicate = Callable[[tuple[str, ...], jax.Array], bool]
 def key_path(path) -> tuple[str, ...]:
     """A JAX key path (from ``jax.tree_util.tree_flatten_with_path``) as strings.
 
+    Args:
+      path: a tuple of JAX key entries (dict keys, sequence indices, attribute names).
+
+    Returns:
+      the entries' keys / indices / names as a tuple of strings.
+
     Example:
       >>> path, _ = jax.tree_util.tree_flatten_with_path({"0": {"w": 1}})[0][0]
       >>> fnn.regularizers.key_path(path)
@@ -46,8 +52,16 @@ def key_path(path) -> tuple[str, ...]:
 def weights_only(path: tuple[str, ...], leaf: Any) -> bool:
     """Predicate for ``include``: True unless the leaf is a bias (last key "b" or "bias").
 
+    Args:
+      path: the leaf's key path as strings (see :func:`key_path`).
+      leaf: the leaf (unused).
+
+    Returns:
+      whether to penalise the leaf.
+
     Example:
-      >>> fnn.regularizers.weights_only(("0", "b"), None), fnn.regularizers.weights_only(("0", "w"), None)
+      >>> R = fnn.regularizers
+      >>> R.weights_only(("0", "b"), None), R.weights_only(("0", "w"), None)
       (False, True)
     """
     del leaf
@@ -81,7 +95,7 @@ def l1(params, scale, *, include: Predicate | None = None) -> jax.Array:
     Example:
       >>> float(fnn.regularizers.l1({"w": jnp.array([1.0, -2.0]), "b": jnp.array([5.0])}, 0.5,
       ...                           include=fnn.regularizers.weights_only))
-      1.5
+      1.5000
     """
     return _penalty(params, scale, include, lambda w: w * jnp.sign(w))
 
@@ -105,6 +119,6 @@ def l2(params, scale, *, include: Predicate | None = None) -> jax.Array:
 
     Example:
       >>> float(fnn.regularizers.l2({"w": jnp.array([1.0, -2.0])}, 0.001))
-      0.005
+      0.0050
     """
     return _penalty(params, scale, include, jnp.square)

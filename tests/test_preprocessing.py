@@ -52,6 +52,18 @@ def test_standardizer_uses_train_statistics_for_other_splits():
     np.testing.assert_allclose(s.inverse_transform(s.transform(TEST)), TEST, rtol=1e-5, atol=1e-5)
 
 
+def test_standardize_fits_on_train_only():
+    dev = TEST + 10.0
+    train_z, test_z, dev_z = P.standardize(TRAIN, TEST, dev)
+    mean, std = TRAIN.mean(0), TRAIN.std(0)
+    for got, x in ((train_z, TRAIN), (test_z, TEST), (dev_z, dev)):
+        np.testing.assert_allclose(got, (x - mean) / std, rtol=1e-5, atol=1e-5)
+    (alone,) = P.standardize(TRAIN)
+    np.testing.assert_allclose(alone, train_z, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Standardizer.transform: .*input of shape \(5, 2\)"):
+        P.standardize(TRAIN, TEST[:, :2])
+
+
 def test_standardizer_axes_constant_features_and_integer_input():
     images = RNG.integers(0, 256, size=(6, 4, 4, 3))
     s = P.fit_standardizer(images, axis=(0, 1, 2))
