@@ -44,7 +44,7 @@ def identity(x: jax.Array) -> jax.Array:
 
     Example:
       >>> fnn.activations.identity(jnp.array([-2.0, 3.0])).tolist()
-      [-2.0, 3.0]
+      [-2.0000, 3.0000]
     """
     return jnp.asarray(x)
 
@@ -104,7 +104,7 @@ def relu(x: jax.Array) -> jax.Array:
 
     Example:
       >>> fnn.activations.relu(jnp.array([-1.0, 0.0, 2.0])).tolist()
-      [0.0, 0.0, 2.0]
+      [0.0000, 0.0000, 2.0000]
     """
     x = jnp.asarray(x)
     return jnp.where(x > 0, x, jnp.zeros_like(x))
@@ -125,7 +125,7 @@ def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
 
     Example:
       >>> fnn.activations.leaky_relu(jnp.array([-2.0, 3.0]), 0.1).tolist()
-      [-0.2..., 3.0]
+      [-0.2000, 3.0000]
     """
     x = jnp.asarray(x)
     return jnp.where(x >= 0, x, negative_slope * x)
@@ -153,7 +153,7 @@ def prelu(x: jax.Array, alpha: jax.Array) -> jax.Array:
 
     Example:
       >>> fnn.activations.prelu(jnp.array([[-2.0, -2.0]]), jnp.array([0.5, 0.25])).tolist()
-      [[-1.0, -0.5]]
+      [[-1.0000, -0.5000]]
     """
     x = jnp.asarray(x)
     alpha = jnp.asarray(alpha)
@@ -312,7 +312,7 @@ def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
 
     Example:
       >>> fnn.activations.softmax(jnp.array([0.0, 0.0])).tolist()
-      [0.5, 0.5]
+      [0.5000, 0.5000]
     """
     x = jnp.asarray(x)
     shifted = x - jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))

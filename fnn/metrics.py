@@ -99,7 +99,7 @@ def accuracy(predictions, targets, *, threshold: float = 0.5) -> jax.Array:
 
     Example:
       >>> float(fnn.metrics.accuracy(jnp.array([[0.1, 0.9], [0.8, 0.2]]), jnp.array([1, 1])))
-      0.5
+      0.5000
     """
     yp, yt, _ = _to_labels("accuracy", predictions, targets, threshold)
     return jnp.mean((yp == yt).astype(jnp.float32))
@@ -188,7 +188,7 @@ def precision(predictions, targets, *, average: str = "binary",
 
     Example:
       >>> float(fnn.metrics.precision(jnp.array([1, 1, 0, 1]), jnp.array([1, 0, 0, 1])))
-      0.666...
+      0.6667
     """
     tp, fp, _ = _counts("precision", predictions, targets, average, num_classes, threshold)
     return _average(_divide(tp, tp + fp), average)
@@ -213,7 +213,7 @@ def recall(predictions, targets, *, average: str = "binary",
 
     Example:
       >>> float(fnn.metrics.recall(jnp.array([1, 0, 0, 1]), jnp.array([1, 1, 0, 1])))
-      0.666...
+      0.6667
     """
     tp, _, fn = _counts("recall", predictions, targets, average, num_classes, threshold)
     return _average(_divide(tp, tp + fn), average)
@@ -239,7 +239,7 @@ def f1(predictions, targets, *, average: str = "binary",
 
     Example:
       >>> float(fnn.metrics.f1(jnp.array([1, 1, 0, 1]), jnp.array([1, 0, 1, 1])))
-      0.666...
+      0.6667
     """
     tp, fp, fn = _counts("f1", predictions, targets, average, num_classes, threshold)
     return _average(_divide(2 * tp, 2 * tp + fp + fn), average)
