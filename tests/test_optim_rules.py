@@ -142,6 +142,8 @@ CASES = {
     "adagrad_large_eps": (lambda: optim.adagrad(0.3, eps=0.5), np_adagrad(0.3, 0.5)),
     "adam_large_eps": (lambda: optim.adam(0.05, b1=0.8, b2=0.9, eps=0.3), np_adam(0.05, 0.8, 0.9, 0.3)),
     "adadelta": (lambda: optim.adadelta(1.0, rho=0.9, eps=1e-6), np_adadelta(1.0, 0.9, 1e-6)),
+    # eta != 1: E[dx^2] accumulates Zeiler's unscaled dx, the step is eta dx (as in PyTorch).
+    "adadelta_learning_rate": (lambda: optim.adadelta(0.5, rho=0.9, eps=1e-4), np_adadelta(0.5, 0.9, 1e-4)),
     "adam": (lambda: optim.adam(0.02), np_adam(0.02)),
     "adamw": (lambda: optim.adamw(0.02, weight_decay=0.1), np_adam(0.02, wd=0.1)),
     "nadam": (lambda: optim.nadam(0.02, b1=0.85, b2=0.99), np_adam(0.02, 0.85, 0.99, nesterov=True)),
