@@ -6,6 +6,8 @@ array, or a schedule ``step -> lr`` evaluated at ``t - 1``). All state starts
 at zero. Every hyperparameter is a float32 array in the state (see
 :func:`fnn.optim.set_hyperparams`); every ``update`` is shared by all
 optimizers of the same kind, e.g. ``adam(1e-3).update is adam(3e-4).update``.
+Each factory raises ``ValueError`` naming the argument for a negative or
+non-finite learning rate, eps or weight decay, or a beta/rho outside [0, 1).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ def sgd(learning_rate: LearningRate = 0.01) -> GradientTransformation:
 
     Batch, stochastic or mini-batch depends only on the batch the gradient comes from.
 
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+
+    Returns:
+      ``chain(scale_by_learning_rate(eta))``.
+
     Example:
       >>> opt = fnn.optim.sgd(0.25)
       >>> u, _ = opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))
@@ -56,6 +64,15 @@ def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9, nesterov: bo
     ``m_t = beta m_{t-1} + g`` (Sutskever et al. 2013). Note the EWA form's
     steps are ``(1 - beta)`` times those of PyTorch/Keras SGD momentum at the same ``eta``.
 
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      beta: the EWA decay, in [0, 1).
+      nesterov: use the look-ahead direction.
+      bias_correction: divide by ``1 - beta^t``.
+
+    Returns:
+      ``chain(scale_by_momentum(beta, nesterov=..., bias_correction=...), scale_by_learning_rate(eta))``.
+
     Example:
       >>> opt = fnn.optim.momentum(0.1, beta=0.9)
       >>> u, _ = opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))
@@ -74,6 +91,14 @@ def rmsprop(learning_rate: LearningRate = 1e-3, beta: float = 0.9,
 
     ``s_t = beta s_{t-1} + (1 - beta) g^2``; ``theta <- theta - eta g / (sqrt(s_t) + eps)``.
 
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      beta: decay of the squared-gradient average, in [0, 1).
+      eps: >= 0, added outside the root.
+
+    Returns:
+      ``chain(scale_by_rms(beta, eps), scale_by_learning_rate(eta))``.
+
     Example:
       >>> opt = fnn.optim.rmsprop(0.25, beta=0.75, eps=0.0)
       >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # -0.25 * 2 / sqrt(0.25 * 4)
@@ -87,6 +112,13 @@ def adagrad(learning_rate: LearningRate = 1e-2, eps: float = 1e-8) -> GradientTr
     """Adagrad (Duchi et al. 2011).
 
     ``a_t = a_{t-1} + g^2``; ``theta <- theta - eta g / (sqrt(a_t) + eps)``.
+
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      eps: >= 0, added outside the root.
+
+    Returns:
+      ``chain(scale_by_adagrad(eps), scale_by_learning_rate(eta))``.
 
     Example:
       >>> opt = fnn.optim.adagrad(0.5)
@@ -105,6 +137,14 @@ def adadelta(learning_rate: LearningRate = 1.0, rho: float = 0.95,
     ``dx_t = -sqrt(E[dx^2]_{t-1} + eps) / sqrt(E[g^2]_t + eps) g``;
     ``E[dx^2]_t = rho E[dx^2]_{t-1} + (1 - rho) dx_t^2``; ``theta <- theta + eta dx_t``.
 
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      rho: decay of both averages, in [0, 1).
+      eps: >= 0, inside both roots.
+
+    Returns:
+      ``chain(scale_by_adadelta(rho, eps), scale_by_learning_rate(eta))``.
+
     Example:
       >>> opt = fnn.optim.adadelta(rho=0.0, eps=1e-6)
       >>> round(float(opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))[0][0]), 6)
@@ -121,6 +161,15 @@ def adam(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999,
     ``m_t = b1 m_{t-1} + (1 - b1) g``; ``v_t = b2 v_{t-1} + (1 - b2) g^2``;
     ``m_hat = m_t / (1 - b1^t)``; ``v_hat = v_t / (1 - b2^t)``;
     ``theta <- theta - eta m_hat / (sqrt(v_hat) + eps)``.
+
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      b1: first-moment decay, in [0, 1).
+      b2: second-moment decay, in [0, 1).
+      eps: >= 0, added to ``sqrt(v_hat)``.
+
+    Returns:
+      ``chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(eta))``.
 
     Example:
       >>> opt = fnn.optim.adam(learning_rate=1e-3)
@@ -140,6 +189,14 @@ def adamw(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999
     ``m_hat, v_hat`` as in :func:`adam`;
     ``theta <- theta - eta (m_hat / (sqrt(v_hat) + eps) + wd theta)``. The decay
     is scaled by ``eta`` (and so follows a schedule), as in PyTorch and optax.
+
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      b1, b2, eps: as in :func:`adam`.
+      weight_decay: ``wd >= 0``.
+
+    Returns:
+      ``chain(scale_by_adam(b1, b2, eps), add_weight_decay(wd), scale_by_learning_rate(eta))``.
 
     Example:
       >>> opt = fnn.optim.adamw(0.25, weight_decay=0.5)
@@ -161,6 +218,13 @@ def nadam(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999
     ``m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)``; ``v_hat = v_t / (1 - b2^t)``;
     ``theta <- theta - eta m_hat / (sqrt(v_hat) + eps)``.
 
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      b1, b2, eps: as in :func:`adam`.
+
+    Returns:
+      ``chain(scale_by_adam(b1, b2, eps, nesterov=True), scale_by_learning_rate(eta))``.
+
     Example:
       >>> opt = fnn.optim.nadam(0.1, b1=0.5, b2=0.5, eps=0.0)
       >>> # m_hat = 0.5*0.5/0.75 + 0.5/0.5 = 4/3, v_hat = 1: the step is -0.1 * 4/3
@@ -178,6 +242,15 @@ def lion(learning_rate: LearningRate = 1e-4, b1: float = 0.9, b2: float = 0.99,
 
     ``c_t = b1 m_{t-1} + (1 - b1) g``; ``theta <- theta - eta (sign(c_t) + wd theta)``;
     ``m_t = b2 m_{t-1} + (1 - b2) g``.
+
+    Args:
+      learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
+      b1: interpolation weight of the update direction, in [0, 1).
+      b2: decay of the momentum, in [0, 1).
+      weight_decay: ``wd >= 0`` (decoupled, as in AdamW).
+
+    Returns:
+      ``chain(scale_by_lion(b1, b2), add_weight_decay(wd), scale_by_learning_rate(eta))``.
 
     Example:
       >>> opt = fnn.optim.lion(0.01)

@@ -102,6 +102,12 @@ def _rebuild(node: Any, values: dict, used: set) -> Any:
 def hyperparameter_names(opt_state: Any) -> list[str]:
     """The names :func:`set_hyperparams` accepts for ``opt_state``, sorted.
 
+    Args:
+      opt_state: an optimizer state.
+
+    Returns:
+      A sorted list of names (``"learning_rate"`` where the learning rate can be set).
+
     Example:
       >>> fnn.optim.hyperparameter_names(fnn.optim.adam(1e-3).init(jnp.zeros(1)))
       ['b1', 'b2', 'eps', 'learning_rate']

@@ -30,7 +30,13 @@ class SkipNonfiniteState(NamedTuple):
 
 
 def all_finite(tree: Any) -> jax.Array:
-    """A bool scalar: True if every element of every leaf is finite.
+    """Whether every element of every leaf is finite (no NaN, no inf).
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      A bool scalar array (True for an empty tree).
 
     Example:
       >>> bool(fnn.optim.all_finite({"a": jnp.array([1.0, jnp.inf])}))

@@ -154,7 +154,10 @@ def _warmup_cosine(step, init, peak, warmup_steps, decay_steps, end):
 
 
 def constant(lr):
-    """A constant learning rate: ``lr_t = lr`` (``lr >= 0``).
+    """A constant learning rate: ``lr_t = lr``.
+
+    Args:
+      lr: the learning rate, >= 0.
 
     Returns:
       A :class:`Schedule`.

@@ -53,7 +53,13 @@ def clip_by_value(clip_value: float) -> GradientTransformation:
 
 
 def global_norm(tree: Any) -> jax.Array:
-    """The Euclidean norm of all leaves together: ``sqrt(sum_i sum(x_i^2))`` (float32 or wider).
+    """The Euclidean norm of all leaves together: ``sqrt(sum_i sum(x_i^2))``.
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      A scalar array, float32 or wider (0 for an empty tree).
 
     Example:
       >>> float(fnn.optim.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
