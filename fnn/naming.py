@@ -43,6 +43,13 @@ def resolve(module: str, kind: str, name_or_callable: Any, table: Mapping[str, A
             aliases: Mapping[str, str]) -> Any:
     """A callable passed through, or a name looked up with :func:`lookup`.
 
+    Args:
+      module, kind, table, aliases: as for :func:`lookup`.
+      name_or_callable: a name, or a callable (returned unchanged).
+
+    Returns:
+      the callable, or the entry of ``table`` for the name.
+
     Raises:
       TypeError: neither a string nor a callable.
     """

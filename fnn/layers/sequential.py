@@ -103,10 +103,10 @@ class Sequential(Layer):
         extra = sorted(set(tree) - set(names))
         missing = sorted(set(names) - set(tree)) if required else []
         if extra or missing:
+            expected = names if required else f"a subset of {names}"
             raise LayerValueError(
-                self, f"{what} has keys {sorted(tree)} but this Sequential of "
-                f"{len(self.layers)} layers expects {names if required else 'a subset of'}"
-                f"{'' if required else ' ' + str(names)} (missing {missing}, unexpected {extra})")
+                self, f"{what} has keys {sorted(tree)} but this Sequential of {len(self.layers)} "
+                f"layers expects {expected} (missing {missing}, unexpected {extra})")
 
     def apply(self, params: Params, state: State, x: Any, *,
               key: jax.Array | None = None, train: bool = False) -> tuple[Any, State]:
