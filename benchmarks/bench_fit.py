@@ -111,7 +111,7 @@ def measure(sizes, batch, epochs, reps, strategies):
 
     def hand(runner):
         def go(n_epochs):
-            p, o = setup.fresh((params, opt.init(params)))
+            p, o = params, opt.init(params)
             for e in range(n_epochs):
                 p, o = runner(p, o, x, y, keys[e])
         return go

@@ -21,6 +21,11 @@ KEY = jax.random.key(3)
 PARAMS, STATE = MODEL.init(KEY, X)
 
 
+def make_step(*args, **kwargs):
+    """A train step that never donates: these tests feed PARAMS to several steps."""
+    return fnn.train.make_train_step(*args, donate=False, **kwargs)
+
+
 def fit(**overrides):
     args = dict(epochs=2, batch_size=8, key=KEY, progress=False)
     args.update(overrides)
@@ -37,9 +42,8 @@ def test_accumulated_micro_batches_equal_one_big_batch(n, k):
     # n=10, k=4: micro-batches of ceil(10/4)=3, 3, 3 and 1 examples, weighted by size.
     opt = fnn.optim.sgd(0.5)
     batch = (jnp.asarray(X[:n]), jnp.asarray(Y[:n]))
-    one = fnn.train.make_train_step(MODEL, LOSS, opt, metrics=["accuracy"])
-    acc = fnn.train.make_train_step(MODEL, LOSS, opt, metrics=["accuracy"],
-                                    accumulation_steps=k)
+    one = make_step(MODEL, LOSS, opt, metrics=["accuracy"])
+    acc = make_step(MODEL, LOSS, opt, metrics=["accuracy"], accumulation_steps=k)
     p1, _, _, m1 = one(PARAMS, STATE, opt.init(PARAMS), batch, KEY)
     pk, _, _, mk = acc(PARAMS, STATE, opt.init(PARAMS), batch, KEY)
     allclose(pk, p1, rtol=1e-5, atol=1e-6)
@@ -88,9 +92,8 @@ def test_static_loss_scale_gives_the_unscaled_update():
     opt = fnn.optim.sgd(0.1)
     scaled_opt = fnn.train.loss_scaled(opt, StaticLossScale(1024.0))
     batch = (jnp.asarray(X), jnp.asarray(Y))
-    plain = fnn.train.make_train_step(MODEL, LOSS, opt)(PARAMS, STATE, opt.init(PARAMS), batch,
-                                                        KEY)
-    scaled = fnn.train.make_train_step(MODEL, LOSS, scaled_opt)(
+    plain = make_step(MODEL, LOSS, opt)(PARAMS, STATE, opt.init(PARAMS), batch, KEY)
+    scaled = make_step(MODEL, LOSS, scaled_opt)(
         PARAMS, STATE, scaled_opt.init(PARAMS), batch, KEY)
     allclose(scaled[0], plain[0], rtol=1e-6, atol=1e-7)
     assert float(scaled[3]["loss"]) == float(plain[3]["loss"])
@@ -111,8 +114,8 @@ def test_random_augmentation_uses_the_documented_key():
     # The step splits its key: augment_key, model_key = jax.random.split(step_key).
     noise = fnn.train.augment.gaussian_noise(0.5)
     opt = fnn.optim.sgd(0.1)
-    step = fnn.train.make_train_step(MODEL, LOSS, opt, augment=noise)
-    plain = fnn.train.make_train_step(MODEL, LOSS, opt)
+    step = make_step(MODEL, LOSS, opt, augment=noise)
+    plain = make_step(MODEL, LOSS, opt)
     batch = (jnp.asarray(X), jnp.asarray(Y))
     augment_key, _ = jax.random.split(KEY)
     expected = plain(PARAMS, STATE, opt.init(PARAMS), (noise(augment_key, batch[0]), batch[1]),
@@ -124,12 +127,15 @@ def test_random_augmentation_uses_the_documented_key():
     assert not np.allclose(other[0]["0"]["w"], got[0]["0"]["w"], rtol=1e-3)
 
 
-def test_hand_written_loop_from_make_train_step_reproduces_fit():
+def test_hand_written_loop_from_make_train_step_reproduces_fit(monkeypatch):
+    # As on a GPU: make_train_step and fit donate by default (fit copies what it is given).
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     opt = fnn.optim.adam(0.01)
-    step = fnn.train.make_train_step(MODEL, LOSS, opt, donate=True)
+    step = fnn.train.make_train_step(MODEL, LOSS, opt)
     init_key, loop_key = jax.random.split(KEY)
     params, state = MODEL.init(init_key, X)
-    opt_state = jax.tree.map(jnp.copy, opt.init(params))  # distinct buffers: safe to donate
+    opt_state = opt.init(params)
+    first = (params, opt_state)
     for epoch in range(2):
         shuffle_key, steps_key = jax.random.split(jax.random.fold_in(loop_key, epoch))
         perm = np.asarray(jax.random.permutation(shuffle_key, len(X)))
@@ -137,8 +143,11 @@ def test_hand_written_loop_from_make_train_step_reproduces_fit():
             idx = perm[start:start + 8]
             params, state, opt_state, _ = step(params, state, opt_state, (X[idx], Y[idx]),
                                                jax.random.fold_in(steps_key, i))
-    result = fit(optimizer=opt)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(first))  # donated
+    given = MODEL.init(init_key, X)[0]
+    result = fit(optimizer=opt, params=given)
     jax.tree.map(np.testing.assert_array_equal, result.params, params)
+    assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(given))  # fit copied it
 
 
 def test_make_epoch_reports_metrics_on_device():
@@ -149,6 +158,13 @@ def test_make_epoch_reports_metrics_on_device():
     assert set(metrics) == {"loss", "accuracy", "learning_rate", "nonfinite_step",
                             "params_finite"}
     assert 0.0 <= float(metrics["accuracy"]) <= 1.0 and int(metrics["nonfinite_step"]) == -1
+    assert not any(leaf.is_deleted() for leaf in jax.tree.leaves(PARAMS))  # CPU: no donation
+    donating = fnn.train.make_epoch(MODEL, LOSS, opt, batch_size=8, metrics=["accuracy"],
+                                    donate=True)
+    params = jax.tree.map(jnp.copy, PARAMS)
+    out = donating(params, STATE, opt.init(params), (X, Y), KEY)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(params))
+    allclose(out[0], epoch(PARAMS, STATE, opt.init(PARAMS), (X, Y), KEY)[0], rtol=0, atol=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +208,7 @@ def test_compilation_cache_writes_programs(tmp_path):
 
 def test_train_step_vmaps_over_learning_rates_in_one_compilation():
     # A sweep: the learning rate lives in opt_state, so one vmapped step trains both.
-    step = fnn.train.make_train_step(MODEL, LOSS, fnn.optim.adam(1e-2))
+    step = make_step(MODEL, LOSS, fnn.optim.adam(1e-2))
     states = [fnn.optim.adam(lr).init(PARAMS) for lr in (1e-2, 1e-3)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *states)
     batch = (jnp.asarray(X), jnp.asarray(Y))

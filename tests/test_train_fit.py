@@ -207,7 +207,8 @@ def test_progress_bar_shows_loss_on_a_terminal(monkeypatch):
     monkeypatch.setattr("sys.stderr", err)
     fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (X, Y), epochs=2, batch_size=8, key=KEY,
             progress=True)
-    assert "2/2" in err.getvalue() and "loss=" in err.getvalue()
+    # A StringIO has no terminal size (as under `script`): the bar falls back to 120 columns.
+    assert "2/2" in err.getvalue() and "loss=" in err.getvalue() and "lr=0.01" in err.getvalue()
     quiet = Terminal()
     with contextlib.redirect_stderr(quiet):
         fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (X, Y), epochs=2, batch_size=8, key=KEY,

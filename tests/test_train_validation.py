@@ -39,7 +39,8 @@ def test_validation_history_matches_evaluate_and_numpy():
                      validation_data=(XV, YV), metrics=["accuracy"], progress=False,
                      callbacks=[snapshot])
     h = result.history
-    assert set(h) == {"loss", "accuracy", "learning_rate", "val_loss", "val_accuracy"}
+    # In the order a person reads them (the progress bar shows them so too).
+    assert list(h) == ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
     assert all(len(v) == 3 for v in h.values())
     final = fnn.evaluate(MODEL, result.params, result.state, (XV, YV), loss=LOSS,
                          metrics=["accuracy"])

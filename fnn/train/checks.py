@@ -162,15 +162,36 @@ def _check_labels_fit(where: str, cfg: TrainConfig, out: Any, y: Any) -> None:
                 "For one-hot targets use softmax_cross_entropy.")
 
 
-def check_label_range(where: str, cfg: TrainConfig, y: Any, num_classes: int) -> None:
-    """``ValueError`` if concrete sparse labels fall outside ``[0, num_classes)``."""
-    if cfg.loss_fn is not losses_module.sparse_softmax_cross_entropy:
+_PROBABILITY_TARGETS = (losses_module.binary_cross_entropy,
+                        losses_module.binary_cross_entropy_with_logits,
+                        losses_module.categorical_cross_entropy,
+                        losses_module.softmax_cross_entropy)
+
+
+def check_label_range(where: str, cfg: TrainConfig, y: Any, num_classes: int | None,
+                      data_name: str = "") -> None:
+    """``ValueError`` if concrete targets fall outside what the loss accepts.
+
+    Sparse labels must lie in ``[0, num_classes)``; the targets of the binary
+    and categorical cross-entropies in ``[0, 1]`` (0/1 labels, one-hot rows or
+    probabilities). Inside the compiled step such values cannot be checked and
+    give a wrong loss without an error, so they are checked once, on the host.
+    """
+    if not hasattr(y, "shape") or not np.size(y):
+        return
+    if cfg.loss_fn is losses_module.sparse_softmax_cross_entropy and num_classes:
+        low, high, allowed = 0, num_classes - 1, (
+            f"[0, {num_classes}) for a model with {num_classes} outputs")
+    elif cfg.loss_fn in _PROBABILITY_TARGETS:
+        low, high, allowed = 0, 1, (f"[0, 1] for loss {_name(cfg.loss_fn)} (0/1 labels, "
+                                    "one-hot rows or probabilities)")
+    else:
         return
     values = np.asarray(y)
-    if values.size and (values.min() < 0 or values.max() >= num_classes):
-        raise ValueError(f"{where}: labels y must lie in [0, {num_classes}) for a model with "
-                         f"{num_classes} outputs, got values from {values.min()} to "
-                         f"{values.max()}")
+    if values.min() < low or values.max() > high:
+        prefix = f"{data_name} " if data_name else ""
+        raise ValueError(f"{where}: {prefix}labels y must lie in {allowed}, got values from "
+                         f"{values.min()} to {values.max()}")
 
 
 def _dtypes(tree: Any) -> Any:

@@ -49,7 +49,7 @@ from fnn.train import strategy as strategy_module
 from fnn.train.gradients import batch_size_of
 from fnn.train.precision import all_finite
 from fnn.train.scaled_optimizer import LossScaledState
-from fnn.train.step import TrainConfig, build_config, cached, train_step
+from fnn.train.step import TrainConfig, build_config, cached, donate_buffers, train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +237,7 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
                metrics: Sequence[Any] = (), augment: Callable | None = None,
                precision: Any = None, accumulation_steps: int = 1,
                drop_remainder: bool = False, strategy: str | None = None,
-               steps_per_dispatch: int | None = None, donate: bool = False) -> Callable:
+               steps_per_dispatch: int | None = None, donate: bool | None = None) -> Callable:
     """Build ``epoch(params, state, opt_state, (x, y), key)``: one pass over the data.
 
     Args:
@@ -249,9 +249,9 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
         ``"unroll"`` or ``"step"`` (see :mod:`fnn.train.strategy`).
       steps_per_dispatch: steps per compiled call (default: the whole epoch
         for ``"scan"``, 8 for ``"unroll"``).
-      donate: donate ``params``, ``state``, ``opt_state`` (continue with the
-        returned ones; the arrays passed in are deleted; see
-        :func:`fnn.train.make_train_step`).
+      donate: donate ``params``, ``state``, ``opt_state``; ``None``: on GPU/TPU,
+        not on CPU (continue with the returned arrays: the ones passed in are
+        deleted; see :func:`fnn.train.make_train_step`).
 
     Returns:
       ``epoch(params, state, opt_state, (x, y), key) -> (params, state,
@@ -278,4 +278,4 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
                        precision=precision, accumulation_steps=accumulation_steps)
     mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
     ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk)
-    return epoch_function(ecfg, bool(donate))
+    return epoch_function(ecfg, donate_buffers() if donate is None else bool(donate))

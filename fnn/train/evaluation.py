@@ -160,7 +160,10 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     policy = None if precision is None else get_policy(precision)
     cfg = TrainConfig(model, loss_fn if loss_fn is not None else _no_loss, None, metric_fns,
                       None, policy)
-    checks.check_shapes("evaluate", cfg, params, state, x, y, train=False)
+    out = checks.check_shapes("evaluate", cfg, params, state, x, y, train=False)
+    if loss_fn is not None:
+        checks.check_label_range("evaluate", cfg, y, out.shape[-1] if hasattr(out, "shape")
+                                 and out.ndim else None)
     fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
     return {k: float(v) for k, v in jax.device_get(fn(params, state, x, y)).items()}
 

@@ -32,9 +32,8 @@ from fnn.train.gradients import batch_size_of
 from fnn.train.precision import DynamicLossScale, NoOpLossScale
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.scaled_optimizer import LossScaledState, loss_scaled
-from fnn.train.setup import (check_opt_state, fresh, initial_params, initial_structs,
-                              strong)
-from fnn.train.step import build_config
+from fnn.train.setup import check_opt_state, initial_params, initial_structs, own_arrays
+from fnn.train.step import build_config, donate_buffers
 from fnn.train import strategy as strategy_module
 
 
@@ -46,20 +45,16 @@ class FitResult(NamedTuple):
         ``EarlyStopping(restore_best=True)``).
       state: the model state (e.g. batch statistics), same epoch as ``params``.
       opt_state: the optimizer state, same epoch (continue training from it).
-      history: ``{name: [one Python float per epoch]}``: ``"loss"``, each
-        metric, ``"learning_rate"``, ``"val_loss"``, ``"val_<metric>"`` and,
-        when the optimizer skips non-finite steps, ``"skipped"`` (per epoch).
+      history: ``{name: [one Python float per epoch]}``, in this order:
+        ``"loss"``, each metric, ``"val_loss"``, ``"val_<metric>"``,
+        ``"learning_rate"`` and, when the optimizer skips non-finite steps,
+        ``"skipped"`` (per epoch).
     """
 
     params: Any
     state: Any
     opt_state: Any
     history: dict
-
-
-def donate_buffers() -> bool:
-    """Whether ``fit`` donates params/state/opt_state to the epoch: on every backend but CPU."""
-    return jax.default_backend() != "cpu"
 
 
 def _loss_scale_for(policy: Any, loss_scale: Any) -> Any:
@@ -217,19 +212,20 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     if validation_data is not None:
         checks.check_shapes("fit", cfg, param_structs, state_structs, checks.struct(xv),
                             checks.struct(yv), train=False)
-    if hasattr(out, "shape") and out.ndim:
-        checks.check_label_range("fit", cfg, y, out.shape[-1])
+    num_classes = out.shape[-1] if hasattr(out, "shape") and out.ndim else None
+    checks.check_label_range("fit", cfg, y, num_classes)
+    if validation_data is not None:
+        checks.check_label_range("fit", cfg, yv, num_classes, "validation_data")
     opt_state = check_opt_state(opt, opt_state, param_structs, scale)
 
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
         opt_state = opt.init(params)
     data = jax.device_put((x, y))
-    # Donation saves accelerator memory; on CPU it measured no faster, and it would cost
-    # a copy of everything donated (the caller's arrays must survive), so CPU does not donate.
+    # Donation saves accelerator memory; on CPU it measured no faster, and it costs a copy
+    # of everything donated (the caller's arrays must survive), so CPU does not donate.
     donate = donate_buffers()
-    carry = (params, state, opt_state)
-    params, state, opt_state = fresh(carry) if donate else strong(carry)
+    params, state, opt_state = own_arrays((params, state, opt_state), copy=donate)
     run_epoch = epoch_function(EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk),
                                donate)
     run_validation = None
@@ -238,6 +234,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                                              validation_batch_size, cfg.policy)
         validation = jax.device_put((xv, yv))
 
+    names, extras = ["loss"] + [name for name, _ in cfg.metric_fns], ["learning_rate", "skipped"]
     history: dict[str, list[float]] = {}
     tracker = None if early_stopping is None else early_stopping.init()
     skipped_before = skipped_count(opt_state)
@@ -251,11 +248,14 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                 params, state, *validation)
             numbers, val_numbers = jax.device_get((numbers, val_numbers))
             _raise_if_not_finite(numbers, epoch, full + (remainder > 0), batch_size)
-            logs = {name: float(value) for name, value in numbers.items()}
+            # Ordered for people: loss, metrics, validation, learning rate, skipped steps.
+            logs = {name: float(numbers[name]) for name in names if name in numbers}
+            logs.update({"val_" + name: float(val_numbers[name]) for name in names
+                         if name in val_numbers})
+            logs.update({name: float(numbers[name]) for name in extras if name in numbers})
             if "skipped" in logs:
                 logs["skipped"], skipped_before = logs["skipped"] - skipped_before, logs[
                     "skipped"]
-            logs.update({"val_" + name: float(v) for name, v in val_numbers.items()})
             for name, value in logs.items():
                 history.setdefault(name, []).append(value)
             bar.update(logs)
@@ -265,8 +265,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                     tracker, epoch, logs[early_stopping.monitor])
                 if improved and early_stopping.restore_best:
                     # The last epoch needs no copy: nothing runs after it.
-                    best = None if epoch == epochs - 1 else (
-                        fresh if donate else tuple)((params, state, opt_state))
+                    best = None if epoch == epochs - 1 else own_arrays(
+                        (params, state, opt_state), copy=donate)
             for callback in callbacks:
                 stop = bool(callback(epoch, dict(logs))) or stop
             if stop:

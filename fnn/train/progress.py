@@ -1,12 +1,14 @@
 """The per-epoch progress bar of ``fnn.fit`` (tqdm on stderr).
 
 One bar for the whole fit, advanced once per epoch, with the epoch's loss and
-metrics in its postfix. It shows only when asked (``progress=True``) *and*
+metrics in its postfix (``fit`` orders them: loss, metrics, validation
+values, learning rate). It shows only when asked (``progress=True``) *and*
 stderr is a terminal, so logs, CI runs and doctests stay clean.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Mapping
 
@@ -32,20 +34,33 @@ def wants_bar(progress: bool, stream=None) -> bool:
     return bool(progress) and callable(isatty) and bool(isatty())
 
 
+_SHORT = {"learning_rate": "lr"}
+BAR_FORMAT = "{l_bar}{bar:16}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+"""A bar of fixed width, without the rate: the postfix with the numbers gets the room."""
+
+
 def format_logs(logs: Mapping[str, float]) -> dict[str, str]:
-    """Short strings for the postfix: 4 significant digits per value.
+    """Short strings for the postfix: 4 significant digits per value, in the order given.
 
     Args:
       logs: the epoch's values (Python floats).
 
     Returns:
-      ``{name: text}``.
+      ``{name: text}`` (``learning_rate`` is shown as ``lr``).
 
     Example:
       >>> fnn.train.progress.format_logs({"loss": 0.123456, "learning_rate": 1e-3})
-      {'loss': '0.1235', 'learning_rate': '0.001'}
+      {'loss': '0.1235', 'lr': '0.001'}
     """
-    return {name: f"{value:.4g}" for name, value in logs.items()}
+    return {_SHORT.get(name, name): f"{value:.4g}" for name, value in logs.items()}
+
+
+def _columns(stream) -> int:
+    """The terminal's width, or 0 when unknown (a pseudo-terminal without a size)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class EpochBar:
@@ -61,8 +76,12 @@ class EpochBar:
     """
 
     def __init__(self, epochs: int, enabled: bool):
-        self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True,
-                        disable=not enabled) if enabled else None
+        self.bar = None
+        if enabled:
+            # A terminal reporting 0 columns (e.g. under `script`) would get an empty bar.
+            width = {"dynamic_ncols": True} if _columns(sys.stderr) else {"ncols": 120, "nrows": 24}
+            self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr,
+                            bar_format=BAR_FORMAT, **width)
 
     def update(self, logs: Mapping[str, float]) -> None:
         """Advance one epoch and show ``logs`` in the postfix."""

@@ -1,4 +1,4 @@
-"""Starting values of a fit: parameters, model state, optimizer state, fresh buffers."""
+"""Starting values of a fit: parameters, model state, optimizer state, owned buffers."""
 
 from __future__ import annotations
 
@@ -60,9 +60,7 @@ def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any,
         new_params, new_state = _jitted_init(model, checks._hashable(xs), checks.Box(xs))(key)
         params = new_params if params is None else params
         state = new_state if state is None else state
-    if state is None:
-        state = jax.tree.map(lambda s: s, state_struct)
-    return params, state
+    return params, state_struct if state is None else state  # a struct without leaves
 
 
 def check_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any) -> Any:
@@ -87,30 +85,19 @@ def check_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any
     return opt_state
 
 
-def strong(tree: Any) -> Any:
-    """``tree`` with weakly typed leaves (Python numbers, ``jnp.asarray(0.1)``) made strong.
+def own_arrays(tree: Any, copy: bool) -> Any:
+    """``tree``'s leaves as strongly typed arrays, in new buffers when ``copy``.
 
-    A compiled function sees the same input types in every epoch then (its
-    outputs are strongly typed), so it never compiles twice. Other leaves are
-    returned as they are (no copy).
+    Strong types: a compiled function then sees the same input types in every
+    epoch (its outputs are strongly typed), so it never compiles twice; a
+    weakly typed leaf (a Python number, ``jnp.asarray(0.1)``) becomes a new
+    array of its dtype. ``copy=True`` copies every other leaf too, so the
+    result can be donated while the caller's arrays stay valid (and a buffer
+    appearing twice in ``tree`` becomes two).
     """
     def one(a):
         if getattr(a, "weak_type", False) or not hasattr(a, "dtype"):
             a = jnp.asarray(a)
-            return jnp.asarray(a, dtype=a.dtype)
-        return a
-    return jax.tree.map(one, tree)
-
-
-def fresh(tree: Any) -> Any:
-    """A copy of ``tree`` in new device buffers (safe to donate; shared leaves become distinct).
-
-    Leaves keep their dtype and lose any weak type, so a compiled function
-    sees the same types in every epoch.
-    """
-    def copy(a):
-        if getattr(a, "weak_type", False) or not hasattr(a, "dtype"):
-            a = jnp.asarray(a)
             return jnp.asarray(a, dtype=a.dtype)  # a new, strongly typed array
-        return jax.device_put(a, may_alias=False)  # a buffer copy: nothing to compile
-    return jax.tree.map(copy, tree)
+        return jax.device_put(a, may_alias=False) if copy else a
+    return jax.tree.map(one, tree)
