@@ -70,16 +70,22 @@ def test_vmap_over_params_equals_loop_and_grad_has_params_structure(name):
     def forward(params, state):
         return layer.apply(params, state, x, key=APPLY_KEY, train=True)[0]
 
-    # jit around each transform: one compilation instead of many eager ops
-    params, state = jax.jit(jax.vmap(lambda k: layer.init(k, x)))(jax.random.split(KEY, 2))
-    ys = jax.jit(jax.vmap(forward, axis_size=2))(params, state)  # axis_size: params may be {}
-    forward_jit = jax.jit(forward)
+    @jax.jit  # one compilation for everything: vmap(init), vmap(apply), the loops, grad
+    def transformed(keys):
+        params, state = jax.vmap(lambda k: layer.init(k, x))(keys)
+        batched = jax.vmap(forward, axis_size=2)(params, state)  # axis_size: params may be {}
+        inits = [layer.init(keys[i], x) for i in range(2)]
+        looped = [forward(*inits[i]) for i in range(2)]
+        grads = jax.grad(lambda p: jnp.sum(forward(p, inits[0][1]) ** 2))(inits[0][0])
+        return (params, state), batched, inits, looped, grads
+
+    stacked, batched, inits, looped, grads = transformed(jax.random.split(KEY, 2))
     for i in range(2):
-        p_i, s_i = jax.tree.map(lambda a: a[i], (params, state))
-        np.testing.assert_allclose(np.asarray(ys[i]), np.asarray(forward_jit(p_i, s_i)),
+        np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(looped[i]),
                                    rtol=1e-5, atol=1e-6)
-    p0, s0 = layer.init(KEY, x)
-    grads = jax.jit(jax.grad(lambda p: jnp.sum(forward(p, s0) ** 2)))(p0)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-6), stacked,
+                     inits[i])
+    p0 = inits[0][0]
     assert jax.tree.structure(grads) == jax.tree.structure(p0)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 
