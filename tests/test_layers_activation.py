@@ -99,7 +99,8 @@ def test_prelu_errors():
         layer.apply({"alpha": jnp.ones(4)}, {}, X[:, :3])
     with pytest.raises(LayerValueError, match=r"keys \['alpha'\], got \['a'\]"):
         layer.apply({"a": jnp.ones(4)}, {}, X)
-    with pytest.raises(LayerValueError, match="rank >= 2"):
+    with pytest.raises(LayerValueError, match=r"PReLU \(top level\): expected input of rank >= 2 "
+                                              r".*got shape \(4,\)"):
         layer.init(KEY, jnp.ones(4))
     with pytest.raises(LayerValueError, match="must be a scalar"):
         fnn.PReLU(shared=True).apply({"alpha": jnp.ones(4)}, {}, X)
