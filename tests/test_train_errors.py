@@ -55,9 +55,9 @@ BAD_INPUTS = [
     (dict(data=(X, Y.astype(np.float32))),
      r"sparse_softmax_cross_entropy needs integer class labels y, got y of dtype float32"),
     (dict(loss="softmax_cross_entropy", data=(X, np.eye(4, dtype=np.float32)[Y % 4])),
-     r"rejects the model output of shape \(8, 3\) \(float32\) with targets y of shape \(8, 4\)"),
+     r"rejects the model output of shape \(20, 3\) \(float32\) with targets y of shape \(20, 4\)"),
     (dict(loss="mse", data=(X, Y.astype(np.float32))),
-     r"loss mse rejects the model output of shape \(8, 3\).*targets y of shape \(8,\)"),
+     r"loss mse rejects the model output of shape \(20, 3\).*targets y of shape \(20,\)"),
     (dict(data=(X, Y + 1)), r"labels y must lie in \[0, 3\).*from 1 to 3"),
     (dict(validation_data=(X, Y - 1)),
      r"validation_data labels y must lie in \[0, 3\).*from -1 to 1"),
@@ -65,7 +65,7 @@ BAD_INPUTS = [
           data=(X, (Y[:, None] * 1.0).astype(np.float32))),
      r"labels y must lie in \[0, 1\] for loss binary_cross_entropy_with_logits.*from 0.0 to 2.0"),
     (dict(data=(X[:, :4], Y), params=MODEL.init(KEY, X)[0]),
-     r"model cannot take x of shape \(8, 4\)"),
+     r"model cannot take x of shape \(20, 4\)"),
     (dict(validation_data=(X[:, :4], Y)), r"validation_data x has example shape \(4,\)"),
     (dict(loss="banana"), r"unknown loss 'banana'"),
     (dict(metrics=["accuracy", "accuracy"]), r"'accuracy' is reserved or given twice"),
@@ -87,7 +87,7 @@ def test_evaluate_and_predict_check_their_input():
         fnn.evaluate(MODEL, params, state, (X, Y[:3]), loss=LOSS)
     with no_compilation(), pytest.raises(ValueError, match="model cannot take x"):
         fnn.evaluate(MODEL, params, state, (X[:, :2], Y), loss=LOSS)
-    with no_compilation(), pytest.raises(ValueError, match=r"evaluate: labels y must lie in \[0, 3\)"):
+    with no_compilation(), pytest.raises(ValueError, match=r"evaluate: labels y must lie in"):
         fnn.evaluate(MODEL, params, state, (X, Y + 1), loss=LOSS)
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         fnn.predict(MODEL, params, state, X, batch_size=0)

@@ -36,8 +36,10 @@ def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
       ValueError: fit: data=(x, y) must have as many examples in x as in y; x has shape (3, 2) (3 examples), y has shape (4,) (4 examples)
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(f"{where}: {name} must be a pair (x, y) of arrays, got "
-                         f"{type(data).__name__}{'' if not isinstance(data, (tuple, list)) else f' of length {len(data)}'}")
+        got = type(data).__name__
+        if isinstance(data, (tuple, list)):
+            got += f" of length {len(data)}"
+        raise ValueError(f"{where}: {name} must be a pair (x, y) of arrays, got {got}")
     x, y = (np.asarray(part) if isinstance(part, list) else part for part in data)
     lengths = []
     for part, value in (("x", x), ("y", y)):
@@ -78,15 +80,14 @@ def check_positive_int(where: str, name: str, value: Any, *, allow_none: bool = 
                          f"use {name} <= {maximum}" + (" or None" if allow_none else ""))
 
 
-def struct(tree: Any, batch: int | None = None) -> Any:
-    """``tree`` as ``jax.ShapeDtypeStruct`` leaves (leading axis set to ``batch`` if given).
+def struct(tree: Any) -> Any:
+    """``tree`` as ``jax.ShapeDtypeStruct`` leaves.
 
     Leaves take the dtype they get on the device (float64 numpy becomes float32).
     """
     def one(a):
         dtype = jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
-        shape = _shape(a)
-        return jax.ShapeDtypeStruct(shape if batch is None else (batch,) + shape[1:], dtype)
+        return jax.ShapeDtypeStruct(_shape(a), dtype)
     return jax.tree.map(one, tree)
 
 

@@ -202,16 +202,14 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         checks.check_positive_int("fit", "validation_batch_size", validation_batch_size,
                                   allow_none=True)
     mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
-    full, size, remainder = plan(n, batch_size, drop_remainder)
+    full, _, remainder = plan(n, batch_size, drop_remainder)
 
     # Every check runs on shapes only (jax.eval_shape): nothing is computed or compiled
     # before the inputs are known to fit together.
     param_structs, state_structs = initial_structs(cfg.model, params, state, key, x)
-    out = checks.check_shapes("fit", cfg, param_structs, state_structs,
-                              checks.struct(x, size), checks.struct(y, size))
+    out = checks.check_shapes("fit", cfg, param_structs, state_structs, x, y)
     if validation_data is not None:
-        checks.check_shapes("fit", cfg, param_structs, state_structs, checks.struct(xv),
-                            checks.struct(yv), train=False)
+        checks.check_shapes("fit", cfg, param_structs, state_structs, xv, yv, train=False)
     num_classes = out.shape[-1] if hasattr(out, "shape") and out.ndim else None
     checks.check_label_range("fit", cfg, y, num_classes)
     if validation_data is not None:

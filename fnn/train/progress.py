@@ -78,8 +78,9 @@ class EpochBar:
     def __init__(self, epochs: int, enabled: bool):
         self.bar = None
         if enabled:
-            # A terminal reporting 0 columns (e.g. under `script`) would get an empty bar.
-            width = {"dynamic_ncols": True} if _columns(sys.stderr) else {"ncols": 120, "nrows": 24}
+            # tqdm draws nothing on a terminal reporting 0 columns (e.g. under `script`).
+            width = ({"dynamic_ncols": True} if _columns(sys.stderr)
+                     else {"ncols": 120, "nrows": 24})
             self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr,
                             bar_format=BAR_FORMAT, **width)
 

@@ -18,8 +18,8 @@ outside one, while a fully *unrolled* chunk of steps stays fast. So:
   default on CPU for models containing a layer with
   ``loop_friendly_on_cpu = False`` (convolutions, pooling): their steps take
   milliseconds, so the ~0.1 ms dispatch per step costs little, and they
-  compile once (a 2-conv CNN on CPU: 15.3 ms per step scanned, 3.3 ms step
-  by step, 3.5 ms in unrolled chunks of 4; ``benchmarks/bench_fit.py``).
+  compile once (a 2-conv CNN on CPU: 9.7 ms per step scanned, 2.4 ms step
+  by step, 2.3 ms in unrolled chunks of 4; ``benchmarks/bench_fit.py``).
 
 A layer class opts out of scanning on CPU with a class attribute
 ``loop_friendly_on_cpu = False``; :func:`prefers_unrolled` looks for it in
