@@ -222,14 +222,16 @@ def test_train_step_vmaps_over_learning_rates_in_one_compilation():
 
 @dataclasses.dataclass(frozen=True)
 class CountExamples(fnn.Layer):
-    """Identity with state: counts the training examples it has seen (like batch statistics)."""
+    """Identity with state: counts the training examples it has seen (like batch statistics)
+    and the largest (micro-)batch it was applied to."""
 
     def init(self, key, x):
-        return {}, {"seen": jnp.zeros([], jnp.float32)}
+        return {}, {"seen": jnp.zeros([], jnp.float32), "largest": jnp.zeros([], jnp.float32)}
 
     def apply(self, params, state, x, *, key=None, train=False):
         if train:
-            state = {"seen": state["seen"] + x.shape[0]}
+            state = {"seen": state["seen"] + x.shape[0],
+                     "largest": jnp.maximum(state["largest"], x.shape[0])}
         return x, state
 
 
@@ -239,6 +241,8 @@ def test_model_state_is_threaded_through_every_step_and_micro_batch(accumulation
     result = fit(model=model, epochs=2, accumulation_steps=accumulation_steps,
                  validation_data=(X[:5], Y[:5]))
     assert float(result.state["0"]["seen"]) == 2 * len(X)  # 8 + 8 + 4 per epoch; not val
+    # Batches of 8 in micro-batches of ceil(8 / 3) = 3: the model never sees more at once.
+    assert float(result.state["0"]["largest"]) == (8 if accumulation_steps == 1 else 3)
     params, _ = model.init(KEY, X)
     given = fit(model=model, epochs=1, params=params)       # state=None: from model.init
     assert float(given.state["0"]["seen"]) == len(X)
