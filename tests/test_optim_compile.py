@@ -237,3 +237,12 @@ def test_fixed_rate_update_rejects_a_schedule_state():
     schedule_state = optim.sgd(optim.schedules.constant(0.5)).init(jnp.zeros(2))
     with pytest.raises(TypeError, match="ScaleByLearningRateState"):
         optim.sgd(0.5).update(jnp.ones(2), schedule_state)
+
+
+def test_optimizer_state_does_not_alias_the_callers_hyperparameter_array():
+    lr = jnp.float32(1e-3)
+    state = optim.adam(lr).init({"w": jnp.ones(2)})
+    stored = optim.current_learning_rate(state)
+    assert stored is not lr
+    jax.jit(lambda s: s, donate_argnums=0)(state)  # donating the state must leave lr alive
+    assert float(lr) == pytest.approx(1e-3)

@@ -86,7 +86,13 @@ def check_hyperparameters(where: str, **values: Any) -> None:
 
 
 def as_hyperparameter(value: Any) -> jax.Array:
-    """A hyperparameter as stored in optimizer state: a float32 array (not weakly typed)."""
+    """A hyperparameter as stored in optimizer state: a float32 array (not weakly typed).
+
+    A concrete array is copied, so a step that donates the optimizer state
+    never deletes the caller's own array (``lr = jnp.float32(1e-3); adam(lr)``).
+    """
+    if isinstance(value, jax.Array) and concrete_value(value) is not None:
+        return jnp.array(value, dtype=jnp.float32, copy=True)
     return jnp.asarray(value, dtype=jnp.float32)
 
 
