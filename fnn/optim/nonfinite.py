@@ -46,14 +46,34 @@ def all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
 
 
+def update_unless_nonfinite(inner_update: Any, grads: Any, inner_state: Any,
+                            params: Any = None) -> tuple[Any, Any, jax.Array]:
+    """Run ``inner_update``, or skip the step when anything is not finite.
+
+    If ``grads`` and the updates ``inner_update`` makes from them are all
+    finite, return those updates and the new inner state; otherwise return
+    updates of ``-0.0`` (``p + (-0.0) == p`` bit for bit) and the old state.
+
+    Args:
+      inner_update: an ``update(grads, state, params)`` function.
+      grads: the gradients.
+      inner_state: the state ``inner_update`` takes.
+      params: the parameters, passed through.
+
+    Returns:
+      ``(updates, inner_state, ok)``, ``ok`` a bool scalar array (False: skipped).
+    """
+    new_updates, new_inner = inner_update(grads, inner_state, params)
+    ok = jnp.logical_and(all_finite(grads), all_finite(new_updates))
+    out = jax.tree.map(lambda u: jnp.where(ok, u, jnp.full_like(u, -0.0)), new_updates)
+    inner = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_inner, inner_state)
+    return out, inner, ok
+
+
 @memoize
 def _skip_update(inner_update):
     def update(updates: Any, state: SkipNonfiniteState, params: Any = None):
-        new_updates, new_inner = inner_update(updates, state.inner_state, params)
-        ok = jnp.logical_and(all_finite(updates), all_finite(new_updates))
-        # -0.0 is the exact zero for addition: p + (-0.0) == p bit for bit.
-        out = jax.tree.map(lambda u: jnp.where(ok, u, jnp.full_like(u, -0.0)), new_updates)
-        inner = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_inner, state.inner_state)
+        out, inner, ok = update_unless_nonfinite(inner_update, updates, state.inner_state, params)
         skipped = state.skipped + jnp.where(ok, 0, 1).astype(state.skipped.dtype)
         return out, SkipNonfiniteState(skipped, inner)
 

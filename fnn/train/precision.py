@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn.optim.nonfinite import all_finite  # re-exported: the check loss scaling uses
+
 __all__ = ["Policy", "get_policy", "NoOpLossScale", "StaticLossScale", "DynamicLossScale",
            "all_finite", "select_tree"]
 
@@ -183,22 +185,6 @@ def get_policy(spec: str | Policy) -> Policy:
     params = chosen.get("params", jnp.dtype(jnp.float32))
     compute = chosen.get("compute", params)
     return Policy(params, compute, chosen.get("output", compute))
-
-
-def all_finite(tree: Any) -> jax.Array:
-    """True (a bool scalar array) if no floating leaf of ``tree`` holds ``inf`` or ``nan``.
-
-    Non-floating leaves are ignored; an empty tree is finite.
-
-    Example:
-      >>> bool(fnn.train.precision.all_finite({"a": jnp.ones(2), "b": jnp.array([1.0, jnp.inf])}))
-      False
-    """
-    result = jnp.array(True)
-    for leaf in jax.tree.leaves(tree):
-        if _is_float_array(leaf):
-            result = jnp.logical_and(result, jnp.all(jnp.isfinite(leaf)))
-    return result
 
 
 def select_tree(pred: Any, on_true: Any, on_false: Any) -> Any:

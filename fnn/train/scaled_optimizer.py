@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
-from fnn.train.precision import all_finite
+from fnn.optim.nonfinite import update_unless_nonfinite
 
 
 class LossScaledState(NamedTuple):
@@ -41,11 +41,7 @@ class LossScaledState(NamedTuple):
 def _scaled_update(inner_update):
     def update(grads: Any, state: LossScaledState, params: Any = None):
         grads = state.loss_scale.unscale(grads)
-        updates, inner = inner_update(grads, state.inner_state, params)
-        ok = jnp.logical_and(all_finite(grads), all_finite(updates))
-        # -0.0 is the exact zero of addition: p + (-0.0) == p bit for bit.
-        updates = jax.tree.map(lambda u: jnp.where(ok, u, jnp.full_like(u, -0.0)), updates)
-        inner = jax.tree.map(lambda new, old: jnp.where(ok, new, old), inner, state.inner_state)
+        updates, inner, ok = update_unless_nonfinite(inner_update, grads, state.inner_state, params)
         skipped = state.skipped + jnp.where(ok, 0, 1).astype(state.skipped.dtype)
         return updates, LossScaledState(inner, state.loss_scale.adjust(ok), skipped)
 
