@@ -19,7 +19,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import fnn
@@ -37,12 +36,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def accuracy_from_logits(logits, targets):
-    """Accuracy with the decision rule ``y_hat >= 0.5``, i.e. ``z >= 0``.
+    """Accuracy with the decision rule ``y_hat >= 0.5``, i.e. ``z >= 0`` on the logit.
 
-    The 0/1 float targets become integer labels first: ``threshold`` applies
-    to every float argument, and the targets are probabilities, not logits.
+    ``threshold`` applies to the predictions only; the 0/1 float targets stay labels.
     """
-    return fnn.metrics.accuracy(logits, jnp.asarray(targets).astype(jnp.int32), threshold=0.0)
+    return fnn.metrics.accuracy(logits, targets, threshold=0.0)
 
 
 def main(argv=None) -> dict:

@@ -22,7 +22,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import fnn
@@ -49,8 +48,8 @@ def build_model(hidden: list[int]) -> fnn.Layer:
 
 
 def accuracy_from_logits(logits, targets):
-    """Accuracy of the rule ``z >= 0`` against 0/1 targets (made integer labels first)."""
-    return fnn.metrics.accuracy(logits, jnp.asarray(targets).astype(jnp.int32), threshold=0.0)
+    """Accuracy of the rule ``z >= 0`` on the logit against 0/1 targets."""
+    return fnn.metrics.accuracy(logits, targets, threshold=0.0)
 
 
 def main(argv=None) -> dict:
