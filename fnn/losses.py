@@ -91,6 +91,11 @@ def _reduce(per_example: jax.Array, reduction: str) -> jax.Array:
     return per_example
 
 
+def _mean_squared_error(name: str, predictions, targets, reduction: str) -> jax.Array:
+    p, t = _prepare(name, predictions, targets, reduction)
+    return _reduce(_per_example(jnp.square(p - t), jnp.mean), reduction)
+
+
 def mse(predictions, targets, *, reduction: str = "mean") -> jax.Array:
     """Mean squared error.
 
@@ -110,8 +115,7 @@ def mse(predictions, targets, *, reduction: str = "mean") -> jax.Array:
       >>> float(fnn.losses.mse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0])))
       2.5000
     """
-    p, t = _prepare("mse", predictions, targets, reduction)
-    return _reduce(_per_example(jnp.square(p - t), jnp.mean), reduction)
+    return _mean_squared_error("mse", predictions, targets, reduction)
 
 
 def mae(predictions, targets, *, reduction: str = "mean") -> jax.Array:
@@ -160,8 +164,7 @@ def rmse(predictions, targets, *, reduction: str = "mean") -> jax.Array:
       >>> float(fnn.losses.rmse(jnp.array([3.0, 4.0]), jnp.array([0.0, 0.0])))
       3.5355...
     """
-    p, t = _prepare("rmse", predictions, targets, reduction)
-    s = _reduce(_per_example(jnp.square(p - t), jnp.mean), reduction)
+    s = _mean_squared_error("rmse", predictions, targets, reduction)
     positive = s > 0
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, jnp.ones_like(s))),
                      jnp.zeros_like(s))

@@ -4,7 +4,7 @@ See :mod:`fnn.layers.base` for the contract and ``docs/layers.md`` for a tour.
 """
 
 from fnn.layers.activation import Activation, PReLU
-from fnn.layers.base import Layer, is_layer, layer_repr
+from fnn.layers.base import Layer, ParameterFreeLayer, is_layer, layer_repr
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.flatten import Flatten
@@ -12,6 +12,6 @@ from fnn.layers.function import FunctionLayer, as_layer
 from fnn.layers.sequential import Sequential
 
 __all__ = [
-    "Layer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
+    "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
     "Sequential", "FunctionLayer", "as_layer",
 ]

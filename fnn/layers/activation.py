@@ -10,11 +10,11 @@ import jax.numpy as jnp
 
 from fnn import activations
 from fnn.errors import LayerTypeError, LayerValueError
-from fnn.layers.base import Layer, Params, State, input_struct
+from fnn.layers.base import Layer, ParameterFreeLayer, Params, State, input_struct
 
 
 @dataclasses.dataclass(frozen=True)
-class Activation(Layer):
+class Activation(ParameterFreeLayer):
     """Apply an element-wise (or per-row) function: ``y = g(x)``.
 
     No parameters, no state. ``fn`` is a name resolved by
@@ -50,11 +50,6 @@ class Activation(Layer):
             raise LayerValueError(self, str(err)) from None
         except TypeError as err:
             raise LayerTypeError(self, str(err)) from None
-
-    def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
-        """No parameters: ``({}, {})``."""
-        del key, x
-        return {}, {}
 
     def apply(self, params: Params, state: State, x: jax.Array, *,
               key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:

@@ -63,6 +63,15 @@ class Layer(abc.ABC):
         return self.apply(params, state, x, **kwargs)
 
 
+class ParameterFreeLayer(Layer):
+    """Base of layers with neither parameters nor state: ``init`` gives ``({}, {})``."""
+
+    def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
+        """No parameters and no state: ``({}, {})``."""
+        del key, x
+        return {}, {}
+
+
 def is_layer(obj: Any) -> bool:
     """True if ``obj`` follows the layer contract (has ``init`` and ``apply``)."""
     return callable(getattr(obj, "init", None)) and callable(getattr(obj, "apply", None))

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from fnn.errors import LayerValueError
-from fnn.layers.base import Layer, Params, State
+from fnn.layers.base import ParameterFreeLayer, Params, State
 
 
 @dataclasses.dataclass(frozen=True)
-class Dropout(Layer):
+class Dropout(ParameterFreeLayer):
     """Inverted dropout: drop each unit with probability ``rate`` while training.
 
     ``rate`` is the probability of *dropping* a unit (Keras convention;
@@ -54,11 +53,6 @@ class Dropout(Layer):
             raise LayerValueError(self, "rate (the probability of dropping a unit) must be in "
                                   f"[0, 1), got {self.rate}")
         object.__setattr__(self, "rate", float(self.rate))
-
-    def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
-        """No parameters: ``({}, {})``."""
-        del key, x
-        return {}, {}
 
     def apply(self, params: Params, state: State, x: jax.Array, *,
               key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:

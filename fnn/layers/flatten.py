@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from fnn.errors import LayerValueError
-from fnn.layers.base import Layer, Params, State
+from fnn.layers.base import ParameterFreeLayer, Params, State
 
 
 @dataclasses.dataclass(frozen=True)
-class Flatten(Layer):
+class Flatten(ParameterFreeLayer):
     """Reshape ``(batch, d1, ..., dk)`` to ``(batch, d1 * ... * dk)``.
 
     The batch axis is kept (a ``(batch,)`` input becomes ``(batch, 1)``), e.g.
@@ -29,11 +28,6 @@ class Flatten(Layer):
       >>> y.shape
       (2, 2352)
     """
-
-    def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
-        """No parameters: ``({}, {})``."""
-        del key, x
-        return {}, {}
 
     def apply(self, params: Params, state: State, x: jax.Array, *,
               key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
