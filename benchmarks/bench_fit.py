@@ -1,23 +1,48 @@
 """fnn.fit against hand-written JAX training loops: time per step and compile time.
 
 Same model (an fnn MLP), same optimizer (fnn.optim.adam), same data (synthetic,
-60 batches per epoch, already on the device), same per-epoch reshuffle:
+already on the device), same per-epoch key derivation as ``fit``::
+
+    shuffle_key, steps_key = jax.random.split(
+        jax.random.fold_in(jax.random.split(key)[1], epoch))
+
+The hand-written variants (all the same fnn model and ``fnn.optim.adam``):
 
 - ``hand step``: a jitted step (``value_and_grad`` + ``opt.update`` +
-  ``apply_updates``), called from a Python loop; the epoch's shuffled batches
-  are gathered on the device once per epoch and indexed inside the step;
-- ``hand scan``: the whole epoch (shuffle, gather, ``lax.scan`` over the steps)
-  in one jitted function, the mean loss brought to the host once per epoch;
-- ``fnn.fit``: ``fnn.fit(model, loss, adam, (x, y), epochs=E, batch_size=b, ...)``,
-  everything included (checks, copies, the per-epoch host transfer, history).
+  ``apply_updates``), called from a Python loop; the epoch's batches are
+  gathered on the device once per epoch with
+  ``fnn.train.shuffled_indices(shuffle_key, n)`` and indexed inside the step;
+- ``hand scan, index shuffle``: the whole epoch in one jitted function, the
+  way ``fit`` does it: ``perm = fnn.train.shuffled_indices(shuffle_key, n)``,
+  then ``lax.scan`` over the step index, each step gathering its rows with
+  ``jnp.take(x, perm[i*b:(i+1)*b], axis=0)``; the mean loss comes to the host
+  once per epoch (``float``);
+- ``hand scan, permutation``: the old way: ``jax.random.permutation`` (a sort),
+  the whole epoch gathered at once (``x[perm]``), ``lax.scan`` over the batches;
+- ``hand scan, no shuffle``: contiguous batches, ``lax.dynamic_slice`` of
+  ``x`` inside the scan, no gather at all (the floor for ``fit``);
 
-Per-step time = wall time of ``E`` epochs / (60 E), median over repetitions
-(the variants are timed alternately, so load changes hit all alike).
-Compile time = first call after ``jax.clear_caches()`` minus a warm call.
-Then ``fnn.fit`` with each strategy (``scan``, ``unroll`` of 8 steps, ``step``), and
-for a small CNN (``lax.conv``), where a scanned epoch is slow on CPU.
+and ``fnn.fit`` itself, everything included (checks, the per-epoch host
+transfer, NaN checks, history): ``fnn.fit``, ``fnn.fit shuffle=False``,
+``fnn.fit + no-op callback`` (a callback turns off fit's pipelined dispatch,
+where epoch e + 1 is dispatched before epoch e's numbers are read), and each
+dispatch strategy (``fit scan``, ``fit unroll`` of 8 steps, ``fit step``).
+
+Cases: MLP 784-512-512-10 (batch 128) and 64-32-10 (batch 32) with 60 steps
+per epoch, and the issue's workload, 64-32-10 with 1,000 steps per epoch
+(32,000 examples); then fit's strategies on a small CNN (``lax.conv``).
+
+Per-step time = wall time of ``E`` epochs / (steps E); median and minimum over
+repetitions (the variants are timed alternately, the order flipping every
+repetition, so load changes hit all alike). Compile time = first call after
+clearing every cache (``jax.clear_caches()`` and fnn's memoized factories)
+minus a warm call (every variant is then run once more before the timing, as
+the later variants' cache clearing dropped its programs). The warm call's
+parameters are compared with fit's (same keys, same order): a small difference
+says the variants do the same work.
 
     python benchmarks/bench_fit.py [--reps 7] [--no-write]
+    python benchmarks/bench_fit.py --reps 1 --epochs 1 --cases issue --no-write  # smoke run
 """
 
 from __future__ import annotations
@@ -26,18 +51,37 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from jax import lax
 
 import fnn
-from fnn.train import epoch as epoch_module
-from fnn.train import evaluation, setup, step as step_module
+from fnn.train import shuffled_indices
 
-STEPS = 60
-CASES = [((784, 512, 512, 10), 128, 3), ((64, 32, 10), 32, 20)]  # sizes, batch, epochs timed
+HAND_STEP = "hand step"
+SCAN_INDEX = "hand scan, index shuffle"
+SCAN_PERM = "hand scan, permutation"
+SCAN_NONE = "hand scan, no shuffle"
+FIT = "fnn.fit"
+FIT_NO_SHUFFLE = "fnn.fit shuffle=False"
+FIT_CALLBACK = "fnn.fit + no-op callback"
+STRATEGIES = ("scan", "unroll", "step")
+
+# name, MLP sizes, batch, steps per epoch, epochs timed, variants (strategies added unless
+# --no-strategies)
+CASES = [
+    dict(name="big", sizes=(784, 512, 512, 10), batch=128, steps=60, epochs=3,
+         variants=(HAND_STEP, SCAN_INDEX, SCAN_PERM, FIT), strategies=True),
+    dict(name="small", sizes=(64, 32, 10), batch=32, steps=60, epochs=20,
+         variants=(HAND_STEP, SCAN_INDEX, SCAN_PERM, FIT, FIT_CALLBACK), strategies=True),
+    dict(name="issue", sizes=(64, 32, 10), batch=32, steps=1000, epochs=10,
+         variants=(SCAN_NONE, SCAN_PERM, SCAN_INDEX, FIT, FIT_NO_SHUFFLE), strategies=False),
+]
+# the run whose parameters each variant's should match (same keys, same order of examples)
+REFERENCE = {HAND_STEP: FIT, SCAN_INDEX: FIT, SCAN_NONE: FIT_NO_SHUFFLE, FIT_CALLBACK: FIT}
 
 
 def mlp(sizes):
@@ -48,13 +92,28 @@ def mlp(sizes):
 
 
 def clear_all_caches():
+    """``jax.clear_caches()`` and every memoized factory of fnn (compiled steps, epochs, inits)."""
     jax.clear_caches()
-    for fn in (step_module.jitted_step, epoch_module.epoch_function, epoch_module._jitted_chunk,
-               epoch_module._jitted_begin, evaluation.evaluation_function, setup._jitted_init):
-        fn.cache_clear()
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "fnn" or name.startswith("fnn.")):
+            continue
+        for value in list(vars(module).values()):
+            if getattr(value, "__module__", None) == name and callable(
+                    getattr(value, "cache_clear", None)):
+                value.cache_clear()
 
 
-def hand_written(model, opt, batch, n):
+def epoch_keys(key, epoch):
+    """``(shuffle_key, steps_key)`` of epoch ``epoch``, derived as ``fnn.fit`` does."""
+    return jax.random.split(jax.random.fold_in(jax.random.split(key)[1], epoch))
+
+
+def hand_written(model, opt, batch, steps):
+    """The hand-written epochs, ``{name: runner(params, opt_state, x, y, key, epoch)}``.
+
+    Each runner returns ``(params, opt_state)`` after bringing the epoch's loss to the host.
+    """
+    n = steps * batch
     loss_fn = fnn.losses.sparse_softmax_cross_entropy
 
     def train_step(params, opt_state, xb, yb):
@@ -64,86 +123,125 @@ def hand_written(model, opt, batch, n):
         updates, opt_state = opt.update(grads, opt_state, params)
         return fnn.optim.apply_updates(params, updates), opt_state, loss
 
+    def scan_over_index(params, opt_state, batch_of):
+        def body(carry, i):
+            params, opt_state, loss = train_step(*carry, *batch_of(i))
+            return (params, opt_state), loss
+        (params, opt_state), losses = lax.scan(body, (params, opt_state),
+                                               jnp.arange(steps, dtype=jnp.int32))
+        return params, opt_state, jnp.mean(losses)
+
     @jax.jit
-    def shuffle(x, y, key):
-        perm = jax.random.permutation(key, n)
-        return x[perm].reshape(STEPS, batch, -1), y[perm].reshape(STEPS, batch)
+    def gathered_epoch(x, y, key, epoch):
+        perm = shuffled_indices(epoch_keys(key, epoch)[0], n)
+        return x[perm].reshape(steps, batch, -1), y[perm].reshape(steps, batch)
 
     @jax.jit
     def indexed_step(params, opt_state, xs, ys, i):
         return train_step(params, opt_state, xs[i], ys[i])
 
-    def run_steps(params, opt_state, x, y, key):
-        xs, ys = shuffle(x, y, key)
-        for i in range(STEPS):
+    def run_steps(params, opt_state, x, y, key, epoch):
+        xs, ys = gathered_epoch(x, y, key, epoch)
+        for i in range(steps):
             params, opt_state, loss = indexed_step(params, opt_state, xs, ys, i)
         float(loss)
         return params, opt_state
 
     @jax.jit
-    def scan_epoch(params, opt_state, x, y, key):
-        perm = jax.random.permutation(key, n)
-        xs, ys = x[perm].reshape(STEPS, batch, -1), y[perm].reshape(STEPS, batch)
+    def scan_index(params, opt_state, x, y, key, epoch):
+        perm = shuffled_indices(epoch_keys(key, epoch)[0], n)
+
+        def batch_of(i):
+            idx = lax.dynamic_slice_in_dim(perm, i * batch, batch)
+            return jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+        return scan_over_index(params, opt_state, batch_of)
+
+    @jax.jit
+    def scan_permutation(params, opt_state, x, y, key, epoch):
+        perm = jax.random.permutation(epoch_keys(key, epoch)[0], n)
+        xs, ys = x[perm].reshape(steps, batch, -1), y[perm].reshape(steps, batch)
 
         def body(carry, b):
             params, opt_state, loss = train_step(*carry, *b)
             return (params, opt_state), loss
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (xs, ys))
+        (params, opt_state), losses = lax.scan(body, (params, opt_state), (xs, ys))
         return params, opt_state, jnp.mean(losses)
 
-    def run_scan(params, opt_state, x, y, key):
-        params, opt_state, loss = scan_epoch(params, opt_state, x, y, key)
-        float(loss)
-        return params, opt_state
+    @jax.jit
+    def scan_contiguous(params, opt_state, x, y, key, epoch):
+        del key, epoch
+        return scan_over_index(params, opt_state, lambda i: (
+            lax.dynamic_slice_in_dim(x, i * batch, batch),
+            lax.dynamic_slice_in_dim(y, i * batch, batch)))
 
-    return run_steps, run_scan
+    def synced(epoch_fn):
+        def run(params, opt_state, x, y, key, epoch):
+            params, opt_state, loss = epoch_fn(params, opt_state, x, y, key, epoch)
+            float(loss)
+            return params, opt_state
+        return run
+
+    return {HAND_STEP: run_steps, SCAN_INDEX: synced(scan_index),
+            SCAN_PERM: synced(scan_permutation), SCAN_NONE: synced(scan_contiguous)}
 
 
-def measure(sizes, batch, epochs, reps, strategies):
-    n = STEPS * batch
+def measure(case, reps, epochs, strategies):
+    sizes, batch, steps = case["sizes"], case["batch"], case["steps"]
+    n = steps * batch
     model, opt = mlp(sizes), fnn.optim.adam(1e-3)
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(k1, (n, sizes[0]), jnp.float32)
     y = jax.random.randint(k2, (n,), 0, sizes[-1])
     params, _ = model.init(k3, x[:1])
-    run_steps, run_scan = hand_written(model, opt, batch, n)
-    keys = [jax.random.key(i) for i in range(epochs)]
+    fit_key = jax.random.key(1)
+    runners = hand_written(model, opt, batch, steps)
 
     def hand(runner):
         def go(n_epochs):
             p, o = params, opt.init(params)
             for e in range(n_epochs):
-                p, o = runner(p, o, x, y, keys[e])
+                p, o = runner(p, o, x, y, fit_key, e)
+            return p
         return go
 
-    fit_key = jax.random.key(1)
-
-    def fit(strategy=None):
+    def fit(**options):
         def go(n_epochs):
-            fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y), epochs=n_epochs,
-                    batch_size=batch, key=fit_key, params=params, progress=False,
-                    strategy=strategy)
+            return fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y), epochs=n_epochs,
+                           batch_size=batch, key=fit_key, params=params, progress=False,
+                           **options).params
         return go
 
-    variants = {"hand step": hand(run_steps), "hand scan": hand(run_scan), "fnn.fit": fit()}
-    variants.update({f"fit {s}": fit(s) for s in strategies})
-    compile_s = {}
+    makers = {FIT: lambda: fit(), FIT_NO_SHUFFLE: lambda: fit(shuffle=False),
+              FIT_CALLBACK: lambda: fit(callbacks=[lambda e, logs: None])}
+    variants = {name: makers[name]() if name in makers else hand(runners[name])
+                for name in case["variants"]}
+    if case["strategies"]:
+        variants.update({f"fit {s}": fit(strategy=s) for s in strategies})
+    compile_s, final = {}, {}
     for name, go in variants.items():
         clear_all_caches()
         start = time.perf_counter()
         go(1)
         cold = time.perf_counter() - start
         start = time.perf_counter()
-        go(1)
+        final[name] = jax.block_until_ready(go(1))
         compile_s[name] = cold - (time.perf_counter() - start)
+    differences = {}
+    for name, ref in REFERENCE.items():
+        if name in final and ref in final:
+            differences[name, ref] = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(
+                jax.tree.leaves(final[name]), jax.tree.leaves(final[ref])))
+    for go in variants.values():  # compile again what the later clear_all_caches dropped
+        go(1)
     per_step = {name: [] for name in variants}
     for rep in range(reps):
         order = list(variants) if rep % 2 == 0 else list(reversed(variants))
         for name in order:
             start = time.perf_counter()
             variants[name](epochs)
-            per_step[name].append((time.perf_counter() - start) / (epochs * STEPS) * 1e6)
-    return per_step, compile_s
+            per_step[name].append((time.perf_counter() - start) / (epochs * steps) * 1e6)
+    return dict(case=case, epochs=epochs, per_step=per_step, compile_s=compile_s,
+                differences=differences)
 
 
 def conv_apply(params, x):
@@ -185,42 +283,84 @@ def measure_conv(reps, batch=32, steps=20):
     return "\n".join(lines)
 
 
-def report(results):
+def _ratio(per_step, a, b):
+    """``a / b`` per step: ``(ratio of medians, ratio of minima, median of paired ratios)``."""
+    pa, pb = per_step[a], per_step[b]
+    paired = statistics.median(u / v for u, v in zip(pa, pb))
+    return statistics.median(pa) / statistics.median(pb), min(pa) / min(pb), paired
+
+
+def _ratio_line(per_step, a, b, goal=None):
+    med, mins, paired = _ratio(per_step, a, b)
+    return (f"{a} / {b}: per step {med:.3f} (medians), {mins:.3f} (minima), {paired:.3f} "
+            f"(median of paired ratios)" + (f"; goal <= {goal}" if goal else ""))
+
+
+def report(results, reps):
     lines = [f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
              f"{os.cpu_count()} cpus, {platform.processor() or platform.machine()}, "
-             f"jax {jax.__version__}, load average {os.getloadavg()[0]:.1f}", ""]
-    for (sizes, batch, _), (per_step, compile_s) in results:
-        title = f"MLP {'-'.join(map(str, sizes))}, batch {batch}, Adam, {STEPS} steps/epoch"
-        lines += [title, f"{'variant':<12} {'median us/step':>15} {'min us/step':>12} "
+             f"jax {jax.__version__}, load average {os.getloadavg()[0]:.1f}, {reps} reps", ""]
+    for result in results:
+        case, per_step, compile_s = result["case"], result["per_step"], result["compile_s"]
+        lines += [f"MLP {'-'.join(map(str, case['sizes']))}, batch {case['batch']}, Adam, "
+                  f"{case['steps']} steps/epoch, {result['epochs']} epochs timed",
+                  f"{'variant':<26} {'median us/step':>15} {'min us/step':>12} "
                   f"{'compile s':>10}"]
         for name, times in per_step.items():
-            lines.append(f"{name:<12} {statistics.median(times):>15.1f} {min(times):>12.1f} "
+            lines.append(f"{name:<26} {statistics.median(times):>15.1f} {min(times):>12.1f} "
                          f"{compile_s[name]:>10.2f}")
-        best = min(("hand step", "hand scan"), key=lambda v: statistics.median(per_step[v]))
-        med = statistics.median(per_step["fnn.fit"]) / statistics.median(per_step[best])
-        mins = min(per_step["fnn.fit"]) / min(per_step[best])
-        fastest_compile = min(compile_s["hand step"], compile_s["hand scan"])
-        lines += [f"fnn.fit / {best} (the faster hand-written): per step {med:.3f} (medians), "
-                  f"{mins:.3f} (minima); goal <= 1.05",
-                  f"fnn.fit compile / fastest hand-written compile: "
-                  f"{compile_s['fnn.fit'] / fastest_compile:.2f}; goal <= 1.5", ""]
+        if HAND_STEP in per_step:  # the 60-step cases: fit against the faster hand-written loop
+            hands = [v for v in (HAND_STEP, SCAN_INDEX) if v in per_step]
+            best = min(hands, key=lambda v: statistics.median(per_step[v]))
+            lines.append(_ratio_line(per_step, FIT, best, 1.05) + " (the faster hand-written)")
+            fastest = min(compile_s[v] for v in hands)
+            lines.append(f"{FIT} compile / fastest hand-written compile: "
+                         f"{compile_s[FIT] / fastest:.2f}; goal <= 1.5")
+        if SCAN_NONE in per_step:  # the issue's workload
+            lines.append(_ratio_line(per_step, FIT, SCAN_NONE, 1.3))
+            lines.append(_ratio_line(per_step, FIT, SCAN_INDEX))
+            lines.append(_ratio_line(per_step, FIT_NO_SHUFFLE, SCAN_NONE))
+            lines.append(_ratio_line(per_step, SCAN_INDEX, SCAN_NONE)
+                         + " (the cost of the shuffle + gather)")
+        if SCAN_PERM in per_step and SCAN_INDEX in per_step:
+            lines.append(_ratio_line(per_step, SCAN_PERM, SCAN_INDEX)
+                         + " (sort-based shuffle vs index shuffle)")
+        if FIT_CALLBACK in per_step:
+            lines.append(_ratio_line(per_step, FIT_CALLBACK, FIT)
+                         + " (> 1: what pipelined dispatch saves)")
+        if result["differences"]:
+            lines.append("max |param difference| after 1 epoch: " + ", ".join(
+                f"{a} vs {b} {d:.1e}" for (a, b), d in result["differences"].items()))
+        lines.append("")
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--no-strategies", action="store_true")
+    parser.add_argument("--reps", type=int, default=7, help="timed repetitions (default 7)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per timed run, for every case (default: each case's own)")
+    names = [c["name"] for c in CASES] + ["cnn"]
+    parser.add_argument("--cases", default=",".join(names),
+                        help=f"comma-separated subset of {', '.join(names)} (default: all)")
+    parser.add_argument("--no-strategies", action="store_true",
+                        help="skip fit's strategy variants and the CNN")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print only; do not write benchmarks/results/fit.txt")
     args = parser.parse_args()
-    strategies = () if args.no_strategies else ("scan", "unroll", "step")
-    results = [(case, measure(*case, args.reps, strategies)) for case in CASES]
-    text = report(results)
-    if not args.no_strategies:
-        text += "\n" + measure_conv(max(3, args.reps // 2)) + "\n"
+    chosen = set(args.cases.split(","))
+    unknown = chosen - set(names)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}")
+    strategies = () if args.no_strategies else STRATEGIES
+    results = [measure(case, args.reps, args.epochs or case["epochs"], strategies)
+               for case in CASES if case["name"] in chosen]
+    text = report(results, args.reps)
+    if not args.no_strategies and "cnn" in chosen:
+        text += "\n" + measure_conv(max(1, min(3, args.reps))) + "\n"
     print(text)
     if not args.no_write:
-        path = os.path.join(os.path.dirname(__file__), "results", "fit.txt")
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "fit.txt")
         with open(path, "w") as f:
             f.write(text + "\n")
 

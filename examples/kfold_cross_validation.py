@@ -47,11 +47,6 @@ def build_model(hidden: list[int]) -> fnn.Layer:
     return fnn.Sequential(layers + [fnn.Dense(1)])
 
 
-def accuracy_from_logits(logits, targets):
-    """Accuracy of the rule ``z >= 0`` on the logit against 0/1 targets."""
-    return fnn.metrics.accuracy(logits, targets, threshold=0.0)
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.perf_counter()
@@ -72,7 +67,7 @@ def main(argv=None) -> dict:
                          epochs=args.epochs, batch_size=None, key=jax.random.fold_in(fit_key, j),
                          progress=False)
         logits = fnn.predict(model, result.params, result.state, x_val)
-        scores.append(float(accuracy_from_logits(logits, targets[val_idx])))
+        scores.append(float(fnn.metrics.accuracy(logits, targets[val_idx], from_logits=True)))
         print(f"fold {j + 1}: train {len(train_idx)} / validate {len(val_idx)} "
               f"({int(y[val_idx].sum())} benign)  accuracy {scores[-1]:.4f}")
 

@@ -31,7 +31,8 @@ they stay exact where probabilities saturate to 0 or 1.
 
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +45,7 @@ from fnn.preprocessing import check_labels, is_concrete
 __all__ = [
     "mse", "mae", "rmse", "huber", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "categorical_cross_entropy",
-    "softmax_cross_entropy", "sparse_softmax_cross_entropy", "get",
+    "softmax_cross_entropy", "sparse_softmax_cross_entropy", "get", "output_kind",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -396,3 +397,72 @@ def get(name_or_callable) -> Callable[..., jax.Array]:
       True
     """
     return resolve("losses", "loss", name_or_callable, _REGISTRY, _ALIASES)
+
+
+_OUTPUT_KINDS = (
+    (binary_cross_entropy_with_logits, "logits"), (softmax_cross_entropy, "logits"),
+    (sparse_softmax_cross_entropy, "logits"),
+    (binary_cross_entropy, "probabilities"), (categorical_cross_entropy, "probabilities"),
+    (mse, None), (mae, None), (rmse, None), (huber, None),
+)
+_KINDS = ("logits", "probabilities", None)
+_MISSING = object()
+
+
+def output_kind(loss: Any) -> str | None:
+    """What a loss expects as predictions: ``"logits"``, ``"probabilities"`` or ``None``.
+
+    A training loop uses it to tell the classification metrics how to
+    threshold binary outputs (:func:`fnn.metrics.with_from_logits`: logits at
+    0, probabilities at 0.5) instead of guessing from the values.
+
+    - ``"logits"``: binary_cross_entropy_with_logits, softmax_cross_entropy,
+      sparse_softmax_cross_entropy;
+    - ``"probabilities"``: binary_cross_entropy, categorical_cross_entropy;
+    - ``None``: the regression losses (mse, mae, rmse, huber) and any other
+      callable, unless it declares its kind with an attribute
+      ``output_kind = "logits"`` (or ``"probabilities"``, or ``None``).
+
+    A ``functools.partial`` is looked through to the function it wraps (an
+    ``output_kind`` attribute on the partial itself comes first).
+
+    Args:
+      loss: a loss name (resolved with :func:`get`) or a callable.
+
+    Returns:
+      ``"logits"``, ``"probabilities"`` or ``None`` (unknown, or not a
+      classification loss).
+
+    Raises:
+      ValueError: an unknown name; a declared ``output_kind`` that is not one
+        of the three values.
+      TypeError: neither a string nor a callable.
+
+    Example:
+      >>> fnn.losses.output_kind("bce_with_logits"), fnn.losses.output_kind("bce")
+      ('logits', 'probabilities')
+      >>> print(fnn.losses.output_kind("mse"))
+      None
+      >>> def hinge(z, y):
+      ...     return jnp.mean(jnp.maximum(0.0, 1.0 - (2 * y - 1) * z))
+      >>> hinge.output_kind = "logits"
+      >>> fnn.losses.output_kind(hinge)
+      'logits'
+    """
+    fn = get(loss)
+    layer = fn
+    while True:
+        declared = getattr(layer, "output_kind", _MISSING)
+        if declared is not _MISSING:
+            if not (declared is None or (isinstance(declared, str) and declared in _KINDS)):
+                raise ValueError(
+                    f"losses.output_kind: loss {getattr(layer, '__name__', type(layer).__name__)} "
+                    f"declares output_kind={declared!r}; expected 'logits', 'probabilities' "
+                    "or None")
+            return declared
+        for known, kind in _OUTPUT_KINDS:
+            if layer is known:
+                return kind
+        if not isinstance(layer, functools.partial):
+            return None
+        layer = layer.func

@@ -1,17 +1,32 @@
 """Classification metrics ``metric(predictions, targets, ...)``: accuracy,
 precision, recall, F1 and the confusion matrix.
 
-All are jittable (``num_classes`` and ``average`` are static arguments).
+All are jittable (``num_classes``, ``average``, ``from_logits`` and
+``threshold`` are static Python values).
 
 How predictions and targets become class labels (each argument separately):
 
 1. float array of rank >= 2 whose last axis ``K > 1``: class scores (one-hot,
-   probabilities or logits) -> ``argmax`` over the last axis;
-2. any other float array (shape ``(n,)`` or ``(..., 1)``): binary
-   probabilities -> label 1 where ``x >= threshold`` (default 0.5; pass
-   ``threshold=0.0`` for logits), else 0. ``threshold`` applies to the
-   predictions only: float targets are 0/1 labels or probabilities and are
-   always thresholded at 0.5;
+   probabilities or logits) -> ``argmax`` over the last axis (the same for
+   logits and probabilities, so ``from_logits`` changes nothing here);
+2. any other float array (shape ``(n,)`` or ``(..., 1)``): binary scores ->
+   label 1 where ``x >= t``, else 0. The decision threshold ``t`` of the
+   predictions is
+
+   - ``threshold`` when given;
+   - else ``0.0`` with ``from_logits=True`` (logits ``z``:
+     ``sigmoid(z) >= 0.5`` exactly when ``z >= 0``) and ``0.5`` with
+     ``from_logits=False`` (probabilities);
+   - else (both ``None``) the predictions are looked at: concrete values all
+     in ``[0, 1]`` are taken as probabilities (``t = 0.5``); a value outside
+     ``[0, 1]`` raises ``ValueError`` (they look like logits: pass
+     ``from_logits``); traced predictions (under ``jit``, ``vmap`` or
+     ``eval_shape``) cannot be looked at and raise ``ValueError`` at trace
+     time. The metric asks instead of guessing.
+
+   Passing both ``threshold`` and ``from_logits`` raises ``ValueError``. They
+   apply to the predictions only: float targets are 0/1 labels or
+   probabilities (never logits) and are always thresholded at 0.5;
 3. integer or bool array: labels as they are, except that an integer array
    with exactly the shape of the other argument's class scores (rule 1) is
    one-hot and is ``argmax``-ed.
@@ -20,12 +35,17 @@ In rules 2 and 3 a trailing axis of size 1 is dropped, so ``(n, 1)`` matches
 ``(n,)``. The two label arrays must then have the same shape, and binary
 scores (rule 2) cannot be compared with scores of ``K > 2`` classes: both
 raise ``ValueError``.
+
+A training loop knows from its loss whether the model outputs logits or
+probabilities (:func:`fnn.losses.output_kind`); :func:`with_from_logits` and
+``get(name, from_logits=...)`` bind that to a metric.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +54,8 @@ import numpy as np
 from fnn.naming import resolve
 from fnn.preprocessing import check_labels, is_concrete
 
-__all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "get"]
+__all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "get",
+           "with_from_logits", "metric_name"]
 
 _AVERAGES = ("binary", "macro", "none")
 
@@ -47,42 +68,109 @@ def _is_scores(x) -> bool:
     return jnp.issubdtype(x.dtype, jnp.floating) and x.ndim >= 2 and x.shape[-1] > 1
 
 
-def _labels(name, x, other, threshold):
-    """One argument as integer labels, and its kind: "scores", "binary" or "labels"."""
+def _kind(name, x, other) -> str:
+    """How ``x`` becomes labels: "scores" (argmax), "binary" (threshold) or "labels"."""
     if x.ndim == 0:
         raise ValueError(f"{name}: expected arrays with a batch axis, got a scalar")
     if _is_scores(x):
-        return jnp.argmax(x, axis=-1).astype(jnp.int32), "scores"
+        return "scores"
     if jnp.issubdtype(x.dtype, jnp.floating):
-        y, kind = (x >= threshold).astype(jnp.int32), "binary"
-    elif jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
-        if _is_scores(other) and x.shape == other.shape:
-            return jnp.argmax(x, axis=-1).astype(jnp.int32), "scores"
-        y, kind = jnp.asarray(x).astype(jnp.int32), "labels"
-    else:
-        raise TypeError(f"{name}: expected numeric arrays, got dtype {x.dtype}")
-    if y.ndim >= 2 and y.shape[-1] == 1:
-        y = y[..., 0]
-    return y, kind
+        return "binary"
+    if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
+        return "scores" if _is_scores(other) and x.shape == other.shape else "labels"
+    raise TypeError(f"{name}: expected numeric arrays, got dtype {x.dtype}")
 
 
-def _to_labels(name, predictions, targets, threshold):
+def _label_shape(x, kind) -> tuple:
+    if kind == "scores" or (x.ndim >= 2 and x.shape[-1] == 1):
+        return tuple(x.shape[:-1])
+    return tuple(x.shape)
+
+
+def _as_labels(x, kind, threshold):
+    if kind == "scores":
+        return jnp.argmax(x, axis=-1).astype(jnp.int32)
+    x = jnp.asarray(x)
+    y = (x >= threshold) if kind == "binary" else x
+    y = y.astype(jnp.int32)
+    return y[..., 0] if y.ndim >= 2 and y.shape[-1] == 1 else y
+
+
+def _check_options(name, threshold, from_logits) -> None:
+    if from_logits is not None and not isinstance(from_logits, (bool, np.bool_)):
+        raise TypeError(f"{name}: from_logits must be True, False or None (a static Python "
+                        f"bool under jit), got {from_logits!r}")
+    if threshold is not None and from_logits is not None:
+        raise ValueError(f"{name}: pass threshold or from_logits, not both (got threshold="
+                         f"{threshold!r}, from_logits={from_logits!r}); from_logits=True "
+                         "means threshold 0.0, from_logits=False threshold 0.5")
+
+
+def _decision_threshold(name, predictions, threshold, from_logits):
+    """The threshold of binary float predictions (rule 2 of the module docstring)."""
+    if threshold is not None:
+        return threshold
+    if from_logits is not None:
+        return 0.0 if from_logits else 0.5
+    if not is_concrete(predictions):
+        raise ValueError(
+            f"{name}: binary predictions of shape {tuple(predictions.shape)} under jit "
+            "(traced, so their values cannot tell logits from probabilities): pass "
+            "from_logits=True (logits) or from_logits=False (probabilities)")
+    values = np.asarray(predictions).astype(np.float64).reshape(-1)
+    values = values[~np.isnan(values)]
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{name}: binary predictions range from {low:.4g} to {high:.4g}, outside "
+                "[0, 1], so they look like logits: pass from_logits=True for logits "
+                "(decision threshold 0) or from_logits=False for probabilities (threshold 0.5)")
+    return 0.5
+
+
+def _to_labels(name, predictions, targets, threshold, from_logits):
     """Both arguments as label arrays of one shape, and K if class scores give it."""
+    _check_options(name, threshold, from_logits)
     p, t = _array(predictions), _array(targets)
-    yp, kind_p = _labels(name, p, t, threshold)
-    yt, kind_t = _labels(name, t, p, 0.5)  # targets are never logits
+    kind_p, kind_t = _kind(name, p, t), _kind(name, t, p)
     scores = [x.shape[-1] for x, k in ((p, kind_p), (t, kind_t)) if k == "scores"]
     if "binary" in (kind_p, kind_t) and scores and max(scores) > 2:
         raise ValueError(f"{name}: predictions shape {p.shape} and targets shape {t.shape} "
                          f"are ambiguous: binary probabilities against {max(scores)}-class "
                          "scores; pass integer labels or (n, K) scores for both")
-    if yp.shape != yt.shape:
+    shape_p, shape_t = _label_shape(p, kind_p), _label_shape(t, kind_t)
+    if shape_p != shape_t:
         raise ValueError(f"{name}: predictions shape {p.shape} and targets shape {t.shape} "
-                         f"give labels of different shapes {yp.shape} and {yt.shape}")
+                         f"give labels of different shapes {shape_p} and {shape_t}")
+    decision = (_decision_threshold(name, p, threshold, from_logits)
+                if kind_p == "binary" else None)
+    yp = _as_labels(p, kind_p, decision)
+    yt = _as_labels(t, kind_t, 0.5)  # targets are never logits
     return yp, yt, (max(scores) if scores else None)
 
 
-def accuracy(predictions, targets, *, threshold: float = 0.5) -> jax.Array:
+_BINARY_ARGS = """
+      threshold: decision threshold ``t`` for binary float predictions
+        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
+      from_logits: for binary float predictions: ``True``: they are logits
+        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
+        probabilities (``t = 0.5``); ``None`` (default): concrete values in
+        ``[0, 1]`` are probabilities, others raise, and traced ones (under
+        ``jit``) raise. Not together with ``threshold``; no effect on class
+        scores or labels."""
+
+
+def _binary_docs(fn):
+    """Fill in the shared ``threshold`` / ``from_logits`` entries of a docstring's Args."""
+    if fn.__doc__:  # None under python -OO
+        fn.__doc__ = fn.__doc__.replace("\n      {binary_args}", _BINARY_ARGS)
+    return fn
+
+
+@_binary_docs
+def accuracy(predictions, targets, *, threshold: float | None = None,
+             from_logits: bool | None = None) -> jax.Array:
     """Fraction of correctly classified examples.
 
     Equation: ``accuracy = (1/n) sum_i [yhat_i == y_i]`` after converting both
@@ -90,23 +178,37 @@ def accuracy(predictions, targets, *, threshold: float = 0.5) -> jax.Array:
 
     Args:
       predictions: labels, one-hot, probabilities or logits (``(n, K)``), or
-        binary probabilities (``(n,)`` / ``(n, 1)``).
+        binary probabilities or logits (``(n,)`` / ``(n, 1)``).
       targets: labels or one-hot targets.
-      threshold: decision threshold for binary probabilities (0.0 for logits).
+      {binary_args}
 
     Returns:
       a float32 scalar in ``[0, 1]``.
 
+    Raises:
+      ValueError: binary predictions whose kind is unknown (``from_logits``
+        and ``threshold`` both ``None``) that are traced or lie outside
+        ``[0, 1]``; ``threshold`` and ``from_logits`` both given; shapes that
+        do not match.
+
     Example:
       >>> float(fnn.metrics.accuracy(jnp.array([[0.1, 0.9], [0.8, 0.2]]), jnp.array([1, 1])))
       0.5000
+      >>> float(fnn.metrics.accuracy(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), from_logits=True))
+      1.0000
+      >>> fnn.metrics.accuracy(jnp.array([-1.0, 0.3]), jnp.array([0, 1]))
+      Traceback (most recent call last):
+      ...
+      ValueError: accuracy: binary predictions range from -1 to 0.3, outside [0, 1], so they look like logits: pass from_logits=True ...
     """
-    yp, yt, _ = _to_labels("accuracy", predictions, targets, threshold)
+    yp, yt, _ = _to_labels("accuracy", predictions, targets, threshold, from_logits)
     return jnp.mean((yp == yt).astype(jnp.float32))
 
 
+@_binary_docs
 def confusion_matrix(predictions, targets, num_classes: int, *,
-                     threshold: float = 0.5) -> jax.Array:
+                     threshold: float | None = None,
+                     from_logits: bool | None = None) -> jax.Array:
     """Confusion matrix ``C`` with rows = true class, columns = predicted class.
 
     Equation: ``C[i, j] = #{examples with true class i predicted as j}``.
@@ -117,7 +219,7 @@ def confusion_matrix(predictions, targets, num_classes: int, *,
       predictions: as for :func:`accuracy`.
       targets: as for :func:`accuracy`.
       num_classes: ``K`` (a Python int, static under jit).
-      threshold: decision threshold for binary probabilities.
+      {binary_args}
 
     Returns:
       int32 array of shape ``(K, K)``.
@@ -125,9 +227,12 @@ def confusion_matrix(predictions, targets, num_classes: int, *,
     Example:
       >>> fnn.metrics.confusion_matrix(jnp.array([0, 1, 1]), jnp.array([0, 0, 1]), 2).tolist()
       [[1, 1], [0, 1]]
+      >>> fnn.metrics.confusion_matrix(jnp.array([-1.0, 0.3, 2.0]), jnp.array([0, 1, 0]), 2,
+      ...                              from_logits=True).tolist()
+      [[1, 1], [0, 1]]
     """
     num_classes = operator.index(num_classes)
-    yp, yt, _ = _to_labels("confusion_matrix", predictions, targets, threshold)
+    yp, yt, _ = _to_labels("confusion_matrix", predictions, targets, threshold, from_logits)
     yp = check_labels("confusion_matrix", yp, num_classes).reshape(-1)
     yt = check_labels("confusion_matrix", yt, num_classes).reshape(-1)
     counts = jnp.zeros((num_classes, num_classes), jnp.int32)
@@ -140,12 +245,12 @@ def _divide(num, den):
     return jnp.where(den > 0, num / safe, 0.0).astype(jnp.float32)
 
 
-def _counts(name, predictions, targets, average, num_classes, threshold):
+def _counts(name, predictions, targets, average, num_classes, threshold, from_logits):
     """True positives, false positives, false negatives (per class, or of class 1)."""
     if average not in _AVERAGES:
         raise ValueError(f"{name}: unknown average {average!r}; expected one of "
                          f"{', '.join(map(repr, _AVERAGES))}")
-    yp, yt, inferred = _to_labels(name, predictions, targets, threshold)
+    yp, yt, inferred = _to_labels(name, predictions, targets, threshold, from_logits)
     if average == "binary":
         if inferred is not None and inferred > 2:
             raise ValueError(f"{name}: average='binary' needs two classes, got scores of "
@@ -166,8 +271,10 @@ def _average(per_class, average):
     return jnp.mean(per_class) if average == "macro" else per_class
 
 
+@_binary_docs
 def precision(predictions, targets, *, average: str = "binary",
-              num_classes: int | None = None, threshold: float = 0.5) -> jax.Array:
+              num_classes: int | None = None, threshold: float | None = None,
+              from_logits: bool | None = None) -> jax.Array:
     """Precision: of the examples predicted positive, the fraction truly positive.
 
     Equation: ``P = TP / (TP + FP)``, 0 when ``TP + FP = 0``. ``average``:
@@ -181,7 +288,7 @@ def precision(predictions, targets, *, average: str = "binary",
       average: "binary" | "macro" | "none".
       num_classes: ``K`` for "macro"/"none"; inferred from ``(n, K)`` scores
         when omitted.
-      threshold: decision threshold for binary probabilities.
+      {binary_args}
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
@@ -189,13 +296,19 @@ def precision(predictions, targets, *, average: str = "binary",
     Example:
       >>> float(fnn.metrics.precision(jnp.array([1, 1, 0, 1]), jnp.array([1, 0, 0, 1])))
       0.6667
+      >>> float(fnn.metrics.precision(jnp.array([-1.0, 0.3, 2.0]), jnp.array([0, 1, 0]),
+      ...                             from_logits=True))
+      0.5000
     """
-    tp, fp, _ = _counts("precision", predictions, targets, average, num_classes, threshold)
+    tp, fp, _ = _counts("precision", predictions, targets, average, num_classes, threshold,
+                        from_logits)
     return _average(_divide(tp, tp + fp), average)
 
 
+@_binary_docs
 def recall(predictions, targets, *, average: str = "binary",
-           num_classes: int | None = None, threshold: float = 0.5) -> jax.Array:
+           num_classes: int | None = None, threshold: float | None = None,
+           from_logits: bool | None = None) -> jax.Array:
     """Recall: of the truly positive examples, the fraction predicted positive.
 
     Equation: ``R = TP / (TP + FN)``, 0 when ``TP + FN = 0``. ``average`` as
@@ -206,7 +319,7 @@ def recall(predictions, targets, *, average: str = "binary",
       targets: as for :func:`accuracy`.
       average: "binary" | "macro" | "none".
       num_classes: ``K`` for "macro"/"none"; inferred from ``(n, K)`` scores.
-      threshold: decision threshold for binary probabilities.
+      {binary_args}
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
@@ -214,13 +327,19 @@ def recall(predictions, targets, *, average: str = "binary",
     Example:
       >>> float(fnn.metrics.recall(jnp.array([1, 0, 0, 1]), jnp.array([1, 1, 0, 1])))
       0.6667
+      >>> float(fnn.metrics.recall(jnp.array([-1.0, 0.3, -2.0]), jnp.array([0, 1, 1]),
+      ...                          from_logits=True))
+      0.5000
     """
-    tp, _, fn = _counts("recall", predictions, targets, average, num_classes, threshold)
+    tp, _, fn = _counts("recall", predictions, targets, average, num_classes, threshold,
+                        from_logits)
     return _average(_divide(tp, tp + fn), average)
 
 
+@_binary_docs
 def f1(predictions, targets, *, average: str = "binary",
-       num_classes: int | None = None, threshold: float = 0.5) -> jax.Array:
+       num_classes: int | None = None, threshold: float | None = None,
+       from_logits: bool | None = None) -> jax.Array:
     """F1 score, the harmonic mean of precision and recall.
 
     Equation: ``F1 = 2 / (1/P + 1/R) = 2PR / (P + R) = 2TP / (2TP + FP + FN)``,
@@ -232,7 +351,7 @@ def f1(predictions, targets, *, average: str = "binary",
       targets: as for :func:`accuracy`.
       average: "binary" | "macro" | "none".
       num_classes: ``K`` for "macro"/"none"; inferred from ``(n, K)`` scores.
-      threshold: decision threshold for binary probabilities.
+      {binary_args}
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
@@ -240,17 +359,133 @@ def f1(predictions, targets, *, average: str = "binary",
     Example:
       >>> float(fnn.metrics.f1(jnp.array([1, 1, 0, 1]), jnp.array([1, 0, 1, 1])))
       0.6667
+      >>> float(fnn.metrics.f1(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), from_logits=True))
+      1.0000
     """
-    tp, fp, fn = _counts("f1", predictions, targets, average, num_classes, threshold)
+    tp, fp, fn = _counts("f1", predictions, targets, average, num_classes, threshold,
+                         from_logits)
     return _average(_divide(2 * tp, 2 * tp + fp + fn), average)
 
 
 _REGISTRY = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
              "confusion_matrix": confusion_matrix}
 _ALIASES = {"acc": "accuracy", "f1_score": "f1"}
+_THRESHOLD_METRICS = tuple(_REGISTRY.values())  # the metrics taking from_logits
 
 
-def get(name_or_callable) -> Callable[..., jax.Array]:
+def _base_function(metric: Any) -> Any:
+    """``metric`` with every ``functools.partial`` layer removed."""
+    while isinstance(metric, functools.partial):
+        metric = metric.func
+    return metric
+
+
+def metric_name(metric: Any) -> str:
+    """The name of a metric, e.g. its key in a training history.
+
+    Args:
+      metric: a name (returned as given), a function (its ``__name__``), a
+        ``functools.partial`` (the wrapped function's ``__name__``) or any
+        other callable (its ``__name__``, else its type's name).
+
+    Returns:
+      the name.
+
+    Example:
+      >>> import functools
+      >>> fnn.metrics.metric_name("acc"), fnn.metrics.metric_name(fnn.metrics.f1)
+      ('acc', 'f1')
+      >>> fnn.metrics.metric_name(functools.partial(fnn.metrics.recall, average="macro"))
+      'recall'
+    """
+    if isinstance(metric, str):
+        return metric
+    name = getattr(metric, "__name__", None)
+    if isinstance(name, str) and name:
+        return name
+    base = _base_function(metric)
+    name = getattr(base, "__name__", None)
+    return name if isinstance(name, str) and name else type(base).__name__
+
+
+@functools.lru_cache(maxsize=256)
+def _bind(metric: Callable, from_logits: bool) -> Callable:
+    """One partial per (metric, from_logits): equal configurations share compiled code."""
+    return functools.partial(metric, from_logits=from_logits)
+
+
+def with_from_logits(metric: Any, from_logits: bool | None, *, reason: str = "") -> Callable:
+    """Tell a metric whether the predictions are logits (``True``) or probabilities.
+
+    This is how a training loop passes what its loss knows
+    (:func:`fnn.losses.output_kind`) to the threshold metrics, whose binary
+    decision threshold is 0 for logits and 0.5 for probabilities (see the
+    module docstring):
+
+    - ``accuracy``, ``precision``, ``recall``, ``f1``, ``confusion_matrix``
+      and ``functools.partial`` objects of them get the keyword
+      ``from_logits`` (the result is a ``functools.partial``; the same one
+      for the same input, so compiled functions cached on it are reused);
+    - a partial already carrying the same ``from_logits`` is returned as it
+      is, one carrying the other value raises ``ValueError``;
+    - a partial carrying an explicit ``threshold`` is returned as it is (the
+      threshold is the user's decision);
+    - any other callable (a user's own metric) is returned unchanged;
+    - ``from_logits=None`` returns ``metric`` unchanged (names are resolved).
+
+    Args:
+      metric: a metric name or callable.
+      from_logits: ``True`` (logits), ``False`` (probabilities) or ``None``.
+      reason: why ``from_logits`` is what it is, for the error message (e.g.
+        ``"the loss binary_cross_entropy_with_logits takes logits"``).
+
+    Returns:
+      the metric callable.
+
+    Raises:
+      ValueError: the metric already has the opposite ``from_logits``; an
+        unknown metric name.
+      TypeError: ``from_logits`` is not a bool or ``None``.
+
+    Example:
+      >>> acc = fnn.metrics.with_from_logits("accuracy", True)
+      >>> acc.keywords, float(acc(jnp.array([-1.0, 0.3]), jnp.array([0, 1])))
+      ({'from_logits': True}, 1.0000)
+      >>> import functools
+      >>> fnn.metrics.with_from_logits(functools.partial(fnn.metrics.f1, from_logits=False),
+      ...     True, reason="the loss binary_cross_entropy_with_logits takes logits")
+      Traceback (most recent call last):
+      ...
+      ValueError: metric f1 was given from_logits=False but the loss binary_cross_entropy_with_logits takes logits; ...
+    """
+    if isinstance(metric, str):
+        metric = resolve("metrics", "metric", metric, _REGISTRY, _ALIASES)
+    if from_logits is None:
+        return metric
+    if not isinstance(from_logits, (bool, np.bool_)):
+        raise TypeError(f"with_from_logits: from_logits must be True, False or None, got "
+                        f"{from_logits!r}")
+    from_logits = bool(from_logits)
+    if not any(_base_function(metric) is fn for fn in _THRESHOLD_METRICS):
+        return metric  # a user's own metric: it decides itself
+    keywords = {}
+    layer = metric
+    while isinstance(layer, functools.partial):
+        keywords = {**layer.keywords, **keywords}  # outer layers win, as in a call
+        layer = layer.func
+    given = keywords.get("from_logits")
+    if given is not None:
+        if bool(given) == from_logits:
+            return metric
+        because = reason or f"from_logits={from_logits} was requested"
+        raise ValueError(f"metric {metric_name(metric)} was given from_logits={given!r} but "
+                         f"{because}; remove the metric's from_logits or change the loss")
+    if keywords.get("threshold") is not None:
+        return metric
+    return _bind(metric, from_logits)
+
+
+def get(name_or_callable, *, from_logits: bool | None = None) -> Callable[..., jax.Array]:
     """Resolve a metric name (or pass a callable through).
 
     Names are case-insensitive (``-`` and spaces count as ``_``): accuracy
@@ -258,16 +493,23 @@ def get(name_or_callable) -> Callable[..., jax.Array]:
 
     Args:
       name_or_callable: a name or a callable ``metric(predictions, targets)``.
+      from_logits: if not ``None``, bound to the threshold metrics with
+        :func:`with_from_logits` (``True``: the predictions are logits,
+        ``False``: probabilities); other callables are returned unchanged.
 
     Returns:
-      the metric function.
+      the metric function (a ``functools.partial`` when ``from_logits`` is bound).
 
     Raises:
-      ValueError: unknown name (the message lists the known names).
+      ValueError: unknown name (the message lists the known names); a
+        partial whose ``from_logits`` contradicts the given one.
       TypeError: neither a string nor a callable.
 
     Example:
       >>> fnn.metrics.get("Accuracy") is fnn.metrics.accuracy
       True
+      >>> fnn.metrics.get("acc", from_logits=True).keywords
+      {'from_logits': True}
     """
-    return resolve("metrics", "metric", name_or_callable, _REGISTRY, _ALIASES)
+    metric = resolve("metrics", "metric", name_or_callable, _REGISTRY, _ALIASES)
+    return with_from_logits(metric, from_logits)

@@ -15,20 +15,29 @@ import fnn
 KEY = jax.random.key(0)
 APPLY_KEY = jax.random.key(1)
 
-LAYERS = {
-    "dense": (fnn.Dense(3), (4, 5)),
-    "dense_rank3": (fnn.Dense(3, use_bias=False), (2, 4, 5)),
-    "activation": (fnn.Activation("relu"), (4, 5)),
-    "prelu": (fnn.PReLU(), (4, 5)),
-    "prelu_shared": (fnn.PReLU(shared=True), (4, 5)),
-    "dropout": (fnn.Dropout(0.5), (4, 5)),
-    "flatten": (fnn.Flatten(), (4, 2, 3)),
-    "function": (fnn.FunctionLayer(lambda p, x: x * p["s"],
-                                   lambda key, x: {"s": jnp.ones((1, x.shape[-1]))}), (4, 5)),
-    "sequential": (fnn.Sequential([fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
-                                   fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]),
-                   (4, 2, 3)),
+def _scale(p, x):
+    return x * p["s"]
+
+
+def _scale_init(key, x):
+    return {"s": jnp.ones((1, x.shape[-1]))}
+
+
+# name -> (a function building the layer, input shape); each call builds a new layer object.
+BUILDERS = {
+    "dense": (lambda: fnn.Dense(3), (4, 5)),
+    "dense_rank3": (lambda: fnn.Dense(3, use_bias=False), (2, 4, 5)),
+    "activation": (lambda: fnn.Activation("relu"), (4, 5)),
+    "prelu": (lambda: fnn.PReLU(), (4, 5)),
+    "prelu_shared": (lambda: fnn.PReLU(shared=True), (4, 5)),
+    "dropout": (lambda: fnn.Dropout(0.5), (4, 5)),
+    "flatten": (lambda: fnn.Flatten(), (4, 2, 3)),
+    "function": (lambda: fnn.FunctionLayer(_scale, _scale_init), (4, 5)),
+    "sequential": (lambda: fnn.Sequential([
+        fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
+        fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]), (4, 2, 3)),
 }
+LAYERS = {name: (build(), shape) for name, (build, shape) in BUILDERS.items()}
 
 
 def _shapes(tree):
@@ -56,8 +65,13 @@ def test_declared_shapes_equal_returned_shapes(name):
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_layers_are_hashable_values(name):
-    layer, _ = LAYERS[name]
-    assert hash(layer) == hash(layer) and layer == layer
+    # Two separately built layers of one configuration are equal and hash alike (so a
+    # compiled step keyed on the layer is reused); another configuration is not equal.
+    build, _ = BUILDERS[name]
+    layer, again = build(), build()
+    assert layer is not again and layer == again and hash(layer) == hash(again)
+    others = [other for key, (make, _) in BUILDERS.items() if key != name for other in [make()]]
+    assert all(layer != other for other in others)
     with pytest.raises(dataclasses.FrozenInstanceError):
         layer.extra = 1
 

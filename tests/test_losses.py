@@ -223,3 +223,34 @@ def test_get_names_aliases_and_errors():
         L.get("hinge")
     with pytest.raises(TypeError, match="losses.get"):
         L.get(1.0)
+
+
+def test_output_kind_of_every_loss_and_of_declared_user_losses():
+    import functools
+
+    kinds = {"binary_cross_entropy_with_logits": "logits", "softmax_cross_entropy": "logits",
+             "sparse_softmax_cross_entropy": "logits", "binary_cross_entropy": "probabilities",
+             "categorical_cross_entropy": "probabilities", "mse": None, "mae": None,
+             "rmse": None, "huber": None}
+    assert set(kinds) == set(L._REGISTRY)   # a new loss must be given its kind here
+    for name, kind in kinds.items():
+        assert L.output_kind(name) == kind and L.output_kind(L.get(name)) == kind, name
+    assert L.output_kind("BCE-with-logits") == "logits" and L.output_kind("cce") == "probabilities"
+    assert L.output_kind(functools.partial(L.binary_cross_entropy_with_logits, reduction="sum")) == "logits"
+    assert L.output_kind(functools.partial(L.huber, delta=2.0)) is None
+
+    def user_loss(z, y):
+        return L.binary_cross_entropy_with_logits(z, y)
+
+    assert L.output_kind(user_loss) is None            # undeclared: unknown, never guessed
+    user_loss.output_kind = "probabilities"
+    assert L.output_kind(user_loss) == "probabilities"
+    assert L.output_kind(functools.partial(user_loss)) == "probabilities"
+    user_loss.output_kind = "logit"
+    with pytest.raises(ValueError, match=r"loss user_loss declares output_kind='logit'; expected "
+                                         r"'logits', 'probabilities' or None"):
+        L.output_kind(user_loss)
+    with pytest.raises(TypeError, match="losses.get"):
+        L.output_kind(3)
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        L.output_kind("hinge")

@@ -135,3 +135,131 @@ def test_threshold_applies_to_predictions_not_float_targets():
     # With logits the decision threshold is 0; the targets must stay 0/1 labels.
     assert float(M.accuracy(logits, targets, threshold=0.0)) == 1.0
     assert float(M.precision(logits, targets, threshold=0.0)) == 1.0
+
+
+# --- Binary logits or probabilities: from_logits, and asking instead of guessing. ---
+
+Z = (RNG.normal(size=N) * 2).astype(np.float32)          # binary logits
+Z_PROB = np.asarray(jax.nn.sigmoid(Z))
+Z_PRED = (Z >= 0).astype(int)                            # sigmoid(z) >= 0.5  <=>  z >= 0
+
+
+@functools.partial(jax.jit, static_argnames=("from_logits", "threshold"))
+def binary_scores(p, t, *, from_logits=None, threshold=None):
+    """All five metrics in one compiled function (shared by the tests below)."""
+    kw = dict(from_logits=from_logits, threshold=threshold)
+    return (M.accuracy(p, t, **kw), M.precision(p, t, **kw), M.recall(p, t, **kw),
+            M.f1(p, t, **kw), M.confusion_matrix(p, t, 2, **kw))
+
+
+def _sklearn_binary(y_true, y_pred):
+    return (skm.accuracy_score(y_true, y_pred), skm.precision_score(y_true, y_pred, zero_division=0),
+            skm.recall_score(y_true, y_pred, zero_division=0), skm.f1_score(y_true, y_pred, zero_division=0),
+            skm.confusion_matrix(y_true, y_pred, labels=[0, 1]))
+
+
+def _assert_scores(got, want):
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-6)
+
+
+def test_logits_with_from_logits_equal_sigmoid_probabilities_and_sklearn():
+    assert 0 < Z_PRED.sum() < N and np.all(np.abs(Z) > 1e-3)   # both classes; no tie at 0
+    want = _sklearn_binary(B_TRUE, Z_PRED)
+    z, prob, t = jnp.asarray(Z), jnp.asarray(Z_PROB), jnp.asarray(B_TRUE)
+    _assert_scores(binary_scores(z, t, from_logits=True), want)
+    _assert_scores(binary_scores(prob, t, from_logits=False), want)
+    _assert_scores(binary_scores(z[:, None], t[:, None], from_logits=True), want)  # (n, 1)
+    # Eager and concrete: probabilities need no from_logits; so do float 0/1 targets.
+    _assert_scores([M.accuracy(Z_PROB, B_TRUE.astype(np.float32)), M.precision(Z_PROB, B_TRUE),
+                    M.recall(Z_PROB, B_TRUE), M.f1(Z_PROB, B_TRUE),
+                    M.confusion_matrix(Z_PROB, B_TRUE, 2)], want)
+    # The incident: logits read as probabilities (threshold 0.5) give another, wrong, accuracy.
+    assert skm.accuracy_score(B_TRUE, Z >= 0.5) != want[0]
+
+
+@pytest.mark.parametrize("name", ["accuracy", "precision", "recall", "f1", "confusion_matrix"])
+def test_concrete_logits_without_from_logits_raise(name):
+    args = (2,) if name == "confusion_matrix" else ()
+    with pytest.raises(ValueError, match=rf"{name}: binary predictions range from -1 to 0.3, "
+                                         r"outside \[0, 1\].*look like logits.*from_logits=True"):
+        M.get(name)(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), *args)
+    assert float(M.accuracy(jnp.array([0.0, 1.0, np.nan]), jnp.array([0, 1, 0]))) == 1.0  # NaN ignored
+
+
+def test_traced_binary_predictions_without_from_logits_raise_at_trace_time():
+    message = (r"accuracy: binary predictions of shape \(40,\) under jit.*pass from_logits=True "
+               r"\(logits\) or from_logits=False \(probabilities\)")
+    with pytest.raises(ValueError, match=message):
+        binary_scores(jnp.asarray(Z_PROB), jnp.asarray(B_TRUE))   # in [0, 1], but traced
+    with pytest.raises(ValueError, match=r"f1: binary predictions of shape \(3, 1\) under jit"):
+        jax.eval_shape(M.f1, jnp.zeros((3, 1)), jnp.zeros((3, 1)))
+    with pytest.raises(TypeError, match="from_logits must be True, False or None"):
+        jax.jit(M.accuracy)(jnp.asarray(Z), jnp.asarray(B_TRUE), from_logits=True)  # traced bool
+
+
+def test_explicit_threshold_still_works_and_excludes_from_logits():
+    z, t = jnp.asarray(Z), jnp.asarray(B_TRUE)
+    _assert_scores(binary_scores(z, t, threshold=0.0), _sklearn_binary(B_TRUE, Z_PRED))
+    _assert_scores(binary_scores(z, t, threshold=1.0), _sklearn_binary(B_TRUE, (Z >= 1.0).astype(int)))
+    for from_logits in (True, False):
+        with pytest.raises(ValueError, match="recall: pass threshold or from_logits, not both"):
+            M.recall(LOGITS, Y_TRUE, average="macro", threshold=0.0, from_logits=from_logits)
+    with pytest.raises(TypeError, match="accuracy: from_logits must be True, False or None"):
+        M.accuracy(Z, B_TRUE, from_logits="yes")
+
+
+def test_class_scores_and_labels_are_unaffected_by_from_logits():
+    probs = np.asarray(jax.nn.softmax(LOGITS))
+    expected = skm.accuracy_score(Y_TRUE, Y_PRED)
+    for from_logits in (None, True, False):
+        np.testing.assert_allclose(M.accuracy(LOGITS, Y_TRUE, from_logits=from_logits), expected, rtol=1e-6)
+        np.testing.assert_allclose(M.accuracy(probs, Y_TRUE, from_logits=from_logits), expected, rtol=1e-6)
+        np.testing.assert_allclose(M.f1(Y_PRED, Y_TRUE, average="macro", num_classes=K,
+                                        from_logits=from_logits),
+                                   skm.f1_score(Y_TRUE, Y_PRED, average="macro"), rtol=1e-6)
+    cm = jax.jit(M.confusion_matrix, static_argnums=2)(jnp.asarray(LOGITS), jnp.asarray(Y_TRUE), K)
+    np.testing.assert_array_equal(cm, skm.confusion_matrix(Y_TRUE, Y_PRED))   # traced scores need nothing
+
+
+def test_get_and_with_from_logits():
+    acc = M.get("acc", from_logits=True)
+    assert isinstance(acc, functools.partial) and acc.func is M.accuracy
+    assert acc.keywords == {"from_logits": True}
+    assert acc is M.get("Accuracy", from_logits=True) is M.with_from_logits(M.accuracy, True)  # cached
+    assert M.get("f1", from_logits=None) is M.f1 and M.with_from_logits("recall", None) is M.recall
+    np.testing.assert_allclose(jax.jit(acc)(jnp.asarray(Z), jnp.asarray(B_TRUE)),
+                               skm.accuracy_score(B_TRUE, Z_PRED), rtol=1e-6)
+    # A partial of a registry metric keeps its keywords and gains from_logits.
+    macro = functools.partial(M.f1, average="macro")
+    bound = M.get(macro, from_logits=False)
+    assert bound.func is M.f1 and bound.keywords == {"average": "macro", "from_logits": False}
+    assert M.with_from_logits(bound, False) is bound
+    with pytest.raises(ValueError, match=r"metric f1 was given from_logits=False but the loss "
+                                         r"binary_cross_entropy_with_logits takes logits"):
+        M.with_from_logits(bound, True, reason="the loss binary_cross_entropy_with_logits takes logits")
+    with pytest.raises(ValueError, match="metric f1 was given from_logits=False but from_logits=True"):
+        M.get(bound, from_logits=True)
+    explicit = functools.partial(M.precision, threshold=0.0)   # the user's decision is kept
+    assert M.with_from_logits(explicit, True) is explicit
+
+    def my_metric(predictions, targets):
+        return jnp.mean(predictions)
+
+    assert M.with_from_logits(my_metric, True) is my_metric and M.get(my_metric, from_logits=False) is my_metric
+    with pytest.raises(TypeError, match="from_logits must be True, False or None"):
+        M.with_from_logits(M.accuracy, "logits")
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        M.with_from_logits("auc", True)
+
+
+def test_metric_name():
+    class Top1:
+        def __call__(self, predictions, targets):
+            return M.accuracy(predictions, targets)
+
+    assert M.metric_name("Acc") == "Acc" and M.metric_name(M.f1) == "f1"
+    assert M.metric_name(functools.partial(M.f1, average="macro")) == "f1"
+    assert M.metric_name(M.get("accuracy", from_logits=True)) == "accuracy"
+    assert M.metric_name(functools.partial(Top1())) == "Top1" and M.metric_name(Top1()) == "Top1"
+    assert M.metric_name(lambda p, t: p) == "<lambda>"

@@ -52,7 +52,7 @@ def test_memoization_follows_static_configuration():
     assert optim.adam(1e-3, b1=0.5, eps=1e-6).update is optim.adam(1e-2).update
     chained = [optim.chain(optim.clip_by_global_norm(c), optim.adam(lr)) for c, lr in [(1, .1), (2, .2)]]
     assert chained[0].update is chained[1].update
-    frozen = [optim.chain(optim.freeze(["b"]), optim.sgd(lr)) for lr in (0.1, 0.2)]
+    frozen = [optim.freeze(["b"], optim.sgd(lr)) for lr in (0.1, 0.2)]
     assert frozen[0].update is frozen[1].update
     wrapped = [optim.skip_nonfinite(optim.masked(optim.adam(lr), "w")) for lr in (0.1, 0.2)]
     assert wrapped[0].update is wrapped[1].update
@@ -189,7 +189,7 @@ def test_schedule_constants_replaced_by_same_kind_or_fixed():
 
 
 def test_current_learning_rate_and_find_states():
-    opt = optim.skip_nonfinite(optim.chain(optim.freeze("w"), optim.momentum(0.3)))
+    opt = optim.skip_nonfinite(optim.freeze("w", optim.momentum(0.3)))
     state = opt.init(PARAMS)
     assert float(optim.current_learning_rate(state)) == pytest.approx(0.3)
     assert len(optim.find_states(state, optim.SkipNonfiniteState)) == 1

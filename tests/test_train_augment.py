@@ -11,6 +11,8 @@ from fnn.train import augment as A
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(64, 5, 6, 2)).astype(np.float32)   # NHWC, all pixels distinct
+import fnn
+from train_setup import KEY, LOSS, MODEL, PARAMS, STATE, X, Y, allclose, fit, make_step
 
 
 def _shift_reference(image, dy, dx):
@@ -141,3 +143,31 @@ def test_bad_arguments_are_named():
         A.gaussian_noise(0.1)(jax.random.key(0), jnp.ones((2, 2), jnp.int32))
     with pytest.raises(TypeError, match="compose: augmentation 1 is not callable"):
         A.compose(A.gaussian_noise(0.1), 3)
+
+
+def test_augmentation_is_applied_to_training_batches_only():
+    negate = lambda key, x: -x  # noqa: E731  (deterministic: ignores its key)
+    augmented = fit(augment=negate, validation_data=(X, Y))
+    on_negated = fit(data=(-X, Y))
+    plain = fit()
+    jax.tree.map(np.testing.assert_array_equal, augmented.params, on_negated.params)
+    assert not np.allclose(augmented.params["0"]["w"], plain.params["0"]["w"])
+    evaluated = fnn.evaluate(MODEL, augmented.params, augmented.state, (X, Y), loss=LOSS)
+    assert augmented.history["val_loss"][-1] == evaluated["loss"]
+
+
+def test_random_augmentation_uses_the_documented_key():
+    # The step splits its key: augment_key, model_key = jax.random.split(step_key).
+    noise = fnn.train.augment.gaussian_noise(0.5)
+    opt = fnn.optim.sgd(0.1)
+    step = make_step(MODEL, LOSS, opt, augment=noise)
+    plain = make_step(MODEL, LOSS, opt)
+    batch = (jnp.asarray(X), jnp.asarray(Y))
+    augment_key, _ = jax.random.split(KEY)
+    expected = plain(PARAMS, STATE, opt.init(PARAMS), (noise(augment_key, batch[0]), batch[1]),
+                     KEY)
+    got = step(PARAMS, STATE, opt.init(PARAMS), batch, KEY)
+    # Rounding only (noise drawn inside vs outside the step); another key would differ by ~1e-2.
+    allclose(got[0], expected[0], rtol=1e-5, atol=1e-8)
+    other = plain(PARAMS, STATE, opt.init(PARAMS), (noise(KEY, batch[0]), batch[1]), KEY)
+    assert not np.allclose(other[0]["0"]["w"], got[0]["0"]["w"], rtol=1e-3)

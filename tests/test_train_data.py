@@ -151,12 +151,12 @@ def test_kfold_is_deterministic_and_shuffled():
 
 @pytest.mark.parametrize("k", [1, 0, 11, 2.5, True])
 def test_kfold_bad_k_is_named(k):
-    with pytest.raises(ValueError, match=r"kfold_indices: k must .*2 <= k <= n=10"):
+    with pytest.raises(ValueError, match=r"kfold_indices: k(=11 is larger than the number of examples n \(10\)| must be an int >= 2)"):
         kfold_indices(10, k, key=KEY)
 
 
 def test_bad_n_is_named():
-    with pytest.raises(ValueError, match="kfold_indices: n must be a positive integer"):
+    with pytest.raises(ValueError, match="kfold_indices: n must be a positive int"):
         kfold_indices(0, 2, key=KEY)
     with pytest.raises(ValueError, match="split_indices: n must"):
         split_indices(-3, key=KEY)

@@ -96,7 +96,7 @@ def test_evaluate_and_predict_check_their_input():
 def nan_step(epoch_key, position, batch_size=8, n=20):
     """Index of the step (within its epoch) whose batch holds example ``position``."""
     shuffle_key, _ = jax.random.split(epoch_key)
-    perm = np.asarray(jax.random.permutation(shuffle_key, n))
+    perm = np.asarray(fnn.train.shuffled_indices(shuffle_key, n))
     return int(np.flatnonzero(perm == position)[0]) // batch_size
 
 

@@ -1,5 +1,6 @@
 """fit against an independent hand-written loop (bit for bit), batching semantics, no recompilation."""
 
+import importlib
 import io
 import contextlib
 
@@ -45,7 +46,7 @@ def reference_fit(opt, batch_size, key, epochs, x=X, y=Y, augment=None, drop_rem
         if batch_size is None:
             batches = [np.arange(n)]
         else:
-            perm = np.asarray(jax.random.permutation(shuffle_key, n))
+            perm = np.asarray(fnn.train.shuffled_indices(shuffle_key, n))
             stop = n - n % batch_size if drop_remainder else n
             batches = [perm[i:i + batch_size] for i in range(0, stop, batch_size)]
         total = 0.0
@@ -225,7 +226,7 @@ def test_donating_fit_keeps_callers_arrays_and_gives_the_same_result(monkeypatch
                 progress=False, validation_data=(X[:7], Y[:7]),
                 early_stopping=fnn.EarlyStopping("val_loss", patience=1))
     plain = fnn.fit(MODEL, LOSS, opt, (X, Y), **args)
-    monkeypatch.setattr(fnn.train.loop, "donate_buffers", lambda: True)
+    monkeypatch.setattr(importlib.import_module("fnn.train.fit"), "donate_buffers", lambda: True)
     donated = fnn.fit(MODEL, LOSS, opt, (X, Y), **args)
     assert_same_bits(donated.params, plain.params)
     assert donated.history == plain.history

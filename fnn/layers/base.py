@@ -49,10 +49,10 @@ class Layer(abc.ABC):
 
         Args:
           params: the parameters from ``init`` (or trained ones).
-          state: non-trainable state from ``init`` (e.g. batch statistics).
+          state: non-trainable state from ``init`` (``{}`` for a stateless layer).
           x: the input batch (leading batch axis).
           key: PRNG key, needed by stochastic layers when ``train=True``.
-          train: training mode (dropout active, statistics updated).
+          train: training mode (e.g. dropout active).
 
         Returns:
           ``(y, new_state)``.

@@ -17,8 +17,8 @@ class Flatten(ParameterFreeLayer):
     """Reshape ``(batch, d1, ..., dk)`` to ``(batch, d1 * ... * dk)``.
 
     The batch axis is kept (a ``(batch,)`` input becomes ``(batch, 1)``), e.g.
-    between the convolutional and the dense part of a CNN. No parameters, no
-    state.
+    to feed NHWC images (``fnn.datasets.load_digits(images=True)``) to a
+    :class:`fnn.Dense`. No parameters, no state.
 
     Raises:
       LayerValueError: a rank-0 input (no batch axis).

@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fnn.optim.base import GradientTransformation, named_chain
-from fnn.optim.transforms_adam import scale_by_adam, scale_by_lion
-from fnn.optim.transforms_adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
-from fnn.optim.transforms_decay import add_weight_decay
-from fnn.optim.transforms_lr import scale_by_learning_rate
-from fnn.optim.transforms_momentum import scale_by_momentum
+from fnn.optim.transforms.adam import scale_by_adam
+from fnn.optim.transforms.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms
+from fnn.optim.transforms.decay import add_weight_decay
+from fnn.optim.transforms.learning_rate import scale_by_learning_rate
+from fnn.optim.transforms.lion import scale_by_lion
+from fnn.optim.transforms.momentum import scale_by_momentum
 from fnn.optim.validation import check_hyperparameter, check_hyperparameters
 
 LearningRate = float | Any | Callable
@@ -56,13 +57,11 @@ def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9, nesterov: bo
              bias_correction: bool = False) -> GradientTransformation:
     """Gradient descent with momentum, the notes' exponentially weighted average.
 
-    ``v_t = beta v_{t-1} + (1 - beta) g``; ``theta <- theta - eta d_t`` with
-    ``d_t = v_t``, or ``v_hat_t = v_t / (1 - beta^t)`` with ``bias_correction``.
-    Nesterov (look-ahead) in this EWA form: ``d_t = beta v_t + (1 - beta) g``
-    (with ``bias_correction``: ``beta v_t / (1 - beta^(t+1)) + (1 - beta) g / (1 - beta^t)``),
-    which is ``(1 - beta)`` times the heavy-ball Nesterov step ``g + beta m_t``,
-    ``m_t = beta m_{t-1} + g`` (Sutskever et al. 2013). Note the EWA form's
-    steps are ``(1 - beta)`` times those of PyTorch/Keras SGD momentum at the same ``eta``.
+    ``theta <- theta - eta d_t``, where ``d_t`` is the output of
+    :func:`fnn.optim.scale_by_momentum` (the EWA ``v_t`` of the gradients, its
+    bias-corrected or its Nesterov form; the equations are stated there). The
+    EWA form's steps are ``(1 - beta)`` times those of PyTorch/Keras SGD
+    momentum at the same ``eta``.
 
     Args:
       learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
@@ -85,27 +84,35 @@ def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9, nesterov: bo
                        scale_by_learning_rate(learning_rate))
 
 
-def rmsprop(learning_rate: LearningRate = 1e-3, beta: float = 0.9,
-            eps: float = 1e-8) -> GradientTransformation:
+def rmsprop(learning_rate: LearningRate = 1e-3, beta: float = 0.9, eps: float = 1e-8, *,
+            eps_in_sqrt: bool = False) -> GradientTransformation:
     """RMSProp (Hinton, Coursera lecture 6e, 2012).
 
-    ``s_t = beta s_{t-1} + (1 - beta) g^2``; ``theta <- theta - eta g / (sqrt(s_t) + eps)``.
+    ``s_t = beta s_{t-1} + (1 - beta) g^2`` with ``s_0 = 0``;
+    ``theta <- theta - eta g / (sqrt(s_t) + eps)`` by default, or
+    ``theta <- theta - eta g / sqrt(s_t + eps)`` with ``eps_in_sqrt=True``
+    (the notes' ``eta' = eta / sqrt(s_dw + eps)``, and optax's default).
 
     Args:
       learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
       beta: decay of the squared-gradient average, in [0, 1).
-      eps: >= 0, added outside the root.
+      eps: >= 0, added outside the root (inside with ``eps_in_sqrt``).
+      eps_in_sqrt: put ``eps`` under the root (static: part of the compiled program).
 
     Returns:
-      ``chain(scale_by_rms(beta, eps), scale_by_learning_rate(eta))``.
+      ``chain(scale_by_rms(beta, eps, eps_in_sqrt=...), scale_by_learning_rate(eta))``.
 
     Example:
       >>> opt = fnn.optim.rmsprop(0.25, beta=0.75, eps=0.0)
       >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # -0.25 * 2 / sqrt(0.25 * 4)
       [-0.500]
+      >>> opt = fnn.optim.rmsprop(0.25, beta=0.75, eps=3.0, eps_in_sqrt=True)
+      >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # -0.25 * 2 / sqrt(1 + 3)
+      [-0.250]
     """
     _check("rmsprop", learning_rate, beta=beta, eps=eps)
-    return named_chain("rmsprop", scale_by_rms(beta, eps), scale_by_learning_rate(learning_rate))
+    return named_chain("rmsprop", scale_by_rms(beta, eps, eps_in_sqrt=eps_in_sqrt),
+                       scale_by_learning_rate(learning_rate))
 
 
 def adagrad(learning_rate: LearningRate = 1e-2, eps: float = 1e-8) -> GradientTransformation:

@@ -22,7 +22,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnn.optim.validation import check_same_tree, memoize
+from fnn.caching import memoize
+from fnn.optim.validation import check_same_tree
 
 Params = Any
 Updates = Any
@@ -78,7 +79,7 @@ def identity() -> GradientTransformation:
 
 
 @memoize
-def _chain_update(name: str, update_fns: tuple[Callable, ...], wrap_following: Callable | None):
+def _chain_update(name: str, update_fns: tuple[Callable, ...]):
     def update(updates: Updates, state: tuple, params: Params = None):
         if params is not None:
             check_same_tree(name, "grads", updates, "params", params)
@@ -91,52 +92,52 @@ def _chain_update(name: str, update_fns: tuple[Callable, ...], wrap_following: C
             new_states.append(sub_state)
         return updates, tuple(new_states)
 
-    if wrap_following is not None:
-        update.wrap_following = wrap_following
     return update
-
-
-@memoize
-def _compose(wraps: tuple[Callable, ...]) -> Callable:
-    """The masking of everything after a chain holding several freezes: the first one outermost."""
-    def wrap_following(rest: GradientTransformation) -> GradientTransformation:
-        for wrap in reversed(wraps):
-            rest = wrap(rest)
-        return rest
-
-    return wrap_following
 
 
 def named_chain(name: str, *transforms: GradientTransformation) -> GradientTransformation:
     """:func:`chain` whose errors name ``name`` (used by the named optimizers)."""
-    transforms = [GradientTransformation(*t) for t in transforms]
-    # fnn.optim.freeze marks its update with `wrap_following`: the transforms after it
-    # run masked, so they keep no state for (and never touch) the frozen leaves. A chain
-    # holding a freeze passes the mark on, so this also holds across nested chains.
-    wraps = tuple(w for t in transforms if (w := getattr(t.update, "wrap_following", None)))
-    for i, transform in enumerate(transforms):
-        wrap = getattr(transform.update, "wrap_following", None)
-        if wrap is not None and i + 1 < len(transforms):
-            transforms = transforms[:i + 1] + [wrap(named_chain(name, *transforms[i + 1:]))]
-            break
+    transforms = tuple(GradientTransformation(*t) for t in transforms)
     init_fns = tuple(t.init for t in transforms)
 
     def init(params: Params) -> tuple:
-        return tuple(init_fn(params) for init_fn in init_fns)
+        states = tuple(init_fn(params) for init_fn in init_fns)
+        check_freeze_comes_last(name, states)
+        return states
 
-    update_fns = tuple(t.update for t in transforms)
-    return GradientTransformation(init, _chain_update(name, update_fns, _compose(wraps) if wraps else None))
+    return GradientTransformation(init, _chain_update(name, tuple(t.update for t in transforms)))
+
+
+def check_freeze_comes_last(name: str, states: tuple) -> None:
+    """``ValueError`` if a chain element holding a :func:`fnn.optim.freeze` has others after it.
+
+    A chain is a plain fold: what follows a freeze still sees the frozen
+    leaves, keeps state for them, and weight decay would move them. The
+    freeze shows in its element's state (a ``FreezeState``, at any depth), so
+    no wrapper can hide it.
+    """
+    from fnn.optim.transforms.masking import FreezeState  # masking builds on this module
+
+    for index, sub_state in enumerate(states[:-1]):
+        nodes = jax.tree.leaves(sub_state, is_leaf=lambda node: isinstance(node, FreezeState))
+        if any(isinstance(node, FreezeState) for node in nodes):
+            raise ValueError(
+                f"{name}: element {index} contains fnn.optim.freeze and {len(states) - index - 1} "
+                "transform(s) follow it; they would still see the frozen parameters, keep state "
+                "for them, and weight decay would move them. Put what follows inside the freeze: "
+                "fnn.optim.freeze(mask, fnn.optim.chain(...)) (or fnn.optim.partition)")
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Compose transformations: each one's output updates are the next one's input.
 
     ``chain(a, b).update(g, (sa, sb), p)`` computes ``u = a(g)``, then ``b(u)``;
-    the state is the tuple of the component states. When ``params`` is given,
-    the gradients' tree and shapes must match it (``ValueError`` otherwise).
-    :func:`fnn.optim.freeze` as an element of a chain also masks every
-    transform after it, so they keep no state for the frozen leaves; so does
-    a chain (or :func:`fnn.optim.skip_nonfinite`) that contains a freeze.
+    the state is the tuple of the component states. A plain fold: no element
+    changes what the others do. When ``params`` is given, the gradients' tree
+    and shapes must match it (``ValueError`` otherwise). An element holding a
+    :func:`fnn.optim.freeze` must be the last one (``init`` raises otherwise):
+    give the freeze the transforms that must not touch frozen leaves,
+    ``freeze(mask, adamw(...))``.
 
     Args:
       *transforms: :class:`GradientTransformation` objects (or ``(init, update)`` pairs).
@@ -181,7 +182,7 @@ def find_states(opt_state: OptState, state_class: type | tuple[type, ...]) -> li
     """All sub-states of ``opt_state`` that are instances of ``state_class``.
 
     Searches through chains (tuples), wrappers (``MaskedState``,
-    ``SkipNonfiniteState``) and dicts, depth first, in order.
+    ``FreezeState``, ``SkipNonfiniteState``, ...) and dicts, depth first, in order.
 
     Args:
       opt_state: an optimizer state.

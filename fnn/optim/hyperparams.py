@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.optim.base import find_states
-from fnn.optim.transforms_lr import (ScaleByLearningRateState, ScaleByScheduleState,
+from fnn.optim.transforms.learning_rate import (ScaleByLearningRateState, ScaleByScheduleState,
                                      is_pytree_schedule)
 from fnn.optim.validation import check_hyperparameter, concrete_value
 

@@ -15,13 +15,12 @@ The notes' three decays count ``epoch_num`` from 1, so here
 
 from __future__ import annotations
 
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.optim.validation import concrete_value
+from fnn.validation import check_number, concrete_value
 
 __all__ = ["Schedule", "constant", "inverse_time_decay", "exponential_decay", "inverse_sqrt_decay",
            "piecewise_constant", "step_decay", "cosine_decay", "linear_schedule", "linear_warmup",
@@ -72,32 +71,17 @@ class Schedule:
         return f"{self.name}({', '.join(f'{k}={show(v)}' for k, v in self.hyperparams.items())})"
 
 
-# kind -> (lowest value, lowest allowed?, highest value, integer?)
-_KINDS = {"lr": (0, True, None, False), "positive": (0, False, None, False), "fraction": (0, True, 1, False),
-          "steps": (0, False, None, True), "steps0": (0, True, None, True)}
+# kind -> (range of fnn.validation.RANGES, whole number?)
+_KINDS = {"lr": ("nonnegative", False), "positive": ("positive", False),
+          "fraction": ("fraction", False), "steps": ("positive", True),
+          "steps0": ("nonnegative", True)}
 
 
 def _check(fn, arg, value, kind="lr"):
     """A checked scalar hyperparameter as a float32/int32 array (a traced one is unchecked)."""
-    low, low_ok, high, integer = _KINDS[kind]
-    dtype = jnp.int32 if integer else jnp.float32
-    concrete = concrete_value(value)
-    if concrete is None:
-        return jnp.asarray(value, dtype)
-    if concrete.ndim != 0:
-        raise ValueError(f"{fn}: {arg} must be a scalar, got shape {concrete.shape}")
-    if concrete.dtype.kind not in "iuf":
-        raise TypeError(f"{fn}: {arg} must be a real number, got {value!r}")
-    x = concrete.item()
-    if not math.isfinite(x):
-        raise ValueError(f"{fn}: {arg} must be finite, got {value!r}")
-    if integer and x != math.floor(x):
-        raise ValueError(f"{fn}: {arg} must be an integer, got {value!r}")
-    if x < low or (x == low and not low_ok):
-        raise ValueError(f"{fn}: {arg} must be {'>=' if low_ok else '>'} {low}, got {value!r}")
-    if high is not None and x > high:
-        raise ValueError(f"{fn}: {arg} must be <= {high}, got {value!r}")
-    return jnp.asarray(x, dtype)
+    rule, integer = _KINDS[kind]
+    check_number(fn, arg, value, rule, integer=integer)
+    return jnp.asarray(value, jnp.int32 if integer else jnp.float32)
 
 
 def _boundaries(fn, boundaries):

@@ -2,13 +2,13 @@
 
 Shapes are checked by tracing the model, the loss and the metrics with
 :func:`jax.eval_shape` on abstract values: no computation and no compilation.
-The outcome is cached per configuration and shapes, so a second ``fit`` with
-the same shapes traces nothing again.
+The outcome is cached per configuration and shapes
+(:func:`fnn.caching.shape_key`), so a second ``fit`` with the same shapes
+traces nothing again.
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import jax
@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import losses as losses_module
-from fnn.train.step import TrainConfig, cached
+from fnn.caching import memoize, shape_key, structs_of_key
+from fnn.train.config import TrainConfig
 
 
 def _shape(a: Any) -> tuple:
@@ -67,19 +68,6 @@ def _describe(tree: Any) -> Any:
     return _shape(leaves[0]) if len(leaves) == 1 else jax.tree.map(_shape, tree)
 
 
-def check_positive_int(where: str, name: str, value: Any, *, allow_none: bool = False,
-                       maximum: int | None = None, maximum_name: str = "") -> None:
-    """``ValueError`` unless ``value`` is an int in ``[1, maximum]`` (or ``None`` if allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{where}: {name} must be a positive int{extra}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{where}: {name}={value} is larger than {maximum_name} ({maximum}); "
-                         f"use {name} <= {maximum}" + (" or None" if allow_none else ""))
-
-
 def struct(tree: Any) -> Any:
     """``tree`` as ``jax.ShapeDtypeStruct`` leaves.
 
@@ -89,11 +77,6 @@ def struct(tree: Any) -> Any:
         dtype = jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
         return jax.ShapeDtypeStruct(_shape(a), dtype)
     return jax.tree.map(one, tree)
-
-
-def _hashable(tree: Any) -> tuple:
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((tuple(a.shape), str(a.dtype)) for a in leaves)
 
 
 def check_shapes(where: str, cfg: TrainConfig, params: Any, state: Any, x: Any, y: Any,
@@ -110,14 +93,12 @@ def check_shapes(where: str, cfg: TrainConfig, params: Any, state: Any, x: Any, 
     Returns:
       The model output's ``jax.ShapeDtypeStruct`` (pytree).
     """
-    args = (struct(params), struct(state), struct(x), struct(y))
-    return _check_shapes_cached(where, cfg, train, *(_hashable(a) for a in args), Box(args))
+    return _check_shapes_cached(where, cfg, train, *(shape_key(a) for a in (params, state, x, y)))
 
 
-@cached
-def _check_shapes_cached(where, cfg, train, p_key, s_key, x_key, y_key, args_box):
-    del p_key, s_key, x_key, y_key  # cache keys only
-    params, state, x, y = args_box.value
+@memoize
+def _check_shapes_cached(where, cfg, train, params_key, state_key, x_key, y_key):
+    params, state, x, y = (structs_of_key(k) for k in (params_key, state_key, x_key, y_key))
     key = jax.eval_shape(jax.random.key, 0)  # an abstract key: nothing is computed
 
     def forward(params, state, x, key):
@@ -202,16 +183,3 @@ def _dtypes(tree: Any) -> Any:
 
 def _name(fn: Any) -> str:
     return getattr(fn, "__name__", None) or repr(fn)
-
-
-class Box:
-    """Holds unhashable values next to hashable cache keys (compares equal to any Box)."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, Box)

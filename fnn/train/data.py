@@ -30,7 +30,25 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from fnn.validation import check_int
+
 __all__ = ["split_indices", "train_dev_test_split", "kfold_indices"]
+
+
+def num_examples(data: Any) -> int:
+    """The number of examples in ``data``: the leading-axis length of its (first) leaf.
+
+    Args:
+      data: an array or a pytree of arrays sharing a leading example axis.
+
+    Returns:
+      ``int``.
+
+    Example:
+      >>> fnn.train.data.num_examples((np.zeros((5, 3)), np.zeros(5)))
+      5
+    """
+    return int(jax.tree.leaves(data)[0].shape[0])
 
 
 def _permutation(key: jax.Array, n: int) -> np.ndarray:
@@ -135,9 +153,7 @@ def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), *,
 
 
 def _check_n(n: Any, where: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{where}: n must be a positive integer, got n={n!r}")
-    return int(n)
+    return int(check_int(where, "n", n))
 
 
 def train_dev_test_split(*arrays: Any, fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -220,8 +236,7 @@ def kfold_indices(n: int, k: int, *, key: jax.Array,
       [(6, 4), (7, 3), (7, 3)]
     """
     n = _check_n(n, "kfold_indices")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= n:
-        raise ValueError(f"kfold_indices: k must be an integer with 2 <= k <= n={n}, got k={k!r}")
+    check_int("kfold_indices", "k", k, minimum=2, maximum=n, maximum_name="the number of examples n")
     labels = _labels(stratify, n, "kfold_indices")
     perm = _permutation(key, n)
     order = _stratified_order(perm, labels)

@@ -14,6 +14,8 @@ import dataclasses
 import math
 from typing import NamedTuple
 
+from fnn.validation import check_int, check_number
+
 _MIN_WORDS = ("loss", "error", "mse", "mae", "rmse", "huber", "entropy")
 _MAX_WORDS = ("acc", "precision", "recall", "f1", "auc")
 
@@ -74,13 +76,8 @@ class EarlyStopping:
         if not isinstance(self.monitor, str) or not self.monitor:
             raise ValueError(f"EarlyStopping: monitor must be a history key such as "
                              f"'val_loss', got {self.monitor!r}")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or (
-                self.patience < 0):
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got "
-                             f"{self.patience!r}")
-        if not (isinstance(self.min_delta, (int, float)) and self.min_delta >= 0):
-            raise ValueError(f"EarlyStopping: min_delta must be a number >= 0, got "
-                             f"{self.min_delta!r}")
+        check_int("EarlyStopping", "patience", self.patience, minimum=0)
+        check_number("EarlyStopping", "min_delta", self.min_delta, "nonnegative")
         if self.mode not in ("auto", "min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got "
                              f"{self.mode!r}")

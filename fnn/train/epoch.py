@@ -5,9 +5,12 @@
 and the epoch's metrics, without any transfer to the host in between:
 
 - the key: ``shuffle_key, steps_key = jax.random.split(key)``; the order is
-  ``perm = jax.random.permutation(shuffle_key, n)``; step ``i`` trains on
-  ``x[perm[i*b : (i+1)*b]]`` with the key ``jax.random.fold_in(steps_key, i)``
-  (see :mod:`fnn.train.step` for how the step uses it);
+  ``perm = fnn.train.shuffle.shuffled_indices(shuffle_key, n)`` (an O(n)
+  keyed bijection, no sort); step ``i`` trains on ``x[perm[i*b : (i+1)*b]]``
+  with the key ``jax.random.fold_in(steps_key, i)`` (see
+  :mod:`fnn.train.step` for how the step uses it);
+- ``shuffle=False``: the same, in the data's own order (``perm = arange(n)``,
+  read as contiguous slices);
 - ``batch_size=None`` (batch gradient descent): one step on all the data in
   its original order (no shuffle);
 - the last partial batch: when ``b`` does not divide ``n``, the ``n mod b``
@@ -30,7 +33,7 @@ and the epoch's metrics, without any transfer to the host in between:
   skipped steps so far.
 
 The steps run as one ``lax.scan`` per epoch, in unrolled chunks, or one by one
-(:mod:`fnn.train.strategy`).
+(:mod:`fnn.train.dispatch`).
 """
 
 from __future__ import annotations
@@ -42,14 +45,15 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from fnn.optim.hyperparams import current_learning_rate
-from fnn.optim.nonfinite import SkipNonfiniteState
+from fnn.caching import memoize
 from fnn.optim.base import find_states
-from fnn.train import strategy as strategy_module
-from fnn.train.gradients import batch_size_of
-from fnn.train.precision import all_finite
-from fnn.train.scaled_optimizer import LossScaledState
-from fnn.train.step import TrainConfig, build_config, cached, donate_buffers, train_step
+from fnn.optim.hyperparams import current_learning_rate
+from fnn.optim.transforms.nonfinite import SkipNonfiniteState, all_finite
+from fnn.train import dispatch
+from fnn.train.config import TrainConfig, build_config, donate_buffers
+from fnn.train.data import num_examples
+from fnn.train.shuffle import shuffled_indices
+from fnn.train.step import train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +65,7 @@ class EpochConfig:
     drop_remainder: bool = False
     mode: str = "scan"
     chunk: int | None = None
+    shuffle: bool = True
 
 
 def plan(n: int, batch_size: int | None, drop_remainder: bool) -> tuple[int, int, int]:
@@ -79,8 +84,12 @@ def plan(n: int, batch_size: int | None, drop_remainder: bool) -> tuple[int, int
 
 
 def skipped_count(opt_state: Any) -> jax.Array | None:
-    """Total steps skipped so far by skipping wrappers in ``opt_state`` (``None``: no wrapper)."""
-    states = find_states(opt_state, (SkipNonfiniteState, LossScaledState))
+    """Total steps skipped so far by skipping wrappers in ``opt_state`` (``None``: no wrapper).
+
+    Counts every :class:`fnn.optim.SkipNonfiniteState`, including the one
+    inside :func:`fnn.train.loss_scaled`.
+    """
+    states = find_states(opt_state, SkipNonfiniteState)
     if not states:
         return None
     return functools.reduce(jnp.add, [s.skipped for s in states])
@@ -113,8 +122,11 @@ def _accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool)
 
 
 def _batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) -> Any:
-    if perm is None:
+    if batch_size is None:
         return data
+    if perm is None:  # shuffle=False: contiguous slices
+        return jax.tree.map(
+            lambda a: jax.lax.dynamic_slice_in_dim(a, index * batch_size, size), data)
     idx = jax.lax.dynamic_slice_in_dim(perm, index * batch_size, size)
     return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
 
@@ -157,7 +169,8 @@ def epoch_key(key: Any, epoch: Any = None) -> Any:
 
 def _begin(ecfg: EpochConfig, n: int, key: Any, epoch: Any = None) -> tuple:
     shuffle_key, steps_key = jax.random.split(epoch_key(key, epoch))
-    perm = None if ecfg.batch_size is None else jax.random.permutation(shuffle_key, n)
+    perm = (shuffled_indices(shuffle_key, n) if ecfg.batch_size is not None and ecfg.shuffle
+            else None)
     return perm, steps_key, _init_acc(ecfg.train)
 
 
@@ -177,7 +190,7 @@ def finish(carry: tuple) -> tuple:
 
 
 def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=None):
-    n = batch_size_of(data)
+    n = num_examples(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
     perm, steps_key, acc = _begin(ecfg, n, key, epoch)
     carry = run_steps(ecfg, (params, state, opt_state, acc), data, perm, steps_key, 0, full,
@@ -187,12 +200,12 @@ def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=N
     return finish(carry)
 
 
-@cached
+@memoize
 def _jitted_begin(ecfg: EpochConfig, n: int) -> Callable:
     return jax.jit(functools.partial(_begin, ecfg, n))
 
 
-@cached
+@memoize
 def _jitted_chunk(ecfg: EpochConfig, count: int, size: int, donate: bool) -> Callable:
     def chunk(carry, data, perm, steps_key, start):
         return run_steps(ecfg, carry, data, perm, steps_key, start, count, size,
@@ -205,7 +218,7 @@ _jitted_finish = jax.jit(finish)
 
 def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, data, key,
                    epoch=None):
-    n = batch_size_of(data)
+    n = num_examples(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
     begin = _jitted_begin(ecfg, n)
     perm, steps_key, acc = begin(key) if epoch is None else begin(key, epoch)
@@ -219,7 +232,7 @@ def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, da
     return _jitted_finish(carry)
 
 
-@cached
+@memoize
 def epoch_function(ecfg: EpochConfig, donate: bool) -> Callable:
     """The epoch function for ``ecfg``: one jitted call, or a loop of jitted chunks.
 
@@ -236,7 +249,7 @@ def epoch_function(ecfg: EpochConfig, donate: bool) -> Callable:
 def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
                metrics: Sequence[Any] = (), augment: Callable | None = None,
                precision: Any = None, accumulation_steps: int = 1,
-               drop_remainder: bool = False, strategy: str | None = None,
+               drop_remainder: bool = False, shuffle: bool = True, strategy: str | None = None,
                steps_per_dispatch: int | None = None, donate: bool | None = None) -> Callable:
     """Build ``epoch(params, state, opt_state, (x, y), key)``: one pass over the data.
 
@@ -245,8 +258,9 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
         as for :func:`fnn.train.make_train_step`.
       batch_size: examples per step; ``None`` for batch gradient descent.
       drop_remainder: skip the last partial batch instead of training on it.
+      shuffle: a fresh order each epoch (``False``: the data's own order).
       strategy: ``None`` (chosen per model and backend), ``"scan"``,
-        ``"unroll"`` or ``"step"`` (see :mod:`fnn.train.strategy`).
+        ``"unroll"`` or ``"step"`` (see :mod:`fnn.train.dispatch`).
       steps_per_dispatch: steps per compiled call (default: the whole epoch
         for ``"scan"``, 8 for ``"unroll"``).
       donate: donate ``params``, ``state``, ``opt_state``; ``None``: on GPU/TPU,
@@ -275,7 +289,8 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
       (['learning_rate', 'loss', 'nonfinite_step', 'params_finite'], -1)
     """
     cfg = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
-                       precision=precision, accumulation_steps=accumulation_steps)
-    mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
-    ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk)
+                       precision=precision, accumulation_steps=accumulation_steps,
+                       where="make_epoch")
+    mode, chunk = dispatch.resolve(cfg.model, strategy, steps_per_dispatch)
+    ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle))
     return epoch_function(ecfg, donate_buffers() if donate is None else bool(donate))

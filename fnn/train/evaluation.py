@@ -1,7 +1,7 @@
 """Inference over a whole dataset: ``fnn.predict`` and ``fnn.evaluate``.
 
-Both run the model in evaluation mode (``train=False``: no dropout, batch
-statistics frozen) in one compiled program. With ``batch_size`` the data is
+Both run the model in evaluation mode (``train=False``: no dropout, the
+model state read but not updated) in one compiled program. With ``batch_size`` the data is
 processed ``batch_size`` examples at a time (``lax.map``, or a loop of
 compiled calls for models that are slow inside loops on CPU, see
 :mod:`fnn.train.strategy`), the last partial batch on its own; the outputs
@@ -19,12 +19,14 @@ import jax
 import jax.numpy as jnp
 
 from fnn import losses as losses_module
+from fnn.caching import memoize
 from fnn.layers.function import as_layer
 from fnn.train import checks
-from fnn.train.gradients import batch_size_of
 from fnn.train.precision import get_policy
-from fnn.train.step import TrainConfig, cached, resolve_metrics
-from fnn.train.strategy import prefers_unrolled
+from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
+from fnn.train.data import num_examples
+from fnn.train.dispatch import prefers_unrolled
+from fnn.validation import check_int
 
 
 def _apply(model: Any, policy: Any, params: Any, state: Any, x: Any) -> Any:
@@ -35,7 +37,7 @@ def _apply(model: Any, policy: Any, params: Any, state: Any, x: Any) -> Any:
 
 
 def _split(x: Any, batch_size: int) -> tuple[Any, Any, int]:
-    n = batch_size_of(x)
+    n = num_examples(x)
     full = n // batch_size
     head = jax.tree.map(lambda a: a[:full * batch_size].reshape(
         (full, batch_size) + a.shape[1:]), x)
@@ -49,7 +51,7 @@ def _concat(parts: list) -> Any:
 
 def _scanned_forward(model, policy, batch_size, params, state, x):
     apply = functools.partial(_apply, model, policy, params, state)
-    if batch_size is None or batch_size >= batch_size_of(x):
+    if batch_size is None or batch_size >= num_examples(x):
         return apply(x)
     head, tail, rest = _split(x, batch_size)
     outs = jax.lax.map(apply, head)
@@ -57,7 +59,7 @@ def _scanned_forward(model, policy, batch_size, params, state, x):
     return _concat([outs, apply(tail)]) if rest else outs
 
 
-@cached
+@memoize
 def forward_function(model: Any, policy: Any, batch_size: int | None) -> Callable:
     """``forward(params, state, x) -> outputs`` for the whole of ``x``."""
     if batch_size is None or not prefers_unrolled(model):
@@ -65,7 +67,7 @@ def forward_function(model: Any, policy: Any, batch_size: int | None) -> Callabl
     one = jax.jit(functools.partial(_apply, model, policy))
 
     def forward(params, state, x):
-        n = batch_size_of(x)
+        n = num_examples(x)
         parts = [one(params, state, jax.tree.map(lambda a: a[i:i + batch_size], x))
                  for i in range(0, n, batch_size)]
         return parts[0] if len(parts) == 1 else _concat(parts)
@@ -79,7 +81,7 @@ def _score(loss_fn: Callable | None, metric_fns: tuple, out: Any, y: Any) -> dic
     return result
 
 
-@cached
+@memoize
 def evaluation_function(model: Any, loss_fn: Callable | None, metric_fns: tuple,
                         batch_size: int | None, policy: Any) -> Callable:
     """``evaluate(params, state, x, y) -> {name: device scalar}`` (no host transfer)."""
@@ -113,7 +115,7 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
       (10, 2)
     """
     model = as_layer(model)
-    checks.check_positive_int("predict", "batch_size", batch_size, allow_none=True)
+    check_int("predict", "batch_size", batch_size, allow_none=True)
     policy = None if precision is None else get_policy(precision)
     return forward_function(model, policy, batch_size)(params, state, x)
 
@@ -132,7 +134,10 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       params, state: the parameters and state.
       data: a pair ``(x, y)``.
       loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry).
-      metrics: metric names or callables ``metric(predictions, targets)``.
+      metrics: metric names or callables ``metric(predictions, targets)``;
+        the threshold metrics read binary outputs as logits or probabilities
+        as ``loss`` takes them (without a loss, pass
+        ``fnn.metrics.get("accuracy", from_logits=...)``).
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass.
 
@@ -152,11 +157,13 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     """
     model = as_layer(model)
     x, y = checks.check_data("evaluate", data, "data")
-    checks.check_positive_int("evaluate", "batch_size", batch_size, allow_none=True)
+    check_int("evaluate", "batch_size", batch_size, allow_none=True)
     if loss is None and not metrics:
         raise ValueError("evaluate: give a loss and/or metrics to compute")
     loss_fn = None if loss is None else losses_module.get(loss)
-    metric_fns = resolve_metrics(metrics)
+    if loss_fn is not None:
+        check_output_activation("evaluate", model, loss_fn)
+    metric_fns = resolve_metrics(metrics, loss_fn)
     policy = None if precision is None else get_policy(precision)
     cfg = TrainConfig(model, loss_fn if loss_fn is not None else _no_loss, None, metric_fns,
                       None, policy)

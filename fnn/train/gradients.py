@@ -8,7 +8,8 @@ Three concerns of the train step live here:
   params' own dtype (float32) and the optimizer never sees 16-bit values;
   the new model state is cast back to the dtype of the state passed in;
 - **loss scaling**: the differentiated value is ``loss_scale.scale(loss)``
-  (the optimizer wrapper :func:`fnn.train.loss_scaled` unscales);
+  (:mod:`fnn.train.loss_scaling`: the optimizer wrapper
+  :func:`fnn.train.loss_scaled` unscales);
 - **gradient accumulation**: a batch of ``n`` examples is split into
   micro-batches of ``m = ceil(n / k)`` examples (the last one smaller when
   ``k`` does not divide ``n``), processed one after another (``lax.scan``,
@@ -26,10 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-
-def batch_size_of(x: Any) -> int:
-    """The leading-axis length shared by the leaves of ``x``."""
-    return int(jax.tree.leaves(x)[0].shape[0])
+from fnn.train.data import num_examples
 
 
 def _cast_like(new_state: Any, old_state: Any) -> Any:
@@ -44,7 +42,7 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
     """``(loss, new_state, metrics, grads)`` of one (micro-)batch, without accumulation.
 
     Args:
-      cfg: the step's :class:`fnn.train.step.TrainConfig`.
+      cfg: the step's :class:`fnn.train.config.TrainConfig`.
       params, state: the model's parameters and state.
       x, y: the batch.
       key: the model's key (or ``None``).
@@ -88,7 +86,7 @@ def loss_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: Any,
       docstring for how micro-batches combine).
     """
     k = cfg.accumulation_steps
-    n = batch_size_of(x)
+    n = num_examples(x)
     if k == 1 or n == 1:
         return forward_and_grads(cfg, params, state, x, y, key, loss_scale)
     m = -(-n // k)
@@ -98,7 +96,7 @@ def loss_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: Any,
         j_key = None if key is None else jax.random.fold_in(key, j)
         loss, state, metrics, grads = forward_and_grads(cfg, params, state, xs, ys, j_key,
                                                         loss_scale)
-        size = batch_size_of(xs)
+        size = num_examples(xs)
         return state, _weighted((loss, metrics, grads), size / n)
 
     split = lambda a: a[:full * m].reshape((full, m) + a.shape[1:])

@@ -17,15 +17,11 @@ The two 16-bit types differ in what they need:
   it needs **no loss scaling**.
 - **float16** has a 5-bit exponent (largest 65504, smallest normal ~6.1e-5,
   subnormals to ~6e-8): small gradients underflow to zero, so it needs **loss
-  scaling**: differentiate ``S * loss`` (the chain rule scales every gradient
-  by ``S``), divide the gradients by ``S`` in float32, and when one overflowed
-  to ``inf``/``nan`` skip the update and lower ``S`` (:class:`DynamicLossScale`).
+  scaling** (:mod:`fnn.train.loss_scaling`; ``fnn.fit`` turns it on itself
+  for a float16 policy).
 
 A step casts params and inputs with ``cast_to_compute`` and the model output
-with ``cast_to_output``, differentiates ``loss_scale.scale(loss)``, unscales
-the gradients, keeps the update only if :func:`all_finite` (via
-:func:`select_tree`) and adjusts the scale; ``docs/data.md`` shows one, and
-``fnn.train.loss_scaled`` does it inside an optimizer.
+with ``cast_to_output`` (see :mod:`fnn.train.gradients`).
 
 Only array leaves with a floating dtype are cast or scaled; integer and
 boolean leaves (step counters, labels) pass through untouched.
@@ -44,10 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.optim.nonfinite import all_finite  # re-exported: the check loss scaling uses
-
-__all__ = ["Policy", "get_policy", "NoOpLossScale", "StaticLossScale", "DynamicLossScale",
-           "all_finite", "select_tree"]
+__all__ = ["Policy", "get_policy", "select_tree"]
 
 _DTYPE_NAMES = {**dict.fromkeys(["float32", "f32", "single", "full"], "float32"),
                 **dict.fromkeys(["bfloat16", "bf16"], "bfloat16"),
@@ -217,151 +210,7 @@ def select_tree(pred: Any, on_true: Any, on_false: Any) -> Any:
     return jax.tree_util.tree_map_with_path(select, on_true, on_false)
 
 
-def _multiply_floating(tree: Any, factor: jax.Array) -> Any:
-    """Multiply floating leaves by ``factor`` in (at least) float32, keeping their dtype."""
-    def mul(x):
-        if not _is_float_array(x):
-            return x
-        wide = jnp.promote_types(x.dtype, jnp.float32)
-        return (jnp.asarray(x, wide) * factor.astype(wide)).astype(x.dtype)
-    return jax.tree.map(mul, tree)
-
-
-class _LossScale:
-    """Shared pytree plumbing: ``_leaves`` are array children, ``_static`` aux data."""
-
-    _leaves: tuple[str, ...] = ()
-    _static: tuple[str, ...] = ()
-
-    def adjust(self, grads_finite: jax.Array):
-        """Returns ``self``: this scale never changes."""
-        del grads_finite
-        return self
-
-    def scale(self, tree: Any) -> Any:
-        """Multiply every floating leaf by ``S`` (apply to the loss before ``grad``)."""
-        return _multiply_floating(tree, self.loss_scale)
-
-    def unscale(self, tree: Any) -> Any:
-        """Divide every floating leaf by ``S`` (apply to the gradients)."""
-        return _multiply_floating(tree, 1.0 / self.loss_scale)
-
-    def tree_flatten(self):
-        return (tuple(getattr(self, n) for n in self._leaves),
-                tuple(getattr(self, n) for n in self._static))
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        for name, value in zip(cls._leaves + cls._static, tuple(children) + tuple(aux)):
-            setattr(obj, name, value)
-        return obj
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)}" for n in self._leaves + self._static)
-        return f"{type(self).__name__}({fields})"
-
-
-@jax.tree_util.register_pytree_node_class
-class NoOpLossScale(_LossScale):
-    """No loss scaling (float32 or bfloat16 training): every method is the identity.
-
-    Example:
-      >>> scale = fnn.train.precision.NoOpLossScale()
-      >>> float(scale.scale(jnp.array(2.0))), float(scale.loss_scale)
-      (2.0, 1.0)
-    """
-
-    loss_scale = property(lambda self: jnp.array(1.0, jnp.float32), doc="The factor, always 1.")
-
-    def scale(self, tree: Any) -> Any:
-        """Returns ``tree`` unchanged."""
-        return tree
-
-    unscale = scale
-
-
-def _positive_scale(loss_scale: Any, where: str) -> jax.Array:
-    if isinstance(loss_scale, (int, float)) and not loss_scale > 0:
-        raise ValueError(f"{where}: loss_scale must be > 0, got {loss_scale!r}")
-    return jnp.asarray(loss_scale, jnp.float32)
-
-
-@jax.tree_util.register_pytree_node_class
-class StaticLossScale(_LossScale):
-    """A fixed loss scale ``S``: ``scale(x) = S * x``, ``unscale(g) = g / S``.
-
-    Args:
-      loss_scale: the factor ``S > 0`` (a float32 array leaf).
-
-    Example:
-      >>> scale = fnn.train.precision.StaticLossScale(128.0)
-      >>> float(scale.scale(jnp.array(0.5))), float(scale.unscale(jnp.array(64.0)))
-      (64.0, 0.5)
-    """
-
-    _leaves = ("loss_scale",)
-
-    def __init__(self, loss_scale: Any):
-        self.loss_scale = _positive_scale(loss_scale, "StaticLossScale")
-
-
-@jax.tree_util.register_pytree_node_class
-class DynamicLossScale(_LossScale):
-    """A loss scale that adapts to overflow, for float16 training.
-
-    Rule applied by :meth:`adjust` after each step (``S`` = ``loss_scale``,
-    ``c`` = ``counter``):
-
-    - gradients not finite: ``S <- max(S / factor, min_loss_scale)``, ``c <- 0``
-      (the step's update should be skipped, see :func:`select_tree`);
-    - gradients finite and ``c == period - 1``: ``S <- S * factor`` (unless that
-      overflows float32), ``c <- 0``;
-    - otherwise: ``c <- c + 1``.
-
-    ``loss_scale`` (float32) and ``counter`` (int32) are array leaves of the
-    pytree; ``period``, ``factor`` and ``min_loss_scale`` are static.
-    ``scale``/``unscale`` are those of :class:`StaticLossScale`.
-
-    Args:
-      loss_scale: initial ``S`` (default ``2**15``).
-      counter: finite steps since the last change (default 0).
-      period: finite steps before ``S`` grows (default 2000).
-      factor: growth / shrink factor, > 1 (default 2).
-      min_loss_scale: lower bound on ``S``, > 0 (default 1).
-
-    Example:
-      >>> scale = fnn.train.precision.DynamicLossScale(loss_scale=8.0, period=2)
-      >>> for finite in [True, True, False]:
-      ...     scale = scale.adjust(jnp.array(finite))
-      ...     print(float(scale.loss_scale), int(scale.counter))
-      8.0 1
-      16.0 0
-      8.0 0
-    """
-
-    _leaves = ("loss_scale", "counter")
-    _static = ("period", "factor", "min_loss_scale")
-
-    def __init__(self, loss_scale: Any = 2.0 ** 15, counter: Any = 0, period: int = 2000,
-                 factor: float = 2, min_loss_scale: float = 1.0):
-        if isinstance(period, bool) or not isinstance(period, int) or period < 1:
-            raise ValueError(f"DynamicLossScale: period must be an int >= 1, got {period!r}")
-        if not float(factor) > 1:
-            raise ValueError(f"DynamicLossScale: factor must be > 1, got {factor!r}")
-        if not float(min_loss_scale) > 0:
-            raise ValueError(f"DynamicLossScale: min_loss_scale must be > 0, got {min_loss_scale!r}")
-        self.loss_scale = _positive_scale(loss_scale, "DynamicLossScale")
-        self.counter = jnp.asarray(counter, jnp.int32)
-        self.period, self.factor, self.min_loss_scale = period, float(factor), float(min_loss_scale)
-
-    def adjust(self, grads_finite: jax.Array) -> "DynamicLossScale":
-        """The next loss scale after a step whose gradients were ``grads_finite`` (bool scalar)."""
-        grads_finite = jnp.asarray(grads_finite)
-        grown = self.loss_scale * self.factor
-        grown = jnp.where(jnp.isfinite(grown), grown, self.loss_scale)
-        at_period = self.counter == self.period - 1
-        shrunk = jnp.maximum(self.loss_scale / self.factor, self.min_loss_scale)
-        loss_scale = jnp.where(grads_finite, jnp.where(at_period, grown, self.loss_scale), shrunk)
-        counter = jnp.where(grads_finite & ~at_period, self.counter + 1, 0).astype(jnp.int32)
-        return self.tree_unflatten(self.tree_flatten()[1], (loss_scale, counter))
+# The loss scales used with float16 policies live in fnn.train.loss_scaling; these
+# names stay importable from here, where earlier versions of fnn defined them.
+from fnn.train.loss_scaling import (DynamicLossScale, NoOpLossScale,  # noqa: E402,F401
+                                    StaticLossScale)

@@ -7,6 +7,7 @@ user sees it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -53,7 +54,12 @@ def clip_by_value(clip_value: float) -> GradientTransformation:
 
 
 def global_norm(tree: Any) -> jax.Array:
-    """The Euclidean norm of all leaves together: ``sqrt(sum_i sum(x_i^2))``.
+    """The Euclidean norm of all leaves together: ``n = sqrt(sum_i sum(x_i^2))``.
+
+    Computed without overflow as ``n = m sqrt(sum_i sum((x_i / m)^2))`` with
+    ``m = max_i max |x_i|``: squaring a finite float32 value above ~1.8e19
+    would give ``inf``, so a finite gradient of 1e20 would get an infinite
+    norm. ``n`` is ``inf`` only when an element is, and NaN when one is NaN.
 
     Args:
       tree: a pytree of arrays.
@@ -64,12 +70,19 @@ def global_norm(tree: Any) -> jax.Array:
     Example:
       >>> float(fnn.optim.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
       5.00
+      >>> float(fnn.optim.global_norm(jnp.array([3e20, 4e20])))  # squares overflow float32
+      5.00e+20
     """
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([], jnp.float32)
     dtype = jnp.promote_types(jnp.float32, jnp.result_type(*leaves))
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(dtype))) for x in leaves))
+    leaves = [x.astype(dtype) for x in leaves]
+    largest = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x), initial=0.0) for x in leaves])
+    # Divide by the largest magnitude only where it is a positive finite number.
+    scale = jnp.where(jnp.isfinite(largest) & (largest > 0), largest, 1).astype(dtype)
+    total = sum(jnp.sum(jnp.square(x / scale)) for x in leaves)
+    return jnp.where(jnp.isinf(largest), largest, scale * jnp.sqrt(total))
 
 
 class ClipByGlobalNormState(NamedTuple):
@@ -94,6 +107,10 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
 
     ``n = sqrt(sum_i ||u_i||^2)``; ``u_i <- u_i * max_norm / n`` if ``n > max_norm``,
     else unchanged (Pascanu, Mikolov & Bengio 2013). The direction is kept.
+    ``n`` is computed without overflow (:func:`global_norm`), so a finite
+    gradient of 1e20 is clipped to norm ``max_norm``, not zeroed; an infinite
+    gradient gives NaN updates, which :func:`fnn.optim.skip_nonfinite` counts
+    and skips.
 
     Args:
       max_norm: the threshold, >= 0.

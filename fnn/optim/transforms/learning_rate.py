@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.optim.base import GradientTransformation
-from fnn.optim.validation import as_hyperparameter, check_hyperparameter, memoize
+from fnn.caching import memoize
+from fnn.optim.validation import as_hyperparameter, check_hyperparameter
 
 
 class ScaleByLearningRateState(NamedTuple):

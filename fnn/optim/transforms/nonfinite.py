@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
-from fnn.optim.validation import memoize
+from fnn.caching import memoize
 
 
 class SkipNonfiniteState(NamedTuple):
@@ -77,8 +77,6 @@ def _skip_update(inner_update):
         skipped = state.skipped + jnp.where(ok, 0, 1).astype(state.skipped.dtype)
         return out, SkipNonfiniteState(skipped, inner)
 
-    if hasattr(inner_update, "wrap_following"):  # a freeze inside masks what follows
-        update.wrap_following = inner_update.wrap_following
     return update
 
 

@@ -7,21 +7,19 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from fnn.caching import memoize, shape_key, structs_of_key
 from fnn.train import checks
-from fnn.train.scaled_optimizer import LossScaledState
-from fnn.train.step import cached
 
 
-@cached
-def _jitted_init(model: Any, x_key: Any, x_box: checks.Box) -> Callable:
-    del x_key  # cache key only
-    return jax.jit(lambda key: model.init(jax.random.split(key)[0], x_box.value))
+@memoize
+def _jitted_init(model: Any, x_key: tuple) -> Callable:
+    x = structs_of_key(x_key)
+    return jax.jit(lambda key: model.init(jax.random.split(key)[0], x))
 
 
-@cached
-def _init_structs(model: Any, x_key: Any, key_key: Any, box: checks.Box) -> Any:
-    del x_key, key_key  # cache keys only
-    return jax.eval_shape(model.init, *box.value)
+@memoize
+def _init_structs(model: Any, x_key: tuple, key_struct: jax.ShapeDtypeStruct) -> Any:
+    return jax.eval_shape(model.init, key_struct, structs_of_key(x_key))
 
 
 def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tuple[Any, Any]:
@@ -31,10 +29,9 @@ def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tu
       ValueError: ``params`` is ``None`` and the model cannot initialise itself
         (e.g. a plain function without ``init_fn``).
     """
-    xs = checks.struct(x)
     try:
-        init_params, init_state = _init_structs(model, checks._hashable(xs),
-                                                (key.dtype, key.shape), checks.Box((key, xs)))
+        init_params, init_state = _init_structs(model, shape_key(x),
+                                                jax.ShapeDtypeStruct(key.shape, key.dtype))
     except (ValueError, TypeError) as err:
         if params is None:
             raise ValueError(f"fit: params=None, so the model must initialise itself, but "
@@ -56,26 +53,22 @@ def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any,
     ``state_struct`` is the state's structure from :func:`initial_structs`.
     """
     if params is None or (state is None and jax.tree.leaves(state_struct)):
-        xs = checks.struct(x)
-        new_params, new_state = _jitted_init(model, checks._hashable(xs), checks.Box(xs))(key)
+        new_params, new_state = _jitted_init(model, shape_key(x))(key)
         params = new_params if params is None else params
         state = new_state if state is None else state
     return params, state_struct if state is None else state  # a struct without leaves
 
 
-def check_opt_state(optimizer: Any, opt_state: Any, params: Any, loss_scale: Any) -> Any:
+def check_opt_state(optimizer: Any, opt_state: Any, params: Any) -> Any:
     """The given ``opt_state`` (``None`` stays ``None``) checked against ``optimizer.init``.
 
-    A state given without loss scaling is wrapped in a :class:`LossScaledState`
-    when ``loss_scale`` is used. ``params`` may be structs: nothing is computed.
+    ``params`` may be structs: nothing is computed.
 
     Raises:
       ValueError: ``opt_state``'s structure or shapes differ from ``optimizer.init(params)``.
     """
     if opt_state is None:
         return None
-    if loss_scale is not None and not isinstance(opt_state, LossScaledState):
-        opt_state = LossScaledState(opt_state, loss_scale, jnp.zeros([], jnp.int32))
     expected = jax.eval_shape(optimizer.init, params)
     if jax.tree.structure(expected) != jax.tree.structure(opt_state) or [
             s.shape for s in jax.tree.leaves(expected)] != [

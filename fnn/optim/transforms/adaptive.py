@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from fnn.caching import memoize
 from fnn.optim.base import GradientTransformation
-from fnn.optim.transforms_momentum import ewa
+from fnn.optim.transforms.momentum import ewa
 from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_grads_match_state
 
 
@@ -31,20 +32,45 @@ class ScaleByRmsState(NamedTuple):
     hyperparams = ("beta", "eps")
 
 
-def _rms_update(updates: Any, state: ScaleByRmsState, params: Any = None):
-    del params
-    check_grads_match_state("scale_by_rms", updates, state.nu)
-    nu = jax.tree.map(lambda s, g: ewa(s, g * g, state.beta), state.nu, updates)
-    out = jax.tree.map(lambda g, s: (g / (jnp.sqrt(s) + state.eps)).astype(g.dtype), updates, nu)
-    return out, state._replace(nu=nu)
+@memoize
+def _rms_update(eps_in_sqrt: bool):
+    def update(updates: Any, state: ScaleByRmsState, params: Any = None):
+        del params
+        check_grads_match_state("scale_by_rms", updates, state.nu)
+        nu = jax.tree.map(lambda s, g: ewa(s, g * g, state.beta), state.nu, updates)
+        if eps_in_sqrt:
+            def scale(g, s):
+                return g / jnp.sqrt(s + state.eps)
+        else:
+            def scale(g, s):
+                return g / (jnp.sqrt(s) + state.eps)
+        out = jax.tree.map(lambda g, s: scale(g, s).astype(g.dtype), updates, nu)
+        return out, state._replace(nu=nu)
+
+    return update
 
 
-def scale_by_rms(beta: float = 0.9, eps: float = 1e-8) -> GradientTransformation:
-    """RMSProp scaling: ``s_t = beta s_{t-1} + (1 - beta) g_t^2``, ``u_t = g_t / (sqrt(s_t) + eps)``.
+def scale_by_rms(beta: float = 0.9, eps: float = 1e-8, *,
+                 eps_in_sqrt: bool = False) -> GradientTransformation:
+    """RMSProp scaling: divide the gradient by the root of the EWA of its squares.
+
+    ``s_t = beta s_{t-1} + (1 - beta) g_t^2`` with ``s_0 = 0``; then
+    ``u_t = g_t / (sqrt(s_t) + eps)`` by default, or
+    ``u_t = g_t / sqrt(s_t + eps)`` with ``eps_in_sqrt=True``.
+
+    The default adds ``eps`` outside the root, as PyTorch and Keras do;
+    ``eps_in_sqrt=True`` puts it inside, as the notes write it
+    (``eta' = eta / sqrt(s_dw + eps)``) and as optax's ``scale_by_rms`` does
+    by default (its ``eps_in_sqrt=True``). The two agree closely once
+    ``s_t >> eps``; where ``s_t`` is near 0 the default divides by about
+    ``eps``, the other by about ``sqrt(eps)`` (``1e-8`` against ``1e-4`` at the
+    default ``eps``).
 
     Args:
       beta: decay of the squared-gradient average, in [0, 1).
       eps: >= 0, keeps the denominator away from 0.
+      eps_in_sqrt: add ``eps`` under the root (static: part of the compiled
+        program; ``update`` is shared by all instances with the same flag).
 
     Returns:
       A :class:`GradientTransformation` with state :class:`ScaleByRmsState`.
@@ -53,13 +79,19 @@ def scale_by_rms(beta: float = 0.9, eps: float = 1e-8) -> GradientTransformation
       >>> opt = fnn.optim.scale_by_rms(beta=0.75, eps=0.0)
       >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # 2 / sqrt(0.25 * 4)
       [2.00]
+      >>> opt = fnn.optim.scale_by_rms(beta=0.75, eps=3.0, eps_in_sqrt=True)
+      >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # 2 / sqrt(1 + 3)
+      [1.00]
+      >>> opt = fnn.optim.scale_by_rms(beta=0.75, eps=3.0)
+      >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # 2 / (sqrt(1) + 3)
+      [0.500]
     """
     check_hyperparameters("scale_by_rms", beta=beta, eps=eps)
 
     def init(params: Any) -> ScaleByRmsState:
         return ScaleByRmsState(_zeros(params), as_hyperparameter(beta), as_hyperparameter(eps))
 
-    return GradientTransformation(init, _rms_update)
+    return GradientTransformation(init, _rms_update(bool(eps_in_sqrt)))
 
 
 class ScaleByAdagradState(NamedTuple):

@@ -1,14 +1,7 @@
 """Momentum: the exponentially weighted average (EWA) of the gradients.
 
-The lecture notes' form (t counts updates from 1, ``v_0 = 0``)::
-
-    v_t = beta v_{t-1} + (1 - beta) g_t
-
-averages about the last ``1 / (1 - beta)`` gradients. Its bias-corrected value
-is ``v_hat_t = v_t / (1 - beta^t)``. The Nesterov ("look-ahead") direction is
-the EWA taken one step further with the current gradient,
-``beta v_t + (1 - beta) g_t``; it is ``(1 - beta)`` times the classic
-heavy-ball Nesterov direction ``g_t + beta m_t`` with ``m_t = beta m_{t-1} + g_t``.
+The equations are in :func:`scale_by_momentum`; :func:`first_moment_estimate`
+holds the four directions built from the average, shared with Adam and Nadam.
 """
 
 from __future__ import annotations
@@ -19,7 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
-from fnn.optim.validation import as_hyperparameter, check_hyperparameter, check_grads_match_state, memoize
+from fnn.caching import memoize
+from fnn.optim.validation import as_hyperparameter, check_hyperparameter, check_grads_match_state
 
 
 def ewa(average: jax.Array, value: jax.Array, decay: jax.Array) -> jax.Array:
@@ -88,11 +82,14 @@ def scale_by_momentum(beta: float = 0.9, *, nesterov: bool = False,
                       bias_correction: bool = False) -> GradientTransformation:
     """Replace the gradient by its exponentially weighted average (momentum).
 
-    ``v_t = beta v_{t-1} + (1 - beta) g_t``, ``v_0 = 0``, and the output is
-
-    - ``u_t = v_t`` (default), or ``v_t / (1 - beta^t)`` with ``bias_correction``;
-    - with ``nesterov``: ``u_t = beta v_t + (1 - beta) g_t``, or with
-      ``bias_correction`` ``beta v_t / (1 - beta^(t+1)) + (1 - beta) g_t / (1 - beta^t)``.
+    ``v_t = beta v_{t-1} + (1 - beta) g_t`` with ``v_0 = 0`` and ``t`` counting
+    updates from 1, which averages about the last ``1 / (1 - beta)`` gradients;
+    the output ``u_t`` is the direction of :func:`first_moment_estimate` for
+    ``nesterov`` and ``bias_correction``: ``v_t`` by default,
+    ``v_hat_t = v_t / (1 - beta^t)`` with bias correction, and the look-ahead
+    ``beta v_t + (1 - beta) g_t`` with Nesterov, which is ``(1 - beta)`` times
+    the heavy-ball Nesterov direction ``g_t + beta m_t``,
+    ``m_t = beta m_{t-1} + g_t`` (Sutskever et al. 2013).
 
     Args:
       beta: EWA decay in [0, 1).

@@ -24,17 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.layers.function import as_layer
-from fnn.train import checks
+from fnn.train import checks, dispatch, loss_scaling
+from fnn.train.config import build_config, donate_buffers
+from fnn.train.data import num_examples
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train.epoch import EpochConfig, epoch_function, plan, skipped_count
 from fnn.train.evaluation import evaluation_function
-from fnn.train.gradients import batch_size_of
-from fnn.train.precision import DynamicLossScale, NoOpLossScale
+from fnn.train.initial_values import check_opt_state, initial_params, initial_structs, own_arrays
+from fnn.train.precision import get_policy
 from fnn.train.progress import EpochBar, wants_bar
-from fnn.train.scaled_optimizer import LossScaledState, loss_scaled
-from fnn.train.setup import check_opt_state, initial_params, initial_structs, own_arrays
-from fnn.train.step import build_config, donate_buffers
-from fnn.train import strategy as strategy_module
+from fnn.validation import check_int
 
 
 class FitResult(NamedTuple):
@@ -43,7 +42,7 @@ class FitResult(NamedTuple):
     Attributes:
       params: the trained parameters (the best epoch's with
         ``EarlyStopping(restore_best=True)``).
-      state: the model state (e.g. batch statistics), same epoch as ``params``.
+      state: the model state (``{}`` for stateless models), same epoch as ``params``.
       opt_state: the optimizer state, same epoch (continue training from it).
       history: ``{name: [one Python float per epoch]}``, in this order:
         ``"loss"``, each metric, ``"val_loss"``, ``"val_<metric>"``,
@@ -55,12 +54,6 @@ class FitResult(NamedTuple):
     state: Any
     opt_state: Any
     history: dict
-
-
-def _loss_scale_for(policy: Any, loss_scale: Any) -> Any:
-    if loss_scale is None and policy is not None and policy.compute_dtype == jnp.float16:
-        return DynamicLossScale()
-    return None if isinstance(loss_scale, NoOpLossScale) else loss_scale
 
 
 def _check_validation(x: Any, y: Any, xv: Any, yv: Any) -> None:
@@ -115,8 +108,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         callbacks: Sequence[Callable[[int, dict], Any]] = (), progress: bool = True,
         augment: Callable | None = None, precision: Any = None, loss_scale: Any = None,
         accumulation_steps: int = 1, drop_remainder: bool = False,
-        validation_batch_size: int | None = None, strategy: str | None = None,
-        steps_per_dispatch: int | None = None) -> FitResult:
+        validation_batch_size: int | None = None, shuffle: bool = True,
+        strategy: str | None = None, steps_per_dispatch: int | None = None) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -130,13 +123,15 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       epochs: passes over the data (``>= 1``).
       batch_size: ``None``: batch gradient descent (one step per epoch on all
         the data); ``1``: stochastic gradient descent; ``b``: mini-batch
-        gradient descent (a fresh shuffle each epoch; the last partial batch
-        is a smaller step of its own unless ``drop_remainder``).
+        gradient descent (a fresh shuffle each epoch, see ``shuffle``; the
+        last partial batch is a smaller step of its own unless ``drop_remainder``).
       key: a PRNG key; all randomness derives from it (module docstring).
       params, state: start from these (fine-tuning) instead of ``model.init``.
       opt_state: continue from this optimizer state (default ``optimizer.init(params)``).
       validation_data: ``(x_dev, y_dev)`` evaluated after every epoch (``val_*``).
-      metrics: metric names or callables ``metric(predictions, targets) -> scalar``.
+      metrics: metric names or callables ``metric(predictions, targets) -> scalar``;
+        accuracy, precision, recall and F1 read binary outputs as logits or
+        probabilities as the loss takes them (:func:`fnn.losses.output_kind`).
       early_stopping: an :class:`fnn.EarlyStopping` rule.
       callbacks: functions ``callback(epoch, logs)`` called after every epoch
         with the epoch index and a dict of Python floats (this epoch's history
@@ -152,8 +147,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       accumulation_steps: micro-batches per batch (gradient accumulation).
       drop_remainder: skip the last partial batch of each epoch.
       validation_batch_size: batch size of the validation pass (``None``: all at once).
+      shuffle: a fresh order of the examples each epoch
+        (:func:`fnn.train.shuffle.shuffled_indices`); ``False`` keeps the
+        data's own order (for data whose order matters).
       strategy, steps_per_dispatch: how steps are dispatched (expert override,
-        see :mod:`fnn.train.strategy`).
+        see :mod:`fnn.train.dispatch`).
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -173,23 +171,20 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     """
     model = as_layer(model)
     x, y = checks.check_data("fit", data, "data")
-    n = batch_size_of(x)
-    checks.check_positive_int("fit", "epochs", epochs)
-    checks.check_positive_int("fit", "batch_size", batch_size, allow_none=True, maximum=n,
-                              maximum_name="the number of examples")
-    checks.check_positive_int("fit", "accumulation_steps", accumulation_steps,
-                              maximum=batch_size or n, maximum_name="the batch size")
+    n = num_examples(x)
+    check_int("fit", "epochs", epochs)
+    check_int("fit", "batch_size", batch_size, allow_none=True, maximum=n,
+              maximum_name="the number of examples")
     if not isinstance(key, jax.Array) or not (
             jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
             or (key.dtype == jnp.uint32 and key.shape == (2,))):
         raise ValueError(f"fit: key must be a PRNG key such as jax.random.key(0), got {key!r}")
-    cfg0 = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
-                        precision=precision, accumulation_steps=accumulation_steps)
-    scale = _loss_scale_for(cfg0.policy, loss_scale)
-    opt = optimizer if scale is None else loss_scaled(optimizer, scale)
-    cfg = cfg0 if scale is None else build_config(
-        model, loss, opt, metrics=metrics, augment=augment, precision=precision,
-        accumulation_steps=accumulation_steps)
+    scale = loss_scaling.for_policy(None if precision is None else get_policy(precision),
+                                    loss_scale)
+    opt, opt_state = loss_scaling.with_loss_scale(optimizer, opt_state, scale)
+    cfg = build_config(model, loss, opt, metrics=metrics, augment=augment, precision=precision,
+                       accumulation_steps=accumulation_steps,
+                       max_accumulation_steps=batch_size or n)
     _check_monitor(early_stopping, cfg, validation_data is not None)
     callbacks = () if callbacks is None else tuple(callbacks)
     for callback in callbacks:
@@ -199,9 +194,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     if validation_data is not None:
         xv, yv = checks.check_data("fit", validation_data, "validation_data")
         _check_validation(x, y, xv, yv)
-        checks.check_positive_int("fit", "validation_batch_size", validation_batch_size,
-                                  allow_none=True)
-    mode, chunk = strategy_module.resolve(cfg.model, strategy, steps_per_dispatch)
+        check_int("fit", "validation_batch_size", validation_batch_size, allow_none=True)
+    mode, chunk = dispatch.resolve(cfg.model, strategy, steps_per_dispatch)
     full, _, remainder = plan(n, batch_size, drop_remainder)
 
     # Every check runs on shapes only (jax.eval_shape): nothing is computed or compiled
@@ -214,7 +208,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     checks.check_label_range("fit", cfg, y, num_classes)
     if validation_data is not None:
         checks.check_label_range("fit", cfg, yv, num_classes, "validation_data")
-    opt_state = check_opt_state(opt, opt_state, param_structs, scale)
+    opt_state = check_opt_state(opt, opt_state, param_structs)
 
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
@@ -224,8 +218,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     # of everything donated (the caller's arrays must survive), so CPU does not donate.
     donate = donate_buffers()
     params, state, opt_state = own_arrays((params, state, opt_state), copy=donate)
-    run_epoch = epoch_function(EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk),
-                               donate)
+    run_epoch = epoch_function(
+        EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle)), donate)
     run_validation = None
     if validation_data is not None:
         run_validation = evaluation_function(cfg.model, cfg.loss_fn, cfg.metric_fns,
@@ -234,9 +228,32 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
 
     names, extras = ["loss"] + [name for name, _ in cfg.metric_fns], ["learning_rate", "skipped"]
     history: dict[str, list[float]] = {}
-    tracker = None if early_stopping is None else early_stopping.init()
     skipped_before = skipped_count(opt_state)
-    best, skipped_before = None, 0 if skipped_before is None else int(skipped_before)
+    skipped_before = 0 if skipped_before is None else int(skipped_before)
+
+    def record(epoch: int, numbers: dict, val_numbers: dict) -> dict:
+        """Bring epoch ``epoch``'s numbers to the host, check them, add them to the history."""
+        nonlocal skipped_before
+        numbers, val_numbers = jax.device_get((numbers, val_numbers))
+        _raise_if_not_finite(numbers, epoch, full + (remainder > 0), batch_size)
+        # Ordered for people: loss, metrics, validation, learning rate, skipped steps.
+        logs = {name: float(numbers[name]) for name in names if name in numbers}
+        logs.update({"val_" + name: float(val_numbers[name]) for name in names
+                     if name in val_numbers})
+        logs.update({name: float(numbers[name]) for name in extras if name in numbers})
+        if "skipped" in logs:
+            logs["skipped"], skipped_before = logs["skipped"] - skipped_before, logs["skipped"]
+        for name, value in logs.items():
+            history.setdefault(name, []).append(value)
+        bar.update(logs)
+        return logs
+
+    # Without early stopping or callbacks nothing needs epoch e's numbers to go on, so
+    # epoch e + 1 is dispatched before they are read: the host's work (transfer, checks,
+    # history, progress bar) overlaps the device's next epoch.
+    pipelined = early_stopping is None and not callbacks
+    tracker = None if early_stopping is None else early_stopping.init()
+    best, pending = None, None
     bar = EpochBar(epochs, wants_bar(progress))
     try:
         for epoch in range(epochs):
@@ -244,19 +261,12 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                                                           epoch)
             val_numbers = {} if run_validation is None else run_validation(
                 params, state, *validation)
-            numbers, val_numbers = jax.device_get((numbers, val_numbers))
-            _raise_if_not_finite(numbers, epoch, full + (remainder > 0), batch_size)
-            # Ordered for people: loss, metrics, validation, learning rate, skipped steps.
-            logs = {name: float(numbers[name]) for name in names if name in numbers}
-            logs.update({"val_" + name: float(val_numbers[name]) for name in names
-                         if name in val_numbers})
-            logs.update({name: float(numbers[name]) for name in extras if name in numbers})
-            if "skipped" in logs:
-                logs["skipped"], skipped_before = logs["skipped"] - skipped_before, logs[
-                    "skipped"]
-            for name, value in logs.items():
-                history.setdefault(name, []).append(value)
-            bar.update(logs)
+            if pipelined:
+                if pending is not None:
+                    record(*pending)
+                pending = (epoch, numbers, val_numbers)
+                continue
+            logs = record(epoch, numbers, val_numbers)
             stop = False
             if early_stopping is not None:
                 tracker, improved, stop = early_stopping.update(
@@ -269,6 +279,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                 stop = bool(callback(epoch, dict(logs))) or stop
             if stop:
                 break
+        if pending is not None:
+            record(*pending)
     finally:
         bar.close()
     if best is not None and tracker.best_epoch != epoch:

@@ -1,4 +1,4 @@
-"""Adam, Nadam and Lion scalings (momentum combined with a per-parameter scale).
+"""Adam and Nadam scaling: momentum combined with a per-parameter RMS scale.
 
 ``t`` counts updates from 1; moments start at 0.
 """
@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 
 from fnn.optim.base import GradientTransformation
-from fnn.optim.transforms_momentum import ewa, first_moment_estimate
-from fnn.optim.validation import (as_hyperparameter, check_hyperparameters, check_grads_match_state,
-                                  memoize)
+from fnn.optim.transforms.momentum import ewa, first_moment_estimate
+from fnn.caching import memoize
+from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_grads_match_state
 
 
 class ScaleByAdamState(NamedTuple):
@@ -94,48 +94,3 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
                                 as_hyperparameter(b2), as_hyperparameter(eps))
 
     return GradientTransformation(init, _adam_update(bool(nesterov)))
-
-
-class ScaleByLionState(NamedTuple):
-    """State of :func:`scale_by_lion`: ``mu`` (EWA of ``g`` with ``b2``), ``b1``, ``b2``."""
-
-    mu: Any
-    b1: jax.Array
-    b2: jax.Array
-    hyperparams = ("b1", "b2")
-
-
-def _lion_update(updates: Any, state: ScaleByLionState, params: Any = None):
-    del params
-    check_grads_match_state("scale_by_lion", updates, state.mu)
-    out = jax.tree.map(lambda g, m: jnp.sign(ewa(m, g, state.b1)).astype(g.dtype), updates, state.mu)
-    mu = jax.tree.map(lambda m, g: ewa(m, g, state.b2), state.mu, updates)
-    return out, state._replace(mu=mu)
-
-
-def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation:
-    """Lion scaling (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
-
-    ``u_t = sign(b1 m_{t-1} + (1 - b1) g_t)``; ``m_t = b2 m_{t-1} + (1 - b2) g_t``
-    (``m_0 = 0``, ``sign(0) = 0``). Every coordinate moves by exactly the
-    learning rate, so Lion wants a smaller ``eta`` than Adam (3-10x).
-
-    Args:
-      b1: interpolation weight of the update direction, in [0, 1).
-      b2: decay of the momentum, in [0, 1).
-
-    Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByLionState`.
-
-    Example:
-      >>> opt = fnn.optim.scale_by_lion()
-      >>> opt.update(jnp.array([0.3, -7.0, 0.0]), opt.init(jnp.zeros(3)))[0].tolist()
-      [1.00, -1.00, 0.000]
-    """
-    check_hyperparameters("scale_by_lion", b1=b1, b2=b2)
-
-    def init(params: Any) -> ScaleByLionState:
-        return ScaleByLionState(jax.tree.map(jnp.zeros_like, params), as_hyperparameter(b1),
-                                as_hyperparameter(b2))
-
-    return GradientTransformation(init, _lion_update)

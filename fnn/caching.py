@@ -1,0 +1,82 @@
+"""One memoisation rule for everything fnn builds once per static configuration.
+
+Compiled functions (``jax.jit`` of a train step or an epoch) and optimizer
+``update`` functions are built by factories keyed on *static* values: layer
+objects, loss functions, option flags, shapes and dtypes. Equal keys give the
+same object back, so a ``jit`` keyed on it does not trace or compile again.
+An argument that cannot be hashed (a user's callable object without
+``__hash__``) is not cached: the factory runs afresh each time, which is
+correct but traces and compiles again.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import numpy as np
+
+
+def memoize(factory: Callable | None = None, *, maxsize: int = 1024) -> Callable:
+    """``functools.lru_cache`` for factories of functions, keyed on hashable static arguments.
+
+    Args:
+      factory: the function to memoize (or ``None`` to use as ``@memoize(maxsize=...)``).
+      maxsize: the number of configurations kept.
+
+    Returns:
+      The memoized factory (with ``cache_clear``); called with an unhashable
+      argument it calls ``factory`` directly.
+
+    Example:
+      >>> from fnn.caching import memoize
+      >>> @memoize
+      ... def build(n):
+      ...     return lambda x: x * n
+      >>> build(2) is build(2), build(2)(3)
+      (True, 6)
+    """
+    if factory is None:
+        return functools.partial(memoize, maxsize=maxsize)
+    cached = functools.lru_cache(maxsize=maxsize)(factory)
+
+    @functools.wraps(factory)
+    def wrapper(*args):
+        try:
+            hash(args)
+        except TypeError:
+            return factory(*args)
+        return cached(*args)
+
+    wrapper.cache_clear = cached.cache_clear
+    return wrapper
+
+
+def shape_key(tree) -> tuple:
+    """A hashable key for the shapes and dtypes of a pytree of arrays (or structs).
+
+    Args:
+      tree: a pytree of arrays, ``jax.ShapeDtypeStruct`` or numbers. Dtypes
+        are the ones the leaves get on the device (float64 numpy becomes
+        float32 unless x64 is enabled).
+
+    Returns:
+      ``(treedef, ((shape, dtype), ...))``, hashable and equal for equal layouts;
+      :func:`structs_of_key` turns it back into ``ShapeDtypeStruct`` leaves.
+
+    Example:
+      >>> from fnn.caching import shape_key, structs_of_key
+      >>> key = shape_key({"w": jnp.zeros((2, 3))})
+      >>> key == shape_key({"w": np.ones((2, 3), np.float32)}), structs_of_key(key)["w"].shape
+      (True, (2, 3))
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((tuple(np.shape(a)), jax.dtypes.canonicalize_dtype(
+        a.dtype if hasattr(a, "dtype") else np.result_type(a))) for a in leaves)
+
+
+def structs_of_key(key: tuple):
+    """The pytree of ``jax.ShapeDtypeStruct`` that :func:`shape_key` describes."""
+    treedef, leaves = key
+    return treedef.unflatten([jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
