@@ -97,6 +97,12 @@ class MaskedState(NamedTuple):
     inner_state: Any
 
 
+class FreezeState(NamedTuple):
+    """State of :func:`freeze`: the wrapped optimizer's state, for the trainable leaves only."""
+
+    inner_state: Any
+
+
 def _keep(tree: Any, selected: list[bool]) -> Any:
     """``tree`` with the unselected leaves replaced by ``None`` (an empty subtree)."""
     leaves, treedef = jax.tree.flatten(tree)
@@ -118,16 +124,22 @@ def _zero(update: jax.Array) -> jax.Array:
 
 
 @memoize
-def _masked_update(inner_update: Callable, spec: MaskSpec) -> Callable:
-    def update(updates: Any, state: MaskedState, params: Any = None):
+def _mask_update(inner_update: Callable, spec: MaskSpec, freeze: bool) -> Callable:
+    """``update`` of :func:`masked` (``inner`` on the selected leaves, the others passed
+    through) and of :func:`freeze` (``inner`` on the others, the selected ones zeroed)."""
+    state_class = FreezeState if freeze else MaskedState
+
+    def update(updates: Any, state: Any, params: Any = None):
         if params is not None:
             check_same_tree(spec.where, "grads", updates, "params", params)
-        selected = spec.resolve(updates)
+        chosen = spec.resolve(updates)
+        selected = [not c for c in chosen] if freeze else chosen
         new, inner_state = _apply_to_selected(inner_update, selected, updates,
                                               state.inner_state, params)
         leaves, treedef = jax.tree.flatten(updates)
-        merged = [n if s else old for old, n, s in zip(leaves, new, selected)]
-        return treedef.unflatten(merged), MaskedState(inner_state)
+        merged = [n if s else (_zero(old) if freeze else old)
+                  for old, n, s in zip(leaves, new, selected)]
+        return treedef.unflatten(merged), state_class(inner_state)
 
     return update
 
@@ -160,7 +172,7 @@ def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
     def init(params: Any) -> MaskedState:
         return MaskedState(inner.init(_keep(params, spec.resolve(params))))
 
-    return GradientTransformation(init, _masked_update(inner.update, spec))
+    return GradientTransformation(init, _mask_update(inner.update, spec, False))
 
 
 def _set_to_zero_update(updates: Any, state: EmptyState, params: Any = None):
@@ -281,27 +293,6 @@ def partition(transforms: dict, labels: Any) -> GradientTransformation:
     return GradientTransformation(init, _partition_update(names, tuple(t.update for t in inner), spec))
 
 
-class FreezeState(NamedTuple):
-    """State of :func:`freeze`: the wrapped optimizer's state, for the trainable leaves only."""
-
-    inner_state: Any
-
-
-@memoize
-def _freeze_update(inner_update: Callable, spec: MaskSpec) -> Callable:
-    def update(updates: Any, state: FreezeState, params: Any = None):
-        if params is not None:
-            check_same_tree(spec.where, "grads", updates, "params", params)
-        frozen = spec.resolve(updates)
-        new, inner_state = _apply_to_selected(inner_update, [not f for f in frozen], updates,
-                                              state.inner_state, params)
-        leaves, treedef = jax.tree.flatten(updates)
-        merged = [_zero(old) if f else n for old, n, f in zip(leaves, new, frozen)]
-        return treedef.unflatten(merged), FreezeState(inner_state)
-
-    return update
-
-
 def freeze(mask_or_path_patterns: Any,
            optimizer: GradientTransformation | None = None) -> GradientTransformation:
     """Freeze the selected parameters and train the others with ``optimizer``.
@@ -346,4 +337,4 @@ def freeze(mask_or_path_patterns: Any,
         frozen = spec.resolve(params)  # a pattern matching nothing fails here, early
         return FreezeState(inner.init(_keep(params, [not f for f in frozen])))
 
-    return GradientTransformation(init, _freeze_update(inner.update, spec))
+    return GradientTransformation(init, _mask_update(inner.update, spec, True))
