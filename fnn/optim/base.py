@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn.caching import memoize
 from fnn.optim.validation import check_same_tree
@@ -176,6 +177,27 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """
     check_same_tree("apply_updates", "params", params, "updates", updates)
     return jax.tree.map(lambda p, u: jnp.asarray(p + u).astype(jnp.result_type(p)), params, updates)
+
+
+def zeros_like_tree(tree: Any) -> Any:
+    """Zeros with the shape, dtype and placement of each leaf (the optimizers' first moments).
+
+    A concrete array gets zeros made on the host and put where it lives
+    (``jax.device_put``): no program is compiled, so an optimizer's eager
+    ``init`` costs no compilation per parameter shape. Under tracing (inside
+    ``jit``, ``vmap``, ``eval_shape``) it is ``jnp.zeros_like``.
+
+    Args:
+      tree: a pytree of arrays (or tracers).
+
+    Returns:
+      The pytree of zeros; each leaf is a new buffer (safe to donate).
+    """
+    def zeros(leaf):
+        if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, jax.Array):
+            return jnp.zeros_like(leaf)
+        return jax.device_put(np.zeros(leaf.shape, leaf.dtype), leaf.sharding)
+    return jax.tree.map(zeros, tree)
 
 
 def find_states(opt_state: OptState, state_class: type | tuple[type, ...]) -> list:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnn.optim.base import GradientTransformation
+from fnn.optim.base import GradientTransformation, zeros_like_tree
 from fnn.optim.transforms.momentum import ewa, first_moment_estimate
 from fnn.caching import memoize
 from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_grads_match_state
@@ -89,7 +89,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
 
     def init(params: Any) -> ScaleByAdamState:
         # Two separate trees: sharing one buffer would break donation of the state.
-        mu, nu = jax.tree.map(jnp.zeros_like, params), jax.tree.map(jnp.zeros_like, params)
+        mu, nu = zeros_like_tree(params), zeros_like_tree(params)
         return ScaleByAdamState(jnp.zeros([], jnp.int32), mu, nu, as_hyperparameter(b1),
                                 as_hyperparameter(b2), as_hyperparameter(eps))
 

@@ -14,13 +14,13 @@ import jax
 import jax.numpy as jnp
 
 from fnn.caching import memoize
-from fnn.optim.base import GradientTransformation
+from fnn.optim.base import GradientTransformation, zeros_like_tree
 from fnn.optim.transforms.momentum import ewa
 from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_grads_match_state
 
 
 def _zeros(params: Any) -> Any:
-    return jax.tree.map(jnp.zeros_like, params)
+    return zeros_like_tree(params)
 
 
 class ScaleByRmsState(NamedTuple):

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnn.optim.base import GradientTransformation
+from fnn.optim.base import GradientTransformation, zeros_like_tree
 from fnn.optim.transforms.momentum import ewa
 from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check_grads_match_state
 
@@ -54,7 +54,7 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation:
     check_hyperparameters("scale_by_lion", b1=b1, b2=b2)
 
     def init(params: Any) -> ScaleByLionState:
-        return ScaleByLionState(jax.tree.map(jnp.zeros_like, params), as_hyperparameter(b1),
+        return ScaleByLionState(zeros_like_tree(params), as_hyperparameter(b1),
                                 as_hyperparameter(b2))
 
     return GradientTransformation(init, _lion_update)

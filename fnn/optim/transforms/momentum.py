@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fnn.optim.base import GradientTransformation
+from fnn.optim.base import GradientTransformation, zeros_like_tree
 from fnn.caching import memoize
 from fnn.optim.validation import as_hyperparameter, check_hyperparameter, check_grads_match_state
 
@@ -110,7 +110,7 @@ def scale_by_momentum(beta: float = 0.9, *, nesterov: bool = False,
     check_hyperparameter("scale_by_momentum", "beta", beta)
 
     def init(params: Any) -> ScaleByMomentumState:
-        return ScaleByMomentumState(jnp.zeros([], jnp.int32), jax.tree.map(jnp.zeros_like, params),
+        return ScaleByMomentumState(jnp.zeros([], jnp.int32), zeros_like_tree(params),
                                     as_hyperparameter(beta))
 
     return GradientTransformation(init, _momentum_update(bool(nesterov), bool(bias_correction)))
