@@ -1,7 +1,6 @@
 """Every layer: abstract init == real init (and computes nothing), eval_shape(apply) == apply,
 jit == eager, vmap over params == loop."""
 
-import contextlib
 import dataclasses
 import functools
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import fnn
+from compile_events import programs_built
 
 KEY = jax.random.key(0)
 APPLY_KEY = jax.random.key(1)
@@ -104,22 +104,6 @@ def test_vmap_over_params_equals_loop_and_grad_has_params_structure(name):
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 
 
-@contextlib.contextmanager
-def _compilations():
-    """Collects one entry per XLA compilation (JAX's public monitoring events)."""
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield events
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
 def test_abstract_init_and_summary_compile_transfer_and_allocate_nothing():
     # Odd sizes and constant biases: no program cached by another test can hide real work.
     model = fnn.Sequential([
@@ -127,7 +111,7 @@ def test_abstract_init_and_summary_compile_transfer_and_allocate_nothing():
         fnn.Dropout(0.5), fnn.Dense(7, w_init="he_normal", b_init="ones"),
         fnn.Activation("softmax")])
     struct = jax.ShapeDtypeStruct((3, 11, 2), jnp.float32)
-    with _compilations() as compiled, jax.transfer_guard("disallow"):
+    with programs_built() as compiled, jax.transfer_guard("disallow"):
         params, state = jax.eval_shape(model.init, KEY, struct)
         rows = fnn.summary_rows(model, struct)
         for layer, shape in LAYERS.values():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fnn
+from compile_events import programs_built
 
 MODEL = fnn.Sequential([fnn.Dense(8), fnn.Activation("relu"), fnn.Dropout(0.25), fnn.Dense(3)])
 RNG = np.random.default_rng(0)
@@ -20,19 +21,10 @@ OPT = fnn.optim.adam(0.01)
 
 @contextlib.contextmanager
 def no_compilation():
-    """Fail if XLA compiles anything inside the block."""
-    compiled = []
-
-    def listen(name, *args, **kwargs):
-        if name == "/jax/core/compile/backend_compile_duration":
-            compiled.append(name)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
+    """Fail if an XLA program is compiled (or loaded from the persistent cache) in the block."""
+    with programs_built() as built:
         yield
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-    assert not compiled, "something was compiled before the error"
+    assert not built, f"a program was built before the error: {built}"
 
 
 def fit(**overrides):

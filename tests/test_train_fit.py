@@ -116,14 +116,6 @@ def test_learning_rate_in_history_follows_schedule():
     np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-6)
 
 
-def compile_counter():
-    events = []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda name, *args, **kw: events.append(name)
-        if name == "/jax/core/compile/backend_compile_duration" else None)
-    return events
-
-
 def test_no_recompilation_across_epochs_and_fits():
     traces = []
 

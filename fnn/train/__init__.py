@@ -16,7 +16,8 @@ Imports run one way, from the top down: ``fit`` -> ``epoch`` -> ``step`` ->
 """
 
 from fnn.train import augment, data, dispatch, loss_scaling, precision, shuffle, strategy
-from fnn.train.compile_cache import disable_compilation_cache, enable_compilation_cache
+from fnn.train.compile_cache import (compilation_cache_path, disable_compilation_cache,
+                                     enable_compilation_cache)
 from fnn.train.data import kfold_indices, split_indices, train_dev_test_split
 from fnn.train.dispatch import prefers_unrolled
 from fnn.train.early_stopping import EarlyStopping, EarlyStoppingState
@@ -32,7 +33,8 @@ from fnn.train.step import make_train_step
 __all__ = [
     "fit", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
     "EarlyStopping", "EarlyStoppingState", "loss_scaled", "LossScaledState",
-    "enable_compilation_cache", "disable_compilation_cache", "prefers_unrolled",
+    "enable_compilation_cache", "disable_compilation_cache", "compilation_cache_path",
+    "prefers_unrolled",
     "data", "augment", "precision", "loss_scaling", "dispatch", "shuffle", "strategy",
     "index_shuffle", "shuffled_indices",
     "split_indices", "train_dev_test_split", "kfold_indices",
