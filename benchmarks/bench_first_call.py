@@ -30,7 +30,14 @@ epoch); what comes after the epoch's dispatch (waiting for the device, the
 host transfer, the NaN checks, the history) is ``after dispatch``. Every
 compile is attributed to the phase it happened in.
 
-Median over ``--reps`` processes per variant (alternating fnn / hand).
+Warm start: each variant also runs with fnn's persistent compilation cache
+(``fnn.train.enable_compilation_cache``) in a fresh temporary folder that one
+earlier, unmeasured process of the same variant filled; the "warm" column is
+the same first epoch then, the programs loaded from the folder instead of
+compiled (tracing and lowering still run).
+
+Median over ``--reps`` processes per variant (alternating fnn / hand; cold and
+warm alternate too).
 
     python benchmarks/bench_first_call.py [--reps 3] [--models small,big] [--no-write]
     python benchmarks/bench_first_call.py --reps 1 --models small --no-write   # smoke run
@@ -46,11 +53,13 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 MODELS = {"small": ((64, 32, 10), 32, 60), "big": ((784, 512, 512, 10), 128, 60)}
 VARIANTS = ("fnn.fit", "hand")
-BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"  # compiled or loaded
+CACHE_HIT = "/jax/compilation_cache/cache_hits"
 TRACE = "/jax/core/compile/jaxpr_trace_duration"
 LOWER = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 MARK = "RESULT "
@@ -58,7 +67,7 @@ MARK = "RESULT "
 
 # ---------------------------------------------------------------- the child process
 
-def child(variant: str, model_name: str) -> None:
+def child(variant: str, model_name: str, cache: str | None) -> None:
     start = time.perf_counter()
     import jax
     import_jax = time.perf_counter() - start
@@ -68,11 +77,14 @@ def child(variant: str, model_name: str) -> None:
     import numpy as np
     from jax import lax
 
-    jax.config.update("jax_compilation_cache_dir", None)
-    try:
-        jax.config.update("jax_enable_compilation_cache", False)
-    except (AttributeError, KeyError, ValueError):
-        pass
+    if cache:
+        fnn.train.enable_compilation_cache(cache)
+    else:
+        jax.config.update("jax_compilation_cache_dir", None)
+        try:
+            jax.config.update("jax_enable_compilation_cache", False)
+        except (AttributeError, KeyError, ValueError):
+            pass
 
     phase = ["setup"]
     events = []  # (phase, event, function name, seconds)
@@ -200,11 +212,11 @@ def child(variant: str, model_name: str) -> None:
 
 # ---------------------------------------------------------------- the parent process
 
-def run_child(variant: str, model_name: str, timeout: float) -> dict:
+def run_child(variant: str, model_name: str, timeout: float, cache: str | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", variant,
-                           "--model", model_name], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    command = [sys.executable, os.path.abspath(__file__), "--child", variant, "--model",
+               model_name] + (["--cache", cache] if cache else [])
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     lines = [line for line in proc.stdout.splitlines() if line.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{variant} / {model_name} failed (exit {proc.returncode}):\n"
@@ -254,12 +266,34 @@ def programs(run: dict) -> list:
     return [(phase, name, *row) for (phase, name), row in rows.items()]
 
 
-def report(results: dict, reps: int) -> str:
+def warm_report(results: dict, warm: dict) -> list:
+    """Lines comparing each variant's cold first epoch with its warm one."""
+    lines = ["warm start: the persistent compilation cache filled by one earlier process "
+             "(medians; programs loaded / compiled in the median warm process)",
+             f"{'model':<34} {'variant':<8} {'cold s':>7} {'warm s':>7} {'warm/cold':>9} "
+             f"{'loaded':>6} {'compiled':>8} {'load s':>6}"]
+    for model_name, per_variant in warm.items():
+        sizes, batch, steps = MODELS[model_name]
+        title = f"MLP {'-'.join(map(str, sizes))}, b={batch}, {steps} steps"
+        for variant, runs in per_variant.items():
+            cold_s = statistics.median(r["wall"] for r in results[model_name][variant])
+            warm_s = statistics.median(r["wall"] for r in runs)
+            run = median_run(runs)
+            loaded = run["counters"].get(CACHE_HIT, 0)
+            programs = sum(1 for _, event, _, _ in run["events"] if event == BACKEND_COMPILE)
+            load_s = sum(sec for _, event, _, sec in run["events"] if event == BACKEND_COMPILE)
+            lines.append(f"{title:<34} {variant:<8} {cold_s:>7.2f} {warm_s:>7.2f} "
+                         f"{warm_s / cold_s:>9.2f} {loaded:>6} {programs - loaded:>8} "
+                         f"{load_s:>6.2f}")
+    return lines + [""]
+
+
+def report(results: dict, reps: int, warm: dict | None = None) -> str:
     first = next(iter(next(iter(results.values())).values()))[0]
     lines = [f"device: {first['device']}, {os.cpu_count()} cpus, "
              f"{platform.processor() or platform.machine()}, jax {first['jax']}, "
              f"load average {os.getloadavg()[0]:.1f}; {reps} fresh processes per variant "
-             "(medians), persistent compilation cache off", ""]
+             "(medians); cold: persistent compilation cache off", ""]
     all_runs = [r for per_model in results.values() for runs in per_model.values() for r in runs]
     lines += [f"import jax {statistics.median(r['import_jax'] for r in all_runs):.2f} s, "
               f"then import fnn {statistics.median(r['import_fnn'] for r in all_runs):.2f} s "
@@ -285,6 +319,8 @@ def report(results: dict, reps: int) -> str:
                          f"{a['compile_s'] / max(b['compile_s'], 1e-9):.2f}x; first-epoch "
                          f"loss {min(losses):.6f} .. {max(losses):.6f}")
     lines.append("")
+    if warm:
+        lines += warm_report(results, warm)
     for model_name, per_variant in results.items():
         sizes, batch, steps = MODELS[model_name]
         for variant, runs in per_variant.items():
@@ -319,24 +355,37 @@ def main() -> None:
                         help="seconds allowed per process (default 180)")
     parser.add_argument("--no-write", action="store_true",
                         help="print only; do not write benchmarks/results/first_call.txt")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="skip the warm-start runs (persistent compilation cache)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=list(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.model)
+        child(args.child, args.model, args.cache)
         return
     models = args.models.split(",")
     unknown = set(models) - set(MODELS)
     if unknown:
         parser.error(f"unknown models {sorted(unknown)}")
-    results = {}
-    for model_name in models:
-        results[model_name] = {v: [] for v in VARIANTS}
-        for rep in range(args.reps):
-            for variant in (VARIANTS if rep % 2 == 0 else VARIANTS[::-1]):
-                results[model_name][variant].append(run_child(variant, model_name,
-                                                              args.timeout))
-    text = report(results, args.reps)
+    results, warm = {}, {}
+    with tempfile.TemporaryDirectory(prefix="fnn-bench-cache-") as folder:
+        for model_name in models:
+            results[model_name] = {v: [] for v in VARIANTS}
+            caches = {v: os.path.join(folder, f"{model_name}-{v}") for v in VARIANTS}
+            if not args.no_warm:
+                warm[model_name] = {v: [] for v in VARIANTS}
+                for variant in VARIANTS:  # fill each folder once, unmeasured
+                    run_child(variant, model_name, args.timeout, caches[variant])
+            for rep in range(args.reps):
+                for variant in (VARIANTS if rep % 2 == 0 else VARIANTS[::-1]):
+                    runs = [("cold", None), ("warm", caches[variant])][::1 if rep % 2 == 0 else -1]
+                    for kind, cache in runs:
+                        if kind == "warm" and args.no_warm:
+                            continue
+                        out = run_child(variant, model_name, args.timeout, cache)
+                        (warm if kind == "warm" else results)[model_name][variant].append(out)
+    text = report(results, args.reps, warm)
     print(text)
     if not args.no_write:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
