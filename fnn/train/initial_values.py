@@ -79,18 +79,24 @@ def check_opt_state(optimizer: Any, opt_state: Any, params: Any) -> Any:
 
 
 def own_arrays(tree: Any, copy: bool) -> Any:
-    """``tree``'s leaves as strongly typed arrays, in new buffers when ``copy``.
+    """``tree``'s leaves as strongly typed, committed device arrays, in new buffers when ``copy``.
 
-    Strong types: a compiled function then sees the same input types in every
-    epoch (its outputs are strongly typed), so it never compiles twice; a
-    weakly typed leaf (a Python number, ``jnp.asarray(0.1)``) becomes a new
-    array of its dtype. ``copy=True`` copies every other leaf too, so the
-    result can be donated while the caller's arrays stay valid (and a buffer
-    appearing twice in ``tree`` becomes two).
+    A compiled function then sees the same kind of input in every epoch, so it
+    never compiles twice: its outputs are strongly typed and committed to their
+    device, so a weakly typed leaf (a Python number, ``jnp.asarray(0.1)``)
+    becomes a new array of its dtype, and a numpy array or an uncommitted
+    device array (what an init or ``jax.device_put(x)`` without a device
+    gives) is committed where it lies (no copy). ``copy=True`` copies every
+    other leaf too, so the result can be donated while the caller's arrays
+    stay valid (and a buffer appearing twice in ``tree`` becomes two).
     """
     def one(a):
         if getattr(a, "weak_type", False) or not hasattr(a, "dtype"):
             a = jnp.asarray(a)
-            return jnp.asarray(a, dtype=a.dtype)  # a new, strongly typed array
-        return jax.device_put(a, may_alias=False) if copy else a
+            a = jnp.asarray(a, dtype=a.dtype)  # a new, strongly typed array
+        elif copy:
+            a = jax.device_put(a, may_alias=False)
+        elif not isinstance(a, jax.Array):
+            a = jax.device_put(a)
+        return a if a.committed else jax.device_put(a, a.sharding)
     return jax.tree.map(one, tree)
