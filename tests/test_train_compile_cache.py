@@ -80,3 +80,4 @@ def test_negative_thresholds_are_refused(tmp_path):
         fnn.train.enable_compilation_cache(tmp_path, min_compile_time_secs=-1)
     with pytest.raises(ValueError, match="min_entry_size_bytes"):
         fnn.train.enable_compilation_cache(tmp_path, min_entry_size_bytes=-1)
+

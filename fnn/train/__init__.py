@@ -5,7 +5,8 @@ The pieces, from the bottom up (see ``docs/training.md``):
 - :func:`make_train_step`: one jitted step ``(params, state, opt_state, batch, key)``;
 - :func:`make_epoch`: a whole epoch of steps in one compiled call, metrics on the device;
 - :func:`fit`, :func:`evaluate`, :func:`predict`: the workflow in one call;
-- :class:`EarlyStopping`, :func:`loss_scaled`, :func:`enable_compilation_cache`;
+- :class:`EarlyStopping`, :func:`loss_scaled`, :func:`enable_compilation_cache`,
+  :func:`tune_cpu_allocator`;
 - :mod:`fnn.train.data` (train/dev/test splits, k-fold), :mod:`fnn.train.shuffle`
   (the O(n) per-epoch shuffle), :mod:`fnn.train.augment`,
   :mod:`fnn.train.precision` (mixed-precision policies), :mod:`fnn.train.loss_scaling`
@@ -16,6 +17,7 @@ Imports run one way, from the top down: ``fit`` -> ``epoch`` -> ``step`` ->
 """
 
 from fnn.train import augment, data, dispatch, loss_scaling, precision, shuffle, strategy
+from fnn.train.allocator import tune_cpu_allocator
 from fnn.train.compile_cache import (compilation_cache_path, disable_compilation_cache,
                                      enable_compilation_cache)
 from fnn.train.data import kfold_indices, split_indices, train_dev_test_split
@@ -34,6 +36,7 @@ __all__ = [
     "fit", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
     "EarlyStopping", "EarlyStoppingState", "loss_scaled", "LossScaledState",
     "enable_compilation_cache", "disable_compilation_cache", "compilation_cache_path",
+    "tune_cpu_allocator",
     "prefers_unrolled",
     "data", "augment", "precision", "loss_scaling", "dispatch", "shuffle", "strategy",
     "index_shuffle", "shuffled_indices",
