@@ -19,6 +19,10 @@ from fnn.preprocessing import one_hot
 from fnn import initializers, layers
 from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReLU, Sequential,
                         as_layer)
+from fnn.layers import Parallel, Residual
+from fnn.layers import BatchNorm, GroupNorm, LayerNorm, RMSNorm
+from fnn.layers import (AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool, GlobalMaxPool, MaxPool1D,
+                        MaxPool2D, MaxPool3D, MinPool1D, MinPool2D, MinPool3D)
 from fnn.summary import count_params, summary, summary_rows
 
 # --- optim

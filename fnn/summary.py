@@ -19,6 +19,8 @@ import numpy as np
 from fnn.errors import LayerError
 from fnn.layers.base import Layer, input_struct, layer_repr
 from fnn.layers.function import as_layer
+from fnn.layers.parallel import Parallel
+from fnn.layers.residual import Residual
 from fnn.layers.sequential import Sequential
 
 __all__ = ["count_params", "count_bytes", "SummaryRow", "summary_rows", "summary"]
@@ -101,18 +103,37 @@ def _walk(layer: Layer, params: Any, state: Any, x: Any, path: tuple[str, ...],
             name = str(i)
             x = _walk(child, params[name], state.get(name, {}), x, path + (name,), rows)
         return x
+    if isinstance(layer, Parallel):
+        outputs = [_walk(child, params[name], state.get(name, {}), x, path + (name,), rows)
+                   for name, child in zip(layer.names, layer.layers)]
+        return dict(zip(layer.names, outputs)) if layer.named else tuple(outputs)
+    if isinstance(layer, Residual):
+        for name, child in layer._parts():
+            _walk(child, params[name], state.get(name, {}), x, path + (name,), rows)
+        y, _ = _shape_of(layer, params, state, x, path)
+        rows.append(_row(path, "Residual: x + f(x)" if layer.shortcut is None
+                         else "Residual: shortcut(x) + f(x)", y, {}, {}))
+        return y
+    y, _ = _shape_of(layer, params, state, x, path)
+    rows.append(_row(path, layer_repr(layer), y, params, state))
+    return y
+
+
+def _shape_of(layer: Layer, params: Any, state: Any, x: Any, path: tuple[str, ...]) -> Any:
     try:
-        y, _ = jax.eval_shape(functools.partial(layer.apply, train=False), params, state, x)
+        return jax.eval_shape(functools.partial(layer.apply, train=False), params, state, x)
     except LayerError as err:
         for name in reversed(path):
             err = err.with_parent(name)
         raise err from None
-    rows.append(SummaryRow(
-        path="/".join(path), layer=layer_repr(layer),
+
+
+def _row(path: tuple[str, ...], name: str, y: Any, params: Any, state: Any) -> SummaryRow:
+    return SummaryRow(
+        path="/".join(path), layer=name,
         output_shape=jax.tree.map(lambda s: tuple(s.shape), y),
         output_dtype=jax.tree.map(lambda s: s.dtype, y),
-        params=count_params(params), bytes=count_bytes(params), state=count_params(state)))
-    return y
+        params=count_params(params), bytes=count_bytes(params), state=count_params(state))
 
 
 def summary_rows(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = None,
@@ -120,7 +141,10 @@ def summary_rows(model: Any, x: Any, *, key: jax.Array | None = None, params: An
     """The rows of :func:`summary`: one :class:`SummaryRow` per leaf layer.
 
     Nested :class:`fnn.Sequential` models are expanded down to their leaf
-    layers (path ``"1/0"`` etc.); any other layer is one row.
+    layers (path ``"1/0"`` etc.), and so are the branches of
+    :class:`fnn.Parallel` (path ``"2/digit"``) and the parts of
+    :class:`fnn.Residual` (``"3/layer/0"``, then a row for the sum at
+    ``"3"``); any other layer is one row.
 
     Args:
       model: a layer, or a plain ``apply(params, x)`` function (then pass ``params``).

@@ -32,7 +32,26 @@ BUILDERS = {
     "prelu_shared": (lambda: fnn.PReLU(shared=True), (4, 5)),
     "dropout": (lambda: fnn.Dropout(0.5), (4, 5)),
     "flatten": (lambda: fnn.Flatten(), (4, 2, 3)),
+    "max_pool_1d": (lambda: fnn.MaxPool1D(2), (2, 7, 3)),
+    "max_pool_2d": (lambda: fnn.MaxPool2D(2), (2, 6, 6, 3)),
+    "max_pool_3d": (lambda: fnn.MaxPool3D(2, stride=1), (2, 3, 4, 3, 2)),
+    "min_pool_1d": (lambda: fnn.MinPool1D(3, stride=2, padding="same"), (2, 7, 3)),
+    "min_pool_2d": (lambda: fnn.MinPool2D((2, 3), stride=1), (2, 6, 6, 3)),
+    "avg_pool_1d": (lambda: fnn.AvgPool1D(2, padding="same"), (2, 7, 3)),
+    "avg_pool_2d": (lambda: fnn.AvgPool2D(3, stride=2, padding="same"), (2, 6, 6, 3)),
+    "global_avg_pool": (lambda: fnn.GlobalAvgPool(), (2, 6, 6, 3)),
+    "global_max_pool": (lambda: fnn.GlobalMaxPool(keepdims=True), (2, 7, 3)),
+    "residual": (lambda: fnn.Residual(fnn.Sequential([fnn.Dense(5), fnn.Activation("tanh")])),
+                 (4, 5)),
+    "residual_shortcut": (lambda: fnn.Residual(fnn.Dense(3), shortcut=fnn.Dense(3)), (4, 5)),
+    "parallel": (lambda: fnn.Parallel([fnn.Dense(2), fnn.Dropout(0.5)]), (4, 5)),
+    "parallel_named": (lambda: fnn.Parallel({"a": fnn.Dense(2), "b": fnn.PReLU()}), (4, 5)),
     "function": (lambda: fnn.FunctionLayer(_scale, _scale_init), (4, 5)),
+    "batch_norm": (lambda: fnn.BatchNorm(), (4, 5)),
+    "batch_norm_2d": (lambda: fnn.BatchNorm(momentum=0.9, use_bias=False), (2, 3, 3, 4)),
+    "layer_norm": (lambda: fnn.LayerNorm(axis=(1, 2)), (2, 3, 4)),
+    "group_norm": (lambda: fnn.GroupNorm(2), (2, 3, 3, 4)),
+    "rms_norm": (lambda: fnn.RMSNorm(), (4, 5)),
     "sequential": (lambda: fnn.Sequential([
         fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
         fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]), (4, 2, 3)),
@@ -60,7 +79,8 @@ def test_declared_shapes_equal_returned_shapes(name):
         declared = jax.eval_shape(apply, params, state, struct)
         assert _shapes(declared) == _shapes((y, new_state))
         y_jit, _ = jax.jit(apply)(params, state, x)
-        np.testing.assert_allclose(np.asarray(y_jit), np.asarray(y), rtol=1e-6, atol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b),
+                                                             rtol=1e-6, atol=1e-6), y_jit, y)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -84,19 +104,23 @@ def test_vmap_over_params_equals_loop_and_grad_has_params_structure(name):
     def forward(params, state):
         return layer.apply(params, state, x, key=APPLY_KEY, train=True)[0]
 
+    def total(y):  # a layer may return a tuple or dict of outputs (Parallel)
+        return sum(jnp.sum(leaf ** 2) for leaf in jax.tree.leaves(y))
+
     @jax.jit  # one compilation for everything: vmap(init), vmap(apply), the loops, grad
     def transformed(keys):
         params, state = jax.vmap(lambda k: layer.init(k, x))(keys)
         batched = jax.vmap(forward, axis_size=2)(params, state)  # axis_size: params may be {}
         inits = [layer.init(keys[i], x) for i in range(2)]
         looped = [forward(*inits[i]) for i in range(2)]
-        grads = jax.grad(lambda p: jnp.sum(forward(p, inits[0][1]) ** 2))(inits[0][0])
+        grads = jax.grad(lambda p: total(forward(p, inits[0][1])))(inits[0][0])
         return (params, state), batched, inits, looped, grads
 
     stacked, batched, inits, looped, grads = transformed(jax.random.split(KEY, 2))
     for i in range(2):
-        np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(looped[i]),
-                                   rtol=1e-5, atol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b),
+                                                             rtol=1e-5, atol=1e-6),
+                     batched, looped[i])
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-6), stacked,
                      inits[i])
     p0 = inits[0][0]

@@ -9,9 +9,18 @@ from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.flatten import Flatten
 from fnn.layers.function import FunctionLayer, as_layer
+from fnn.layers.parallel import Parallel
+from fnn.layers.pooling import (AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool, GlobalMaxPool,
+                                MaxPool1D, MaxPool2D, MaxPool3D, MinPool1D, MinPool2D, MinPool3D)
+from fnn.layers.residual import Residual
 from fnn.layers.sequential import Sequential
+from fnn.layers.batch_norm import BatchNorm
+from fnn.layers.normalization import GroupNorm, LayerNorm, RMSNorm
 
 __all__ = [
+    "BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm",
+    "MaxPool1D", "MaxPool2D", "MaxPool3D", "MinPool1D", "MinPool2D", "MinPool3D", "AvgPool1D",
+    "AvgPool2D", "AvgPool3D", "GlobalAvgPool", "GlobalMaxPool",
     "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
-    "Sequential", "FunctionLayer", "as_layer",
+    "Sequential", "FunctionLayer", "as_layer", "Residual", "Parallel",
 ]

@@ -16,7 +16,8 @@ Imports run one way, from the top down: ``fit`` -> ``epoch`` -> ``step`` ->
 ``gradients``, each reading its static setup from :mod:`fnn.train.config`.
 """
 
-from fnn.train import augment, data, dispatch, loss_scaling, precision, shuffle, strategy
+from fnn.train import (augment, data, dispatch, loss_scaling, outputs, precision, shuffle,
+                       strategy)
 from fnn.train.allocator import tune_cpu_allocator
 from fnn.train.compile_cache import (compilation_cache_path, disable_compilation_cache,
                                      enable_compilation_cache)
@@ -38,7 +39,7 @@ __all__ = [
     "enable_compilation_cache", "disable_compilation_cache", "compilation_cache_path",
     "tune_cpu_allocator",
     "prefers_unrolled",
-    "data", "augment", "precision", "loss_scaling", "dispatch", "shuffle", "strategy",
+    "data", "augment", "precision", "loss_scaling", "dispatch", "shuffle", "strategy", "outputs",
     "index_shuffle", "shuffled_indices",
     "split_indices", "train_dev_test_split", "kfold_indices",
     "Policy", "get_policy", "NoOpLossScale", "StaticLossScale", "DynamicLossScale",

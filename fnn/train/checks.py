@@ -18,6 +18,7 @@ import numpy as np
 from fnn import losses as losses_module
 from fnn.caching import memoize, shape_key, structs_of_key
 from fnn.train.config import TrainConfig
+from fnn.train.outputs import loss_parts
 
 
 def _shape(a: Any) -> tuple:
@@ -64,8 +65,12 @@ def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
 
 
 def _describe(tree: Any) -> Any:
-    leaves = jax.tree.leaves(tree)
-    return _shape(leaves[0]) if len(leaves) == 1 else jax.tree.map(_shape, tree)
+    return _shape(tree) if _is_leaf(tree) else jax.tree.map(_shape, tree)
+
+
+def _is_leaf(tree: Any) -> bool:
+    """One array (not a dict/tuple holding one), so messages show the structure it has."""
+    return jax.tree.structure(tree).num_nodes == 1
 
 
 def struct(tree: Any) -> Any:
@@ -112,6 +117,13 @@ def _check_shapes_cached(where, cfg, train, params_key, state_key, x_key, y_key)
         raise ValueError(f"{where}: the model cannot take x of shape {_describe(x)} "
                          f"({_dtypes(x)}) with the given params: {err}") from err
     _check_labels_fit(where, cfg, out, y)
+    builtin = any(cfg.loss_fn is fn for fn in losses_module._REGISTRY.values())
+    if not _is_leaf(out) and builtin:   # a custom loss may take the whole tree
+        raise ValueError(
+            f"{where}: the model has several outputs ({_describe(out)}) but one loss "
+            f"{_name(cfg.loss_fn)}; give a loss per output with the outputs' structure, e.g. "
+            "loss={'digit': 'sparse_softmax_cross_entropy', 'parity': ...} for dict outputs or "
+            "a list of losses for tuple outputs (optionally loss_weights=...)")
     try:
         loss = jax.eval_shape(cfg.loss_fn, out, y)
     except (ValueError, TypeError) as err:
@@ -136,12 +148,13 @@ def _check_shapes_cached(where, cfg, train, params_key, state_key, x_key, y_key)
 
 
 def _check_labels_fit(where: str, cfg: TrainConfig, out: Any, y: Any) -> None:
-    if cfg.loss_fn is losses_module.sparse_softmax_cross_entropy and hasattr(out, "shape"):
-        if not jnp.issubdtype(y.dtype, jnp.integer):
+    for label, loss_fn, out_k, y_k in loss_parts(cfg.loss_fn, out, y):
+        if (loss_fn is losses_module.sparse_softmax_cross_entropy and hasattr(out_k, "shape")
+                and hasattr(y_k, "dtype") and not jnp.issubdtype(y_k.dtype, jnp.integer)):
             raise ValueError(
-                f"{where}: loss sparse_softmax_cross_entropy needs integer class labels y, got "
-                f"y of dtype {y.dtype} and shape {y.shape}; model output shape {out.shape}. "
-                "For one-hot targets use softmax_cross_entropy.")
+                f"{where}: {label}loss sparse_softmax_cross_entropy needs integer class labels "
+                f"y, got y of dtype {y_k.dtype} and shape {y_k.shape}; model output shape "
+                f"{out_k.shape}. For one-hot targets use softmax_cross_entropy.")
 
 
 _PROBABILITY_TARGETS = (losses_module.binary_cross_entropy,
@@ -150,35 +163,50 @@ _PROBABILITY_TARGETS = (losses_module.binary_cross_entropy,
                         losses_module.softmax_cross_entropy)
 
 
-def check_label_range(where: str, cfg: TrainConfig, y: Any, num_classes: int | None,
+def check_label_range(where: str, cfg: TrainConfig, y: Any, out: Any,
                       data_name: str = "") -> None:
     """``ValueError`` if concrete targets fall outside what the loss accepts.
 
-    Sparse labels must lie in ``[0, num_classes)``; the targets of the binary
-    and categorical cross-entropies in ``[0, 1]`` (0/1 labels, one-hot rows or
+    Sparse labels must lie in ``[0, num_classes)`` (``num_classes``: the last
+    axis of the model output ``out``); the targets of the binary and
+    categorical cross-entropies in ``[0, 1]`` (0/1 labels, one-hot rows or
     probabilities). Inside the compiled step such values cannot be checked and
     give a wrong loss without an error, so they are checked once, on the host.
+    With a loss per output each output is checked against its own loss.
+
+    Args:
+      where: the calling function, named in messages.
+      cfg: the train configuration (its loss).
+      y: the concrete targets.
+      out: the model output's ``jax.ShapeDtypeStruct`` (pytree).
+      data_name: which data, for the message (e.g. ``"validation_data"``).
     """
+    for label, loss_fn, out_k, y_k in loss_parts(cfg.loss_fn, out, y):
+        num_classes = out_k.shape[-1] if getattr(out_k, "ndim", 0) else None
+        _check_range(where, loss_fn, y_k, num_classes, label, data_name)
+
+
+def _check_range(where: str, loss_fn: Any, y: Any, num_classes: int | None, label: str,
+                 data_name: str) -> None:
     if not hasattr(y, "shape") or not np.size(y):
         return
-    if cfg.loss_fn is losses_module.sparse_softmax_cross_entropy and num_classes:
+    if loss_fn is losses_module.sparse_softmax_cross_entropy and num_classes:
         low, high, allowed = 0, num_classes - 1, (
             f"[0, {num_classes}) for a model with {num_classes} outputs")
-    elif cfg.loss_fn in _PROBABILITY_TARGETS:
-        low, high, allowed = 0, 1, (f"[0, 1] for loss {_name(cfg.loss_fn)} (0/1 labels, "
+    elif loss_fn in _PROBABILITY_TARGETS:
+        low, high, allowed = 0, 1, (f"[0, 1] for loss {_name(loss_fn)} (0/1 labels, "
                                     "one-hot rows or probabilities)")
     else:
         return
     values = np.asarray(y)
     if values.min() < low or values.max() > high:
         prefix = f"{data_name} " if data_name else ""
-        raise ValueError(f"{where}: {prefix}labels y must lie in {allowed}, got values from "
-                         f"{values.min()} to {values.max()}")
+        raise ValueError(f"{where}: {label}{prefix}labels y must lie in {allowed}, got values "
+                         f"from {values.min()} to {values.max()}")
 
 
 def _dtypes(tree: Any) -> Any:
-    leaves = jax.tree.leaves(tree)
-    return str(leaves[0].dtype) if len(leaves) == 1 else jax.tree.map(lambda a: str(a.dtype), tree)
+    return str(tree.dtype) if _is_leaf(tree) else jax.tree.map(lambda a: str(a.dtype), tree)
 
 
 def _name(fn: Any) -> str:

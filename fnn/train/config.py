@@ -25,7 +25,10 @@ from fnn import losses as losses_module
 from fnn import metrics as metrics_module
 from fnn.caching import memoize
 from fnn.layers.function import as_layer
+from fnn.layers.parallel import Parallel
+from fnn.layers.sequential import Sequential
 from fnn.optim.base import GradientTransformation
+from fnn.train import outputs
 from fnn.train.precision import get_policy
 from fnn.validation import check_int
 
@@ -64,30 +67,29 @@ def _metric_for(metric: Callable, from_logits: bool | None, reason: str) -> Call
     return metrics_module.with_from_logits(metric, from_logits, reason=reason)
 
 
-def resolve_metrics(metrics: Sequence[Any] | str | Callable, loss_fn: Callable | None = None) -> tuple:
+def resolve_metrics(metrics: Sequence[Any] | str | Callable, loss_fn: Callable | None = None,
+                    where: str = "fit") -> tuple:
     """``((name, fn), ...)`` from names and callables, told how to read the predictions.
 
     Args:
-      metrics: metric names or callables (or one of them).
+      metrics: metric names or callables (or one of them); for a model with
+        several outputs, ``{output: [metric, ...]}`` (:mod:`fnn.train.outputs`).
       loss_fn: the loss; its :func:`fnn.losses.output_kind` sets ``from_logits``
         of the threshold metrics (accuracy, precision, recall, F1).
+      where: the calling function, named in messages.
 
     Returns:
-      The metrics as ``(name, function)`` pairs.
+      The metrics as ``(name, function)`` pairs (with a multi-output loss:
+      each output's loss part first, ``"<output>_loss"``).
 
     Raises:
       ValueError: a duplicate or reserved name, or a metric set to read the
         predictions other than the loss does.
     """
-    if metrics is None:
-        metrics = ()
-    elif isinstance(metrics, str) or callable(metrics):
-        metrics = (metrics,)
-    kind = None if loss_fn is None else losses_module.output_kind(loss_fn)
-    from_logits = None if kind is None else kind == "logits"
-    reason = "" if kind is None else f"the loss {_name(loss_fn)} takes {kind}"
-    resolved = tuple((metrics_module.metric_name(m),
-                      _metric_for(metrics_module.get(m), from_logits, reason)) for m in metrics)
+    if isinstance(loss_fn, outputs.MultiOutputLoss):
+        resolved = outputs.output_metrics(metrics, loss_fn, _resolve_one, where)
+    else:
+        resolved = _resolve_one(metrics, loss_fn)
     names = [name for name, _ in resolved]
     for name in names:
         if name in RESERVED or name.startswith("val_") or names.count(name) > 1:
@@ -96,9 +98,24 @@ def resolve_metrics(metrics: Sequence[Any] | str | Callable, loss_fn: Callable |
     return resolved
 
 
+def _resolve_one(metrics: Any, loss_fn: Callable | None) -> tuple:
+    if isinstance(metrics, dict):
+        raise ValueError("metrics: a dict of metrics per output needs a loss per output, e.g. "
+                         "loss={'digit': ..., 'parity': ...}")
+    if metrics is None:
+        metrics = ()
+    elif isinstance(metrics, str) or callable(metrics):
+        metrics = (metrics,)
+    kind = None if loss_fn is None else losses_module.output_kind(loss_fn)
+    from_logits = None if kind is None else kind == "logits"
+    reason = "" if kind is None else f"the loss {_name(loss_fn)} takes {kind}"
+    return tuple((metrics_module.metric_name(m),
+                  _metric_for(metrics_module.get(m), from_logits, reason)) for m in metrics)
+
+
 def _last_layer(model: Any) -> Any:
     """The layer that produces the model's output (through nested :class:`fnn.Sequential`)."""
-    while isinstance(getattr(model, "layers", None), (list, tuple)) and model.layers:
+    while isinstance(model, Sequential) and model.layers:
         model = model.layers[-1]
     return model
 
@@ -119,6 +136,14 @@ def check_output_activation(where: str, model: Any, loss_fn: Callable) -> None:
       model: the model (its last layer is inspected).
       loss_fn: the loss.
     """
+    if isinstance(loss_fn, outputs.MultiOutputLoss):
+        heads = _last_layer(model)
+        if isinstance(heads, Parallel):
+            for name in loss_fn.names:
+                if name in heads.names:
+                    check_output_activation(f"{where} (output {name!r})", heads.branch(name),
+                                            loss_fn.part(name))
+        return
     if losses_module.output_kind(loss_fn) != "logits":
         return
     last = _last_layer(model)
@@ -135,16 +160,17 @@ def check_output_activation(where: str, model: Any, loss_fn: Callable) -> None:
 
 
 def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any] = (),
-                 augment: Callable | None = None, precision: Any = None,
+                 loss_weights: Any = None, augment: Callable | None = None, precision: Any = None,
                  accumulation_steps: int = 1, max_accumulation_steps: int | None = None,
                  where: str = "fit") -> TrainConfig:
     """Resolve names and check the static options of a train step.
 
     Args:
       model: an fnn layer or a pure function ``apply(params, x)``.
-      loss: a loss name or callable.
+      loss: a loss name or callable, or one per output (:mod:`fnn.train.outputs`).
       optimizer: a ``fnn.optim`` transformation.
-      metrics: metric names or callables.
+      metrics: metric names or callables (per output: a dict of lists).
+      loss_weights: the weight of each output's loss (with a loss per output).
       augment: ``augment(key, x) -> x`` or ``None``.
       precision: a policy or its name, or ``None``.
       accumulation_steps: micro-batches per batch.
@@ -169,11 +195,11 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
     if augment is not None and not callable(augment):
         raise TypeError(f"{where}: augment must be a function augment(key, x) -> x, got "
                         f"{augment!r}")
-    model, loss_fn = as_layer(model), losses_module.get(loss)
+    model, loss_fn = as_layer(model), outputs.resolve_loss(loss, loss_weights, where)
     check_output_activation(where, model, loss_fn)
     return TrainConfig(
         model=model, loss_fn=loss_fn, update_fn=update_fn,
-        metric_fns=resolve_metrics(metrics, loss_fn), augment=augment,
+        metric_fns=resolve_metrics(metrics, loss_fn, where), augment=augment,
         policy=None if precision is None else get_policy(precision),
         accumulation_steps=accumulation_steps)
 

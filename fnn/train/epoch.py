@@ -247,14 +247,15 @@ def epoch_function(ecfg: EpochConfig, donate: bool) -> Callable:
 
 
 def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
-               metrics: Sequence[Any] = (), augment: Callable | None = None,
+               metrics: Sequence[Any] = (), loss_weights: Any = None,
+               augment: Callable | None = None,
                precision: Any = None, accumulation_steps: int = 1,
                drop_remainder: bool = False, shuffle: bool = True, strategy: str | None = None,
                steps_per_dispatch: int | None = None, donate: bool | None = None) -> Callable:
     """Build ``epoch(params, state, opt_state, (x, y), key)``: one pass over the data.
 
     Args:
-      model, loss, optimizer, metrics, augment, precision, accumulation_steps:
+      model, loss, optimizer, metrics, loss_weights, augment, precision, accumulation_steps:
         as for :func:`fnn.train.make_train_step`.
       batch_size: examples per step; ``None`` for batch gradient descent.
       drop_remainder: skip the last partial batch instead of training on it.
@@ -288,7 +289,8 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
       >>> sorted(m), int(m["nonfinite_step"])
       (['learning_rate', 'loss', 'nonfinite_step', 'params_finite'], -1)
     """
-    cfg = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
+    cfg = build_config(model, loss, optimizer, metrics=metrics, loss_weights=loss_weights,
+                       augment=augment,
                        precision=precision, accumulation_steps=accumulation_steps,
                        where="make_epoch")
     mode, chunk = dispatch.resolve(cfg.model, strategy, steps_per_dispatch)

@@ -18,13 +18,13 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from fnn import losses as losses_module
 from fnn.caching import memoize
 from fnn.layers.function import as_layer
 from fnn.train import checks
 from fnn.train.precision import get_policy
 from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
 from fnn.train.data import num_examples
+from fnn.train.outputs import resolve_loss
 from fnn.train.dispatch import prefers_unrolled
 from fnn.validation import check_int
 
@@ -121,7 +121,7 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
 
 
 def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None,
-             metrics: Sequence[Any] = (), batch_size: int | None = None,
+             metrics: Sequence[Any] = (), loss_weights: Any = None, batch_size: int | None = None,
              precision: Any = None) -> dict[str, float]:
     """Loss and metrics of the model on a whole dataset.
 
@@ -133,11 +133,13 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       model: an fnn layer or a pure function ``apply(params, x)``.
       params, state: the parameters and state.
       data: a pair ``(x, y)``.
-      loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry).
+      loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry);
+        one per output for a model with several (as in :func:`fnn.fit`).
       metrics: metric names or callables ``metric(predictions, targets)``;
         the threshold metrics read binary outputs as logits or probabilities
         as ``loss`` takes them (without a loss, pass
-        ``fnn.metrics.get("accuracy", from_logits=...)``).
+        ``fnn.metrics.get("accuracy", from_logits=...)``); per output a dict.
+      loss_weights: with a loss per output, their weights.
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass.
 
@@ -160,17 +162,16 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     check_int("evaluate", "batch_size", batch_size, allow_none=True)
     if loss is None and not metrics:
         raise ValueError("evaluate: give a loss and/or metrics to compute")
-    loss_fn = None if loss is None else losses_module.get(loss)
+    loss_fn = None if loss is None else resolve_loss(loss, loss_weights, "evaluate")
     if loss_fn is not None:
         check_output_activation("evaluate", model, loss_fn)
-    metric_fns = resolve_metrics(metrics, loss_fn)
+    metric_fns = resolve_metrics(metrics, loss_fn, "evaluate")
     policy = None if precision is None else get_policy(precision)
     cfg = TrainConfig(model, loss_fn if loss_fn is not None else _no_loss, None, metric_fns,
                       None, policy)
     out = checks.check_shapes("evaluate", cfg, params, state, x, y, train=False)
     if loss_fn is not None:
-        checks.check_label_range("evaluate", cfg, y, out.shape[-1] if hasattr(out, "shape")
-                                 and out.ndim else None)
+        checks.check_label_range("evaluate", cfg, y, out)
     fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
     return {k: float(v) for k, v in jax.device_get(fn(params, state, x, y)).items()}
 

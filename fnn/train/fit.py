@@ -45,7 +45,7 @@ class FitResult(NamedTuple):
       state: the model state (``{}`` for stateless models), same epoch as ``params``.
       opt_state: the optimizer state, same epoch (continue training from it).
       history: ``{name: [one Python float per epoch]}``, in this order:
-        ``"loss"``, each metric, ``"val_loss"``, ``"val_<metric>"``,
+        ``"loss"``, each metric (each output's ``"<output>_loss"`` first), ``"val_loss"``, ``"val_<metric>"``,
         ``"learning_rate"`` and, when the optimizer skips non-finite steps,
         ``"skipped"`` (per epoch).
     """
@@ -104,7 +104,7 @@ def _raise_if_not_finite(numbers: dict, epoch: int, steps: int, batch_size: Any)
 def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         batch_size: int | None, key: jax.Array, params: Any = None, state: Any = None,
         opt_state: Any = None, validation_data: Any = None, metrics: Sequence[Any] = (),
-        early_stopping: EarlyStopping | None = None,
+        loss_weights: Any = None, early_stopping: EarlyStopping | None = None,
         callbacks: Sequence[Callable[[int, dict], Any]] = (), progress: bool = True,
         augment: Callable | None = None, precision: Any = None, loss_scale: Any = None,
         accumulation_steps: int = 1, drop_remainder: bool = False,
@@ -116,7 +116,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       model: an fnn layer, or a pure function ``apply(params, x)`` (then ``params=``
         is required).
       loss: a loss name (``"mse"``, ``"sparse_softmax_cross_entropy"``, ...) or a
-        callable ``loss(predictions, targets) -> scalar`` (a mean over the batch).
+        callable ``loss(predictions, targets) -> scalar`` (a mean over the batch);
+        for a model with several outputs (:class:`fnn.Parallel` heads) one per
+        output, ``{"digit": ..., "parity": ...}`` (a list for tuple outputs),
+        with ``y`` of the same structure; see :mod:`fnn.train.outputs`.
       optimizer: a ``fnn.optim`` optimizer, e.g. ``fnn.optim.adam(1e-3)``.
       data: ``(x, y)``, numpy or JAX arrays with a leading example axis; put
         on the device once.
@@ -131,7 +134,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       validation_data: ``(x_dev, y_dev)`` evaluated after every epoch (``val_*``).
       metrics: metric names or callables ``metric(predictions, targets) -> scalar``;
         accuracy, precision, recall and F1 read binary outputs as logits or
-        probabilities as the loss takes them (:func:`fnn.losses.output_kind`).
+        probabilities as the loss takes them (:func:`fnn.losses.output_kind`);
+        with a loss per output, ``{output: [metric, ...]}`` (history names
+        ``"<output>_<metric>"``, next to each part's ``"<output>_loss"``).
+      loss_weights: with a loss per output, the weight of each
+        (``J = sum_k w_k L_k``; default all 1), in the loss's structure.
       early_stopping: an :class:`fnn.EarlyStopping` rule.
       callbacks: functions ``callback(epoch, logs)`` called after every epoch
         with the epoch index and a dict of Python floats (this epoch's history
@@ -182,7 +189,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     scale = loss_scaling.for_policy(None if precision is None else get_policy(precision),
                                     loss_scale)
     opt, opt_state = loss_scaling.with_loss_scale(optimizer, opt_state, scale)
-    cfg = build_config(model, loss, opt, metrics=metrics, augment=augment, precision=precision,
+    cfg = build_config(model, loss, opt, metrics=metrics, loss_weights=loss_weights,
+                       augment=augment, precision=precision,
                        accumulation_steps=accumulation_steps,
                        max_accumulation_steps=batch_size or n)
     _check_monitor(early_stopping, cfg, validation_data is not None)
@@ -204,10 +212,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     out = checks.check_shapes("fit", cfg, param_structs, state_structs, x, y)
     if validation_data is not None:
         checks.check_shapes("fit", cfg, param_structs, state_structs, xv, yv, train=False)
-    num_classes = out.shape[-1] if hasattr(out, "shape") and out.ndim else None
-    checks.check_label_range("fit", cfg, y, num_classes)
+    checks.check_label_range("fit", cfg, y, out)
     if validation_data is not None:
-        checks.check_label_range("fit", cfg, yv, num_classes, "validation_data")
+        checks.check_label_range("fit", cfg, yv, out, "validation_data")
     opt_state = check_opt_state(opt, opt_state, param_structs)
 
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)

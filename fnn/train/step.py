@@ -61,7 +61,8 @@ def jitted_step(cfg: TrainConfig, donate: bool) -> Callable:
 
 
 def make_train_step(model: Any, loss: Any, optimizer: GradientTransformation, *,
-                    metrics: Sequence[Any] = (), augment: Callable | None = None,
+                    metrics: Sequence[Any] = (), loss_weights: Any = None,
+                    augment: Callable | None = None,
                     precision: Any = None, accumulation_steps: int = 1,
                     donate: bool | None = None) -> Callable:
     """Build the jitted training step ``(params, state, opt_state, batch, key)``.
@@ -73,7 +74,9 @@ def make_train_step(model: Any, loss: Any, optimizer: GradientTransformation, *,
         a callable ``loss(predictions, targets) -> scalar`` (a mean over the batch).
       optimizer: a ``fnn.optim`` :class:`GradientTransformation`; for float16
         loss scaling wrap it with :func:`fnn.train.loss_scaled`.
-      metrics: metric names or callables ``metric(predictions, targets) -> scalar``.
+      metrics: metric names or callables ``metric(predictions, targets) -> scalar``
+        (with a loss per output: ``{output: [metric, ...]}``, see :mod:`fnn.train.outputs`).
+      loss_weights: with a loss per output, the weight of each.
       augment: ``augment(key, x) -> x`` applied to each batch (``fnn.train.augment``).
       precision: ``None``, a policy name (``"mixed_bfloat16"``) or a
         :class:`fnn.train.precision.Policy`.
@@ -106,7 +109,8 @@ def make_train_step(model: Any, loss: Any, optimizer: GradientTransformation, *,
       >>> sorted(m), float(m["learning_rate"])
       (['learning_rate', 'loss'], 0.1...)
     """
-    cfg = build_config(model, loss, optimizer, metrics=metrics, augment=augment,
+    cfg = build_config(model, loss, optimizer, metrics=metrics, loss_weights=loss_weights,
+                       augment=augment,
                        precision=precision, accumulation_steps=accumulation_steps,
                        where="make_train_step")
     return jitted_step(cfg, donate_buffers() if donate is None else bool(donate))
