@@ -20,6 +20,8 @@ from fnn import initializers, layers
 from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReLU, Sequential,
                         as_layer)
 from fnn.layers import Parallel, Residual
+from fnn.layers import (Conv1D, Conv2D, Conv3D, ConvTranspose1D, ConvTranspose2D,
+                        ConvTranspose3D)
 from fnn.layers import BatchNorm, GroupNorm, LayerNorm, RMSNorm
 from fnn.layers import (AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool, GlobalMaxPool, MaxPool1D,
                         MaxPool2D, MaxPool3D, MinPool1D, MinPool2D, MinPool3D)

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("sklearn")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation")
+MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation",
+        "edge_detection")
 
 
 def load(name):
@@ -74,3 +75,14 @@ def test_kfold_cross_validation_runs_and_reports_mean_and_std(capsys):
     assert len(scores) == 3
     assert np.isclose(result["mean_accuracy"], np.mean(scores))
     assert np.isclose(result["std_accuracy"], np.std(scores))
+
+
+def test_edge_detection_prints_the_notes_four_by_four_maps(capsys):
+    results = load("edge_detection").main([])
+    out = capsys.readouterr().out
+    assert "vertical-edge filter -> 4x4 output" in out and "[ 0 -4 -4  0]" in out
+    edge = np.array([0., -4., -4., 0.])
+    first, second = results.values()
+    np.testing.assert_array_equal(first["vertical"], np.tile(edge, (4, 1)))
+    np.testing.assert_array_equal(first["horizontal"], np.zeros((4, 4)))
+    np.testing.assert_array_equal(second["horizontal"], np.tile(edge[:, None], (1, 4)))

@@ -5,6 +5,8 @@ See :mod:`fnn.layers.base` for the contract and ``docs/layers.md`` for a tour.
 
 from fnn.layers.activation import Activation, PReLU
 from fnn.layers.base import Layer, ParameterFreeLayer, is_layer, layer_repr
+from fnn.layers.conv import (Conv1D, Conv2D, Conv3D, ConvTranspose1D, ConvTranspose2D,
+                             ConvTranspose3D)
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.flatten import Flatten
@@ -18,6 +20,7 @@ from fnn.layers.batch_norm import BatchNorm
 from fnn.layers.normalization import GroupNorm, LayerNorm, RMSNorm
 
 __all__ = [
+    "Conv1D", "Conv2D", "Conv3D", "ConvTranspose1D", "ConvTranspose2D", "ConvTranspose3D",
     "BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "MinPool1D", "MinPool2D", "MinPool3D", "AvgPool1D",
     "AvgPool2D", "AvgPool3D", "GlobalAvgPool", "GlobalMaxPool",

@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import itertools
 import math
-import numbers
 from typing import Any
 
 import jax
@@ -32,26 +31,9 @@ from jax import lax
 
 from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import ParameterFreeLayer, Params, State
+from fnn.layers.spatial import SPATIAL_AXES, int_tuple, same_pads
 
-_SPATIAL = {1: "length", 2: "height, width", 3: "depth, height, width"}
 _REDUCE = {"max": jnp.maximum, "min": jnp.minimum}
-
-
-def _int_tuple(layer: Any, name: str, value: Any, rank: int) -> tuple[int, ...]:
-    """``value`` (an int or a tuple of ``rank`` ints, all >= 1) as a tuple."""
-    values = (value,) * rank if isinstance(value, numbers.Integral) else value
-    if (not isinstance(values, (tuple, list)) or len(values) != rank
-            or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1
-                   for v in values)):
-        raise LayerValueError(layer, f"{name} must be a positive int or a tuple of {rank} "
-                              f"positive ints, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
-def _same_pads(n: int, k: int, s: int) -> tuple[int, int]:
-    """TF/Keras "same": output ceil(n / s); the extra row goes to the end."""
-    total = max((-(-n // s) - 1) * s + k - n, 0)
-    return total // 2, total - total // 2
 
 
 def _blocks(x: jax.Array, window: tuple[int, ...]) -> jax.Array:
@@ -113,7 +95,7 @@ def _pool(x: jax.Array, kind: str, window: tuple[int, ...], strides: tuple[int, 
 
     ``fast=False`` turns the reshape path for non-overlapping windows off (for tests)."""
     spatial = x.shape[1:-1]
-    pads = ([_same_pads(n, k, s) for n, k, s in zip(spatial, window, strides)]
+    pads = ([same_pads(n, k, s) for n, k, s in zip(spatial, window, strides)]
             if padding == "same" else [(0, 0)] * len(spatial))
     padded = any(lo or hi for lo, hi in pads)
     if padded:
@@ -167,8 +149,8 @@ class _Pool(ParameterFreeLayer):
     _rank = 2
 
     def __post_init__(self):
-        window = _int_tuple(self, "window", self.window, self._rank)
-        stride = window if self.stride is None else _int_tuple(self, "stride", self.stride,
+        window = int_tuple(self, "window", self.window, self._rank)
+        stride = window if self.stride is None else int_tuple(self, "stride", self.stride,
                                                                 self._rank)
         padding = self.padding.lower() if isinstance(self.padding, str) else self.padding
         if padding not in ("valid", "same"):
@@ -179,7 +161,7 @@ class _Pool(ParameterFreeLayer):
         object.__setattr__(self, "padding", padding)
 
     def _check_input(self, x: jax.Array) -> None:
-        layout = f"(batch, {_SPATIAL[self._rank]}, channels)"
+        layout = f"(batch, {SPATIAL_AXES[self._rank]}, channels)"
         if x.ndim != self._rank + 2:
             hint = (" (no channel axis? add one with x[..., None])"
                     if x.ndim == self._rank + 1 else "")
@@ -227,7 +209,7 @@ def _doc(kind: str, rank: int, example: str) -> str:
     }[kind]
     dtype = ("LayerTypeError: a non-float input (cast with ``x.astype(jnp.float32)``)."
              if kind == "avg" else "LayerTypeError: an input neither float nor integer.")
-    layout = f"(batch, {_SPATIAL[rank]}, channels)"
+    layout = f"(batch, {SPATIAL_AXES[rank]}, channels)"
     return f"""{name} pooling over {rank} spatial ax{"es" if rank > 1 else "is"}, inputs ``{layout}``.
 
         {equation}

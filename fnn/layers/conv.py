@@ -1,0 +1,443 @@
+"""Convolution layers (cross-correlation, as in the notes and every framework), channels-last.
+
+``ConvND(features, kernel_size, stride=1, padding="valid", dilation=1,
+groups=1)`` slides ``features`` filters of ``kernel_size`` over the spatial
+axes of a ``(batch, *spatial, channels)`` input; ``ConvTransposeND`` is its
+transpose (each input element scatters a filter-sized patch into the
+output), used to upsample in decoders. Parameters
+``{"w": (*kernel_size, in_channels // groups, features), "b": (features,)}``
+(HWIO, the layout of ``lax.conv_general_dilated`` and Keras).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from fnn import initializers
+from fnn.errors import LayerTypeError, LayerValueError
+from fnn.layers.base import Layer, Params, State, input_struct
+from fnn.layers.spatial import SPATIAL_AXES, int_tuple, same_pads
+
+_LETTERS = {1: "H", 2: "HW", 3: "DHW"}
+
+
+def _dimension_numbers(rank: int) -> tuple[str, str, str]:
+    s = _LETTERS[rank]
+    return f"N{s}C", f"{s}IO", f"N{s}C"
+
+
+def _padding_arg(layer: Any, padding: Any, rank: int, modes: tuple[str, ...]) -> Any:
+    """A padding mode name (lower case), or ``((lo, hi), ...)`` per spatial axis."""
+    if isinstance(padding, str):
+        if padding.lower() not in modes:
+            raise LayerValueError(layer, f"padding must be one of {list(modes)}, an int or "
+                                  f"per-axis (before, after) pairs, got {padding!r}")
+        return padding.lower()
+
+    def nonneg(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
+    if nonneg(padding):
+        return ((int(padding), int(padding)),) * rank
+    if isinstance(padding, (tuple, list)) and len(padding) == rank:
+        if all(nonneg(p) for p in padding):
+            return tuple((int(p), int(p)) for p in padding)
+        if all(isinstance(p, (tuple, list)) and len(p) == 2 and all(map(nonneg, p))
+               for p in padding):
+            return tuple((int(lo), int(hi)) for lo, hi in padding)
+    raise LayerValueError(layer, f"padding must be one of {list(modes)}, an int >= 0, a tuple "
+                          f"of {rank} ints or of {rank} (before, after) pairs, got {padding!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConvBase(Layer):
+    """Fields, checks and ``init`` shared by the convolutions (``_rank`` set by each)."""
+
+    features: int
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] = 1
+    padding: Any = "valid"
+    dilation: int | tuple[int, ...] = 1
+    groups: int = 1
+    use_bias: bool = True
+    w_init: Any = initializers.glorot_uniform()
+    b_init: Any = initializers.zeros()
+
+    _rank = 2
+    _modes = ("valid", "same")
+    loop_friendly_on_cpu = False  # lax.conv inside lax.scan is ~25x slower on XLA:CPU
+
+    def __post_init__(self):
+        for name in ("features", "groups"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise LayerValueError(self, f"{name} must be a positive int, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.features % self.groups:
+            raise LayerValueError(self, f"features ({self.features}) must be divisible by "
+                                  f"groups ({self.groups})")
+        for name in ("kernel_size", "stride", "dilation"):
+            object.__setattr__(self, name, int_tuple(self, name, getattr(self, name), self._rank))
+        object.__setattr__(self, "padding", _padding_arg(self, self.padding, self._rank,
+                                                         self._modes))
+        for name in ("w_init", "b_init"):
+            try:
+                object.__setattr__(self, name, initializers.get(getattr(self, name)))
+            except ValueError as err:
+                raise LayerValueError(self, f"{name}: {err}") from None
+            except TypeError as err:
+                raise LayerTypeError(self, f"{name}: {err}") from None
+
+    @property
+    def _layout(self) -> str:
+        return f"(batch, {SPATIAL_AXES[self._rank]}, channels)"
+
+    def _check_input(self, shape: tuple[int, ...], dtype: Any) -> None:
+        rank = self._rank + 2
+        if len(shape) != rank:
+            hint = (" (no channel axis? add one with x[..., None])"
+                    if len(shape) == rank - 1 else "")
+            raise LayerValueError(self, f"expected input of rank {rank}, shape {self._layout}; "
+                                  f"got rank {len(shape)}, shape {shape}{hint}")
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise LayerTypeError(self, f"expected a floating-point input, got dtype {dtype} "
+                                 f"(shape {shape}); cast with x.astype(jnp.float32)")
+        if 0 in shape[1:]:
+            raise LayerValueError(self, f"expected non-empty spatial and channel axes, got "
+                                  f"input shape {shape}")
+        channels = shape[-1]
+        if channels % self.groups:
+            raise LayerValueError(self, f"input channels ({channels}, the last axis of input "
+                                  f"shape {shape}) must be divisible by groups ({self.groups})")
+
+    def _check_channels_first(self, shape: tuple[int, ...]) -> None:
+        """Refuse ``(batch, C, H, W)`` data (C of 1, 3 or 4 before square spatial axes)."""
+        first, rest = shape[1], shape[2:-1]
+        if (self._rank >= 2 and first in (1, 3, 4) and shape[-1] > 4
+                and all(n == shape[-1] for n in rest)):
+            order = ", ".join(["0"] + [str(i) for i in range(2, len(shape))] + ["1"])
+            raise LayerValueError(self, f"input shape {shape} looks channels-first (batch, "
+                                  f"channels, {SPATIAL_AXES[self._rank]}); fnn expects "
+                                  f"channels-last {self._layout}: use x.transpose({order})")
+
+    def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
+        """``{"w": w_init(kernel shape), "b": b_init((features,))}`` for inputs like ``x``."""
+        x = input_struct(x)
+        self._check_input(x.shape, x.dtype)
+        self._check_channels_first(x.shape)
+        self._output_spatial(x.shape)  # kernel larger than the padded input: an error now
+        dtype = jnp.promote_types(x.dtype, jnp.float32)
+        w_key, b_key = jax.random.split(key)
+        params = {"w": self.w_init(w_key, self._kernel_shape(x.shape[-1]), dtype)}
+        if self.use_bias:
+            params["b"] = self.b_init(b_key, (self.features,), dtype)
+        return params, {}
+
+    def _check_params(self, params: Params, channels: int) -> None:
+        expected = {"w", "b"} if self.use_bias else {"w"}
+        keys = set(params) if isinstance(params, dict) else None
+        if keys != expected:
+            got = sorted(keys) if keys is not None else type(params).__name__
+            raise LayerValueError(self, f"params must be a dict with keys {sorted(expected)}, "
+                                  f"got {got}")
+        want = self._kernel_shape(channels)
+        if tuple(jnp.shape(params["w"])) != want:
+            raise LayerValueError(self, f"params['w'] must have shape {want} for an input with "
+                                  f"{channels} channels, got {tuple(jnp.shape(params['w']))}")
+        if self.use_bias and tuple(jnp.shape(params["b"])) != (self.features,):
+            raise LayerValueError(self, f"params['b'] must have shape ({self.features},), got "
+                                  f"{tuple(jnp.shape(params['b']))}")
+
+    def _add_bias(self, y: jax.Array, params: Params) -> jax.Array:
+        if not self.use_bias:
+            return y
+        b = params["b"]
+        return y + jnp.reshape(b, (1,) * (y.ndim - 1) + b.shape).astype(y.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Conv(_ConvBase):
+    """The convolution proper (the ``ConvND`` docstrings say what it computes)."""
+
+    def _pads(self, spatial: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        spans = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation)]
+        if self.padding == "valid":
+            return ((0, 0),) * self._rank
+        if self.padding == "same":
+            return tuple(same_pads(n, k, s) for n, k, s in zip(spatial, spans, self.stride))
+        if self.padding == "causal":
+            return tuple((k - 1, 0) for k in spans)
+        return self.padding
+
+    def _output_spatial(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        spatial = shape[1:-1]
+        out = []
+        for n, k, d, s, (lo, hi) in zip(spatial, self.kernel_size, self.dilation, self.stride,
+                                        self._pads(spatial)):
+            span = (k - 1) * d + 1
+            if n + lo + hi < span:
+                raise LayerValueError(
+                    self, f"kernel_size {self.kernel_size} (dilation {self.dilation}) spans more "
+                    f"than the padded input: input shape {shape} {self._layout}, padding "
+                    f"{self._pads(spatial)}; use a smaller kernel or more padding")
+            out.append((n + lo + hi - span) // s + 1)
+        return tuple(out)
+
+    def _kernel_shape(self, channels: int) -> tuple[int, ...]:
+        return (*self.kernel_size, channels // self.groups, self.features)
+
+    def apply(self, params: Params, state: State, x: jax.Array, *,
+              key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
+        """Convolve ``x`` with the filters and add the bias; returns ``(y, state)``."""
+        del key, train
+        x = jnp.asarray(x)
+        self._check_input(x.shape, x.dtype)
+        self._check_params(params, x.shape[-1])
+        self._output_spatial(x.shape)
+        y = lax.conv_general_dilated(
+            x, params["w"].astype(x.dtype), window_strides=self.stride,
+            padding=self._pads(x.shape[1:-1]), rhs_dilation=self.dilation,
+            dimension_numbers=_dimension_numbers(self._rank), feature_group_count=self.groups)
+        return self._add_bias(y, params), state
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConvTranspose(_ConvBase):
+    """The transposed convolution (the ``ConvTransposeND`` docstrings say what it computes)."""
+
+    _modes = ("valid", "same")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.groups != 1:
+            raise LayerValueError(self, f"groups must be 1 for a transposed convolution, got "
+                                  f"{self.groups}")
+
+    def _pads(self, spatial: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """Rows cropped from each end of the full scatter output (negative: added)."""
+        if self.padding == "valid":
+            return ((0, 0),) * self._rank
+        if self.padding == "same":   # output n * s: crop the span - s extra rows
+            pads = []
+            for k, d, s in zip(self.kernel_size, self.dilation, self.stride):
+                total = (k - 1) * d + 1 - s
+                pads.append((total // 2, total - total // 2) if total >= 0 else (0, total))
+            return tuple(pads)
+        return self.padding
+
+    def _output_spatial(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        spatial = shape[1:-1]
+        out = tuple((n - 1) * s + (k - 1) * d + 1 - lo - hi
+                    for n, k, d, s, (lo, hi) in zip(spatial, self.kernel_size, self.dilation,
+                                                    self.stride, self._pads(spatial)))
+        if min(out) < 1:
+            raise LayerValueError(self, f"padding {self.padding} crops the whole output: input "
+                                  f"shape {shape} {self._layout} gives spatial size {out}")
+        return out
+
+    def _kernel_shape(self, channels: int) -> tuple[int, ...]:
+        return (*self.kernel_size, channels, self.features)
+
+    def apply(self, params: Params, state: State, x: jax.Array, *,
+              key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
+        """Scatter each input element's filter patch into the output; returns ``(y, state)``."""
+        del key, train
+        x = jnp.asarray(x)
+        self._check_input(x.shape, x.dtype)
+        self._check_params(params, x.shape[-1])
+        self._output_spatial(x.shape)
+        # The scatter y[i s + u d - lo] += x[i] w[u] is a convolution of the input dilated by
+        # the stride with the spatially flipped kernel, padded by the kernel's span - 1.
+        w = jnp.flip(params["w"], axis=tuple(range(self._rank))).astype(x.dtype)
+        pads = [((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in
+                zip(self.kernel_size, self.dilation, self._pads(x.shape[1:-1]))]
+        y = lax.conv_general_dilated(
+            x, w, window_strides=(1,) * self._rank, padding=pads, lhs_dilation=self.stride,
+            rhs_dilation=self.dilation, dimension_numbers=_dimension_numbers(self._rank))
+        return self._add_bias(y, params), state
+
+
+_CONV_DOC = """{rank}-D convolution (cross-correlation) of a ``{layout}`` input with ``features`` filters.
+
+        y[b, {out_idx}, o] = b[o] + sum_{{{win}, c}} x[b, {in_idx}, c] w[{win_idx}, c, o]
+
+    with ``x`` padded as ``padding`` says, ``s`` the stride and ``d`` the
+    dilation, and ``c`` running over the ``in_channels // groups`` channels of
+    ``o``'s group (``groups`` splits the channels and the filters into that many
+    independent convolutions; ``groups = in_channels`` is a depthwise
+    convolution). Not flipped: cross-correlation, as in the notes.
+
+    Output size along a spatial axis of size ``n`` (kernel ``f``, dilation
+    ``d``, stride ``s``, ``p`` padding on each side), the notes' formula with
+    the dilated kernel span ``f' = (f - 1) d + 1``:
+    ``floor((n + 2p - f') / s) + 1``. ``"valid"`` is ``p = 0``; ``"same"``
+    pads ``max((ceil(n / s) - 1) s + f' - n, 0)`` in all, the odd one after
+    (TF/Keras), for an output of ``ceil(n / s)``;{causal} an int ``p`` pads
+    each side by ``p``; a tuple gives one int per axis or ``(before, after)``
+    pairs.
+
+    Parameters ``{{"w": ({kernel}, in_channels // groups, features),
+    "b": (features,)}}`` (no ``"b"`` with ``use_bias=False``); stateless. On
+    CPU, ``fnn.fit`` runs models with convolutions step by step or in unrolled
+    chunks, not in ``lax.scan`` (``loop_friendly_on_cpu = False``).
+
+    Args:
+      features: the number of filters (output channels).
+      kernel_size: the filter size, an int or a tuple of {rank} ints.
+      stride: the step between windows, an int or a tuple of {rank} ints.
+      padding: {modes}, an int, a tuple of {rank} ints, or {rank} ``(before, after)`` pairs.
+      dilation: the spacing between filter taps, an int or a tuple of {rank} ints.
+      groups: split channels and filters into this many groups.
+      use_bias: add ``b``.
+      w_init: initializer of ``w`` (default ``glorot_uniform()``; ``"he_normal"``
+        for ReLU networks).
+      b_init: initializer of ``b`` (default zeros).
+
+    Raises:
+      LayerValueError: bad hyperparameters (at construction); an input not
+        shaped ``{layout}`` (a missing channel axis is named), one that looks
+        channels-first, channels not divisible by ``groups``, a kernel larger
+        than the padded input, params of the wrong shape.
+      LayerTypeError: a non-float input.
+
+    Example:
+{example}"""
+
+_TRANSPOSE_DOC = """{rank}-D transposed convolution of a ``{layout}`` input: each input element scatters a filter patch.
+
+        y[b, {scatter_idx}, o] += x[b, {in_idx}, c] w[{win_idx}, c, o]      (then + b[o])
+
+    over every input position, filter tap and channel ``c``, with ``s`` the
+    stride, ``d`` the dilation and ``lo`` the rows cropped before. It is the
+    transpose (the gradient with respect to the input) of :class:`{conv}` with
+    the same ``kernel_size``, ``stride`` and ``dilation``, so it maps that
+    convolution's output size back to its input size: the upsampling layer of
+    decoders and autoencoders (PyTorch's ``ConvTranspose{rank}d`` and Keras'
+    ``Conv{rank}DTranspose`` compute the same).
+
+    Output size along a spatial axis of size ``n`` (kernel ``f``, dilated span
+    ``f' = (f - 1) d + 1``): ``"valid"``: ``(n - 1) s + f'``; ``"same"``:
+    ``n s``; an int ``p`` (PyTorch's ``padding``) crops ``p`` from each end:
+    ``(n - 1) s + f' - 2p``; ``(before, after)`` pairs crop unevenly.
+
+    Parameters ``{{"w": ({kernel}, in_channels, features), "b": (features,)}}``;
+    stateless; ``groups`` must be 1.
+
+    Args:
+      features: the number of output channels.
+      kernel_size, stride, dilation: an int or a tuple of {rank} ints.
+      padding: ``"valid"``, ``"same"``, an int, a tuple of {rank} ints or of
+        {rank} ``(before, after)`` pairs (rows cropped from the output).
+      groups: must be 1.
+      use_bias, w_init, b_init: as for :class:`{conv}`.
+
+    Raises:
+      LayerValueError: bad hyperparameters; an input not shaped ``{layout}``;
+        padding that crops the whole output; params of the wrong shape.
+      LayerTypeError: a non-float input.
+
+    Example:
+{example}"""
+
+
+def _doc(template: str, rank: int, example: str, **extra: str) -> str:
+    o, i, u = "ijl"[:rank], "tuv"[-rank:], "pqr"[:rank]
+    out_idx = ", ".join(o)
+    in_idx = ", ".join(f"{a} s + {b} d" for a, b in zip(o, u))
+    causal = (" ``\"causal\"`` (1-D) pads ``f' - 1`` before and nothing after, so"
+              " ``y[t]`` sees only ``x[<= t]``;" if rank == 1 else "")
+    modes = '``"valid"``, ``"same"``, ``"causal"``' if rank == 1 else '``"valid"``, ``"same"``'
+    del i
+    return template.format(
+        rank=rank, layout=f"(batch, {SPATIAL_AXES[rank]}, channels)", out_idx=out_idx,
+        in_idx=in_idx if template is _CONV_DOC else ", ".join(o), win=", ".join(u),
+        win_idx=", ".join(u), kernel=", ".join(f"f{a}" for a in u) if rank > 1 else "f",
+        causal=causal, modes=modes,
+        scatter_idx=", ".join(f"{a} s + {b} d - lo" for a, b in zip(o, u)),
+        conv=f"Conv{rank}D", example=example, **extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv1D(_Conv):
+    __doc__ = _doc(_CONV_DOC, 1, """\
+      >>> layer = fnn.Conv1D(4, 3, padding="causal")      # y[t] sees x[t-2 .. t]
+      >>> params, _ = layer.init(jax.random.key(0), jnp.ones((2, 10, 5)))
+      >>> jax.tree.map(jnp.shape, params)
+      {'b': (4,), 'w': (3, 5, 4)}
+      >>> layer.apply(params, {}, jnp.ones((2, 10, 5)))[0].shape
+      (2, 10, 4)
+    """)
+    _rank = 1
+    _modes = ("valid", "same", "causal")
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv2D(_Conv):
+    __doc__ = _doc(_CONV_DOC, 2, """\
+      The notes' example: a 6x6 image, three dark (0) and three bright (1)
+      columns, through the 3x3 vertical-edge (Sobel) filter gives 4x4:
+
+      >>> image = jnp.array([[0., 0., 0., 1., 1., 1.]] * 6).reshape(1, 6, 6, 1)
+      >>> vertical = jnp.array([[1., 0., -1.], [2., 0., -2.], [1., 0., -1.]])
+      >>> layer = fnn.Conv2D(1, (3, 3), use_bias=False)  # floor((6 + 0 - 3) / 1) + 1 = 4
+      >>> y, _ = layer.apply({"w": vertical.reshape(3, 3, 1, 1)}, {}, image)
+      >>> y[0, :, :, 0]
+      Array([[ 0., -4., -4.,  0.],
+             [ 0., -4., -4.,  0.],
+             [ 0., -4., -4.,  0.],
+             [ 0., -4., -4.,  0.]], dtype=float32)
+      >>> params, _ = fnn.Conv2D(32, (3, 3)).init(jax.random.key(0), jnp.ones((1, 32, 32, 3)))
+      >>> params["w"].shape, fnn.count_params(params)        # 3 * 3 * 3 * 32 + 32
+      ((3, 3, 3, 32), 896)
+    """)
+    _rank = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv3D(_Conv):
+    __doc__ = _doc(_CONV_DOC, 3, """\
+      >>> layer = fnn.Conv3D(2, (1, 3, 3), padding="same")
+      >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 4, 8, 8, 3)))
+      >>> layer.apply(params, {}, jnp.ones((1, 4, 8, 8, 3)))[0].shape
+      (1, 4, 8, 8, 2)
+    """)
+    _rank = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvTranspose1D(_ConvTranspose):
+    __doc__ = _doc(_TRANSPOSE_DOC, 1, """\
+      >>> layer = fnn.ConvTranspose1D(1, 2, stride=2, use_bias=False)  # (3 - 1) 2 + 2 = 6
+      >>> x = jnp.array([1., 2., 3.]).reshape(1, 3, 1)
+      >>> layer.apply({"w": jnp.array([1., 10.]).reshape(2, 1, 1)}, {}, x)[0][0, :, 0]
+      Array([ 1., 10.,  2., 20.,  3., 30.], dtype=float32)
+    """)
+    _rank = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvTranspose2D(_ConvTranspose):
+    __doc__ = _doc(_TRANSPOSE_DOC, 2, """\
+      >>> layer = fnn.ConvTranspose2D(16, 3, stride=2, padding="same")   # 7x7 -> 14x14
+      >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 7, 7, 32)))
+      >>> layer.apply(params, {}, jnp.ones((1, 7, 7, 32)))[0].shape, params["w"].shape
+      ((1, 14, 14, 16), (3, 3, 32, 16))
+    """)
+    _rank = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvTranspose3D(_ConvTranspose):
+    __doc__ = _doc(_TRANSPOSE_DOC, 3, """\
+      >>> layer = fnn.ConvTranspose3D(2, 2, stride=2)
+      >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 2, 3, 4, 1)))
+      >>> layer.apply(params, {}, jnp.ones((1, 2, 3, 4, 1)))[0].shape
+      (1, 4, 6, 8, 2)
+    """)
+    _rank = 3
+
