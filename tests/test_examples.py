@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation",
-        "edge_detection")
+        "edge_detection", "digits_cnn")
 
 
 def load(name):
@@ -86,3 +86,15 @@ def test_edge_detection_prints_the_notes_four_by_four_maps(capsys):
     np.testing.assert_array_equal(first["vertical"], np.tile(edge, (4, 1)))
     np.testing.assert_array_equal(first["horizontal"], np.zeros((4, 4)))
     np.testing.assert_array_equal(second["horizontal"], np.tile(edge[:, None], (1, 4)))
+
+
+def test_digits_cnn_runs_prints_and_draws(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "cnn.png"
+    result = load("digits_cnn").main(["--epochs", "2", "--filters", "4", "8", "--no-progress",
+                                      "--plot", str(picture)])
+    out = capsys.readouterr().out
+    for text in ("Conv2D", "MaxPool2D", "test accuracy", "confusion matrix", "drawn in"):
+        assert text in out
+    assert result["epochs"] == 2 and result["confusion_matrix"].sum() == 270
+    assert picture.stat().st_size > 1000
