@@ -112,3 +112,26 @@ def input_struct(x: Any) -> jax.ShapeDtypeStruct:
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         x = jnp.asarray(x)
     return jax.ShapeDtypeStruct(tuple(x.shape), x.dtype)
+
+
+def resolve_initializers(layer: Any, *names: str) -> None:
+    """Replace each named initializer field of a frozen ``layer`` by ``initializers.get`` of it.
+
+    Args:
+      layer: a frozen dataclass layer (called from its ``__post_init__``).
+      *names: the fields holding an initializer name or init function.
+
+    Raises:
+      LayerValueError: an unknown initializer name (the message names the field).
+      LayerTypeError: a value that is neither a name nor an init function.
+    """
+    from fnn import initializers
+    from fnn.errors import LayerTypeError, LayerValueError
+
+    for name in names:
+        try:
+            object.__setattr__(layer, name, initializers.get(getattr(layer, name)))
+        except ValueError as err:
+            raise LayerValueError(layer, f"{name}: {err}") from None
+        except TypeError as err:
+            raise LayerTypeError(layer, f"{name}: {err}") from None

@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from fnn import initializers
-from fnn.errors import LayerTypeError, LayerValueError
-from fnn.layers.base import Layer, Params, State, input_struct
+from fnn.errors import LayerValueError
+from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
 from fnn.layers.normalization import (affine, affine_names, broadcast_shape, check_axis_arg,
                                       check_eps, check_input, check_params, compute_dtype,
                                       feature_axes)
@@ -119,13 +119,7 @@ class BatchNorm(Layer):
         except TypeError:
             raise LayerValueError(self, "axis_name must be None or a hashable axis name such "
                                   f"as 'batch', got {self.axis_name!r}") from None
-        for name in ("scale_init", "bias_init"):
-            try:
-                object.__setattr__(self, name, initializers.get(getattr(self, name)))
-            except ValueError as err:
-                raise LayerValueError(self, f"{name}: {err}") from None
-            except TypeError as err:
-                raise LayerTypeError(self, f"{name}: {err}") from None
+        resolve_initializers(self, "scale_init", "bias_init")
 
     def _axes(self, shape: tuple[int, ...], dtype: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
         check_input(self, shape, dtype)

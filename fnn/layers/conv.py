@@ -21,7 +21,7 @@ from jax import lax
 
 from fnn import initializers
 from fnn.errors import LayerTypeError, LayerValueError
-from fnn.layers.base import Layer, Params, State, input_struct
+from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
 from fnn.layers.spatial import SPATIAL_AXES, int_tuple, same_pads
 
 _LETTERS = {1: "H", 2: "HW", 3: "DHW"}
@@ -85,13 +85,7 @@ class _ConvBase(Layer):
             object.__setattr__(self, name, int_tuple(self, name, getattr(self, name), self._rank))
         object.__setattr__(self, "padding", _padding_arg(self, self.padding, self._rank,
                                                          self._modes))
-        for name in ("w_init", "b_init"):
-            try:
-                object.__setattr__(self, name, initializers.get(getattr(self, name)))
-            except ValueError as err:
-                raise LayerValueError(self, f"{name}: {err}") from None
-            except TypeError as err:
-                raise LayerTypeError(self, f"{name}: {err}") from None
+        resolve_initializers(self, "w_init", "b_init")
 
     @property
     def _layout(self) -> str:

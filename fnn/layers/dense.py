@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from fnn import initializers
 from fnn.errors import LayerTypeError, LayerValueError
-from fnn.layers.base import Layer, Params, State, input_struct
+from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,13 +69,7 @@ class Dense(Layer):
                 or self.features < 1):
             raise LayerValueError(self, f"features must be a positive int, got {self.features!r}")
         object.__setattr__(self, "features", int(self.features))
-        for name in ("w_init", "b_init"):
-            try:
-                object.__setattr__(self, name, initializers.get(getattr(self, name)))
-            except ValueError as err:
-                raise LayerValueError(self, f"{name}: {err}") from None
-            except TypeError as err:
-                raise LayerTypeError(self, f"{name}: {err}") from None
+        resolve_initializers(self, "w_init", "b_init")
 
     def _check_input(self, shape: tuple[int, ...], dtype: Any, features_in: Any = "in") -> None:
         if len(shape) < 2:
