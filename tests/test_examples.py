@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation",
-        "edge_detection", "digits_cnn")
+        "edge_detection", "digits_cnn", "digits_multitask")
 
 
 def load(name):
@@ -98,3 +98,16 @@ def test_digits_cnn_runs_prints_and_draws(capsys, tmp_path):
         assert text in out
     assert result["epochs"] == 2 and result["confusion_matrix"].sum() == 270
     assert picture.stat().st_size > 1000
+
+
+def test_digits_multitask_trains_two_heads_and_batch_norm_state(capsys):
+    result = load("digits_multitask").main(["--epochs", "2", "--filters", "4", "--no-progress"])
+    out = capsys.readouterr().out
+    for text in ("digit accuracy", "parity accuracy", "BatchNorm running mean"):
+        assert text in out
+    h = result["history"]
+    assert result["epochs"] == 2 and {"digit_loss", "parity_loss", "val_digit_accuracy",
+                                      "val_parity_accuracy"} <= set(h)
+    np.testing.assert_allclose(h["loss"], np.add(h["digit_loss"], 0.5 * np.asarray(
+        h["parity_loss"])), rtol=1e-5)
+    assert 0.0 <= result["digit_accuracy"] <= 1.0 and 0.0 <= result["parity_accuracy"] <= 1.0

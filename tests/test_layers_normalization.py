@@ -379,3 +379,33 @@ def test_norm_input_checks():
         fnn.GroupNorm(2).init(KEY, jnp.ones((2, 4), jnp.int32))
     with pytest.raises(LayerValueError, match="rank >= 2"):
         fnn.LayerNorm().init(KEY, jnp.ones(4))
+
+
+def test_fit_threads_batch_norm_state_and_evaluation_uses_running_statistics():
+    # lr = 0: the dense layers never change, so every batch's statistics and the running
+    # ones after each step follow from numpy alone (shuffle=False: contiguous batches).
+    model = fnn.Sequential([fnn.Dense(3), fnn.BatchNorm(momentum=0.5), fnn.Dense(2)])
+    x = f32(12, 4, loc=1.0, scale=2.0)
+    y = (np.arange(12) % 2).astype(np.int32)
+    params, state = model.init(KEY, x)
+    result = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.sgd(0.0), (x, y),
+                     epochs=2, batch_size=4, key=KEY, params=params, state=state,
+                     shuffle=False, progress=False)
+    z = np.asarray(x, np.float64) @ np.asarray(params["0"]["w"]) + np.asarray(params["0"]["b"])
+    mean, var = np.zeros(3), np.ones(3)
+    for _ in range(2):
+        for i in range(0, 12, 4):
+            batch = z[i:i + 4]
+            mean = 0.5 * mean + 0.5 * batch.mean(0)
+            var = 0.5 * var + 0.5 * batch.var(0)
+    allclose(result.state["1"]["mean"], mean, rtol=1e-5, atol=1e-6)
+    allclose(result.state["1"]["var"], var, rtol=1e-5, atol=1e-6)
+    # Evaluation normalises with the running statistics, not the evaluated batch's.
+    bn = params["1"]
+    h = (z - mean) / np.sqrt(var + EPS) * np.asarray(bn["scale"]) + np.asarray(bn["bias"])
+    logits = h @ np.asarray(params["2"]["w"]) + np.asarray(params["2"]["b"])
+    allclose(fnn.predict(model, result.params, result.state, x), logits, rtol=1e-4, atol=1e-5)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    scores = fnn.evaluate(model, result.params, result.state, (x, y),
+                          loss="sparse_softmax_cross_entropy")
+    allclose(scores["loss"], -log_p[np.arange(12), y].mean(), rtol=1e-4)
