@@ -25,7 +25,6 @@ import jax
 import numpy as np
 
 import fnn
-from fnn.train.data import train_dev_test_split
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -5,8 +5,8 @@ See :mod:`fnn.layers.base` for the contract and ``docs/layers.md`` for a tour.
 
 from fnn.layers.activation import Activation, PReLU
 from fnn.layers.base import Layer, ParameterFreeLayer, is_layer, layer_repr
-from fnn.layers.conv import (Conv1D, Conv2D, Conv3D, ConvTranspose1D, ConvTranspose2D,
-                             ConvTranspose3D)
+from fnn.layers.conv import Conv1D, Conv2D, Conv3D
+from fnn.layers.conv_transpose import ConvTranspose1D, ConvTranspose2D, ConvTranspose3D
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.flatten import Flatten
