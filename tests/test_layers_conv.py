@@ -238,3 +238,12 @@ def test_bad_hyperparameters_fail_at_construction(kwargs, match):
         fnn.Conv2D(**kwargs)
     with pytest.raises(fnn.errors.LayerValueError, match="groups must be 1"):
         fnn.ConvTranspose2D(2, 3, groups=2)
+
+
+def test_summary_names_only_the_settings_that_differ_from_the_defaults():
+    from fnn.layers.base import layer_repr
+
+    assert layer_repr(fnn.Conv2D(32, 3, padding="same")) == (
+        "Conv2D(features=32, kernel_size=(3, 3), padding='same')")
+    assert layer_repr(fnn.Conv2D(8, 3, stride=(1, 2))) == (
+        "Conv2D(features=8, kernel_size=(3, 3), stride=(1, 2))")

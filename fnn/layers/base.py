@@ -89,10 +89,17 @@ def layer_repr(layer: Layer) -> str:
         if not f.repr:
             continue
         value = getattr(layer, f.name)
-        if f.default is not dataclasses.MISSING and value == f.default:
+        if f.default is not dataclasses.MISSING and _is_default(value, f.default):
             continue
         parts.append(f"{f.name}={_value_repr(value)}")
     return f"{type(layer).__name__}({', '.join(parts)})"
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """``value == default``, also for a per-axis tuple made from a scalar default (stride 1)."""
+    if isinstance(value, tuple) and not isinstance(default, tuple) and value:
+        return all(v == default for v in value)
+    return value == default
 
 
 def _value_repr(value: Any) -> str:
