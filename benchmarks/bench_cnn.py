@@ -16,8 +16,8 @@ every repetition), each over whole epochs after a warm-up epoch:
 
 All hand-written variants use the same fnn layers (``lax.conv_general_dilated``
 and the reshape max-pool) and ``fnn.optim.adam``. Reported: median ms per step
-and ``fnn.fit / fastest hand-written``. PyTorch eager is not measured here (it
-is not installed in this environment; see the note in ``benchmarks/README.md``).
+and ``fnn.fit / fastest hand-written``. PyTorch eager is not measured here yet
+(see the note in ``benchmarks/README.md``).
 
     python benchmarks/bench_cnn.py [--reps 3] [--steps 16] [--tune-allocator] [--no-write]
 """
