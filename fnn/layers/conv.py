@@ -147,6 +147,14 @@ class _ConvBase(Layer):
             raise LayerValueError(self, f"params['b'] must have shape ({self.features},), got "
                                   f"{tuple(jnp.shape(params['b']))}")
 
+    def _checked(self, params: Params, x: Any) -> jax.Array:
+        """``x`` as an array, after every trace-time check of ``apply`` (input, params, sizes)."""
+        x = jnp.asarray(x)
+        self._check_input(x.shape, x.dtype)
+        self._check_params(params, x.shape[-1])
+        self._output_spatial(x.shape)
+        return x
+
     def _add_bias(self, y: jax.Array, params: Params) -> jax.Array:
         if not self.use_bias:
             return y
@@ -189,10 +197,7 @@ class _Conv(_ConvBase):
               key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
         """Convolve ``x`` with the filters and add the bias; returns ``(y, state)``."""
         del key, train
-        x = jnp.asarray(x)
-        self._check_input(x.shape, x.dtype)
-        self._check_params(params, x.shape[-1])
-        self._output_spatial(x.shape)
+        x = self._checked(params, x)
         y = lax.conv_general_dilated(
             x, params["w"].astype(x.dtype), window_strides=self.stride,
             padding=self._pads(x.shape[1:-1]), rhs_dilation=self.dilation,

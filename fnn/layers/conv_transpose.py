@@ -61,10 +61,7 @@ class _ConvTranspose(_ConvBase):
               key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
         """Scatter each input element's filter patch into the output; returns ``(y, state)``."""
         del key, train
-        x = jnp.asarray(x)
-        self._check_input(x.shape, x.dtype)
-        self._check_params(params, x.shape[-1])
-        self._output_spatial(x.shape)
+        x = self._checked(params, x)
         # The scatter y[i s + u d - lo] += x[i] w[u] is a convolution of the input dilated by
         # the stride with the spatially flipped kernel, padded by the kernel's span - 1.
         w = jnp.flip(params["w"], axis=tuple(range(self._rank))).astype(x.dtype)
