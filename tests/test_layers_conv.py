@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fnn
+from fnn.layers import conv_matmul
 
 KEY = jax.random.key(0)
 RNG = np.random.default_rng(0)
@@ -69,12 +70,29 @@ CONV_CASES = {
 }
 
 
+@pytest.fixture(params=["matmul", "xla"])
+def implementation(request, monkeypatch):
+    """Each convolution both ways: as fnn's matmul over shifted slices (CPU, groups 1) and as
+    ``lax.conv_general_dilated`` (forced by a patches limit no input meets)."""
+    if request.param == "xla":
+        monkeypatch.setattr(conv_matmul, "PATCHES_LIMIT_BYTES", -1)
+    elif jax.default_backend() != "cpu":
+        pytest.skip("the matmul convolution is fnn's CPU path")
+    return request.param
+
+
+def uses_lax_conv(fn, *args):
+    return "conv_general_dilated" in str(jax.make_jaxpr(fn)(*args))
+
+
 @pytest.mark.parametrize("name", sorted(CONV_CASES))
-def test_conv_values_and_gradients_match_numpy_loops(name):
+def test_conv_values_and_gradients_match_numpy_loops(name, implementation):
     layer, shape, pads = CONV_CASES[name]
     x = RNG.normal(size=shape).astype(np.float32)
     params, _ = layer.init(KEY, x)
     params["b"] = jnp.asarray(RNG.normal(size=params["b"].shape), jnp.float32)
+    expect_lax = implementation == "xla" or layer.groups > 1
+    assert uses_lax_conv(layer.apply, params, {}, x) == expect_lax
     y, state = jax.jit(layer.apply)(params, {}, x)
     ref = conv_reference(x, params["w"], np.asarray(params["b"]), layer.stride, pads,
                          layer.dilation, layer.groups)
@@ -187,11 +205,17 @@ def test_output_size_is_the_notes_formula(n, k, s, p, d):
     assert jax.eval_shape(causal.apply, params, {}, c_struct)[0].shape == (1, n, 1)
 
 
-def test_models_with_convolutions_run_unrolled_on_cpu_and_train():
+def test_models_with_convolutions_train_and_only_grouped_ones_leave_scan_on_cpu():
+    # groups=1 runs as a matmul on CPU, as fast inside lax.scan as outside; lax.conv (grouped
+    # convolutions, transposed ones) is not, so fit steps such models one call at a time.
+    grouped = fnn.Sequential([fnn.Conv2D(4, 3, groups=2), fnn.Flatten(), fnn.Dense(2)])
+    assert fnn.train.prefers_unrolled(grouped, "cpu")
+    assert fnn.train.prefers_unrolled(fnn.ConvTranspose2D(2, 3), "cpu")
+    assert not fnn.train.prefers_unrolled(grouped, "gpu")
     model = fnn.Sequential([fnn.Conv2D(4, 3, padding="same", w_init="he_normal"),
                             fnn.Activation("relu"), fnn.MaxPool2D(2), fnn.Flatten(),
                             fnn.Dense(2)])
-    assert fnn.train.prefers_unrolled(model) == (jax.default_backend() == "cpu")
+    assert not fnn.train.prefers_unrolled(model, "cpu")
     x = RNG.normal(size=(16, 6, 6, 1)).astype(np.float32)
     y = (x[:, :, :3].mean(axis=(1, 2, 3)) > x[:, :, 3:].mean(axis=(1, 2, 3))).astype(np.int32)
     result = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.adam(0.05), (x, y),

@@ -7,6 +7,12 @@ which share the fields and checks here, are in :mod:`fnn.layers.conv_transpose`)
 Parameters
 ``{"w": (*kernel_size, in_channels // groups, features), "b": (features,)}``
 (HWIO, the layout of ``lax.conv_general_dilated`` and Keras).
+
+On CPU a convolution with ``groups=1`` runs as one matrix product over shifted
+slices of the input (:mod:`fnn.layers.conv_matmul`, faster there than XLA's
+convolution, above all in the backward pass); elsewhere, and for grouped or
+very large convolutions, it is ``lax.conv_general_dilated``. Both compute the
+same sum; only the order of the additions differs.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from jax import lax
 
 from fnn import initializers
 from fnn.errors import LayerTypeError, LayerValueError
+from fnn.layers import conv_matmul as conv_matmul_module
 from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
+from fnn.layers.conv_matmul import conv_matmul, patches_bytes
 from fnn.layers.spatial import SPATIAL_AXES, int_tuple, same_pads
 
 _LETTERS = {1: "H", 2: "HW", 3: "DHW"}
@@ -193,15 +201,32 @@ class _Conv(_ConvBase):
     def _kernel_shape(self, channels: int) -> tuple[int, ...]:
         return (*self.kernel_size, channels // self.groups, self.features)
 
+    @property
+    def loop_friendly_on_cpu(self) -> bool:
+        """True for ``groups=1``: the CPU matmul path runs as fast inside ``lax.scan`` as
+        outside it, while ``lax.conv`` (grouped convolutions) is ~25x slower there."""
+        return self.groups == 1
+
+    def _use_matmul(self, x: jax.Array) -> bool:
+        """Whether to convolve as one matmul over shifted slices (:mod:`conv_matmul`): on
+        CPU, for ``groups=1``, while the patches stay under ``PATCHES_LIMIT_BYTES``."""
+        return (self.groups == 1 and jax.default_backend() == "cpu"
+                and patches_bytes(x.shape, self._output_spatial(x.shape), self.kernel_size,
+                                  x.dtype.itemsize) <= conv_matmul_module.PATCHES_LIMIT_BYTES)
+
     def apply(self, params: Params, state: State, x: jax.Array, *,
               key: jax.Array | None = None, train: bool = False) -> tuple[jax.Array, State]:
         """Convolve ``x`` with the filters and add the bias; returns ``(y, state)``."""
         del key, train
         x = self._checked(params, x)
-        y = lax.conv_general_dilated(
-            x, params["w"].astype(x.dtype), window_strides=self.stride,
-            padding=self._pads(x.shape[1:-1]), rhs_dilation=self.dilation,
-            dimension_numbers=_dimension_numbers(self._rank), feature_group_count=self.groups)
+        w, pads = params["w"].astype(x.dtype), self._pads(x.shape[1:-1])
+        if self._use_matmul(x):
+            y = conv_matmul(x, w, self.stride, self.dilation, pads)
+        else:
+            y = lax.conv_general_dilated(
+                x, w, window_strides=self.stride, padding=pads, rhs_dilation=self.dilation,
+                dimension_numbers=_dimension_numbers(self._rank),
+                feature_group_count=self.groups)
         return self._add_bias(y, params), state
 
 
@@ -226,8 +251,11 @@ _CONV_DOC = """{rank}-D convolution (cross-correlation) of a ``{layout}`` input 
 
     Parameters ``{{"w": ({kernel}, in_channels // groups, features),
     "b": (features,)}}`` (no ``"b"`` with ``use_bias=False``); stateless. On
-    CPU, ``fnn.fit`` runs models with convolutions step by step or in unrolled
-    chunks, not in ``lax.scan`` (``loop_friendly_on_cpu = False``).
+    CPU, with ``groups=1``, the convolution is one matrix product over shifted
+    slices of the input (:mod:`fnn.layers.conv_matmul`), which ``fnn.fit`` runs
+    in ``lax.scan`` like a dense layer; a grouped convolution is ``lax.conv``,
+    which is slow inside ``lax.scan`` on CPU, so ``fit`` runs such models step
+    by step there (``loop_friendly_on_cpu = False``).
 
     Args:
       features: the number of filters (output channels).

@@ -82,6 +82,21 @@ def _extreme(x, kind, window, strides, fast):
 def _extreme_jvp(kind, window, strides, fast, primals, tangents):
     (x,), (t,) = primals, tangents
     y = _reduce(x, kind, window, strides, fast)
+    if fast:
+        # One mask marks the first extreme element of each window (row-major order): the
+        # extreme positions keep their index in the window, the others a sentinel, and
+        # the smallest index wins. The tangent is the masked sum over each window, whose
+        # transpose (the backward pass) is one select on the broadcast cotangent.
+        blocks, axes = _blocks(x, window), _window_axes(window)
+        shape = [1] * blocks.ndim
+        for axis, k in zip(axes, window):
+            shape[axis] = k
+        position = np.arange(math.prod(window), dtype=np.int32).reshape(shape)
+        extreme = blocks == jnp.expand_dims(y, axes)
+        index = jnp.where(extreme, position, math.prod(window))
+        first = position == jnp.min(index, axes, keepdims=True)
+        dy = jnp.sum(jnp.where(first, _blocks(t, window), 0), axes)
+        return y, dy   # (a window holding NaN has no extreme element: no gradient)
     dy = jnp.zeros_like(y)
     for view, t_view in reversed(list(zip(_views(x, window, strides, fast),
                                           _views(t, window, strides, fast)))):

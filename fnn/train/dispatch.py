@@ -16,12 +16,13 @@ outside one, while a fully *unrolled* chunk of steps stays fast. So:
   step is cheap and the dispatch is not.
 - ``"step"``: one compiled call per step (``"unroll"`` with chunks of 1); the
   default on CPU for models containing a layer with
-  ``loop_friendly_on_cpu = False``. fnn's convolutions (``Conv*D``,
-  ``ConvTranspose*D``) set it, and so should a layer of yours built on
-  ``lax.conv``: such steps take milliseconds, so the ~0.1 ms dispatch per
-  step costs little, and they compile once (a 2-conv CNN written with
-  ``lax.conv`` on CPU: 9.7 ms per step scanned, 2.4 ms step by step, 2.3 ms
-  in unrolled chunks of 4; ``benchmarks/bench_fit.py``).
+  ``loop_friendly_on_cpu = False``. fnn's grouped and transposed
+  convolutions set it (its ``groups=1`` convolutions run as matmuls on CPU,
+  which scan well), and so should a layer of yours built on ``lax.conv``:
+  such steps take milliseconds, so the ~0.1 ms dispatch per step costs
+  little, and they compile once (a 2-conv CNN written with ``lax.conv`` on
+  CPU: 9.7 ms per step scanned, 2.4 ms step by step, 2.3 ms in unrolled
+  chunks of 4; ``benchmarks/bench_fit.py``).
 
 A layer class opts out of scanning on CPU with a class attribute
 ``loop_friendly_on_cpu = False``; :func:`prefers_unrolled` looks for it in
