@@ -28,7 +28,8 @@ from fnn.naming import lookup, resolve
 __all__ = [
     "Initializer", "zeros", "ones", "constant", "normal", "uniform", "truncated_normal",
     "variance_scaling", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform",
-    "lecun_normal", "lecun_uniform", "compute_fans", "get", "Constant", "Random", "VarianceScaling",
+    "lecun_normal", "lecun_uniform", "orthogonal", "compute_fans", "get", "Constant", "Random",
+    "VarianceScaling", "Orthogonal",
 ]
 
 Initializer = Callable[..., jax.Array]
@@ -351,11 +352,49 @@ def lecun_uniform() -> VarianceScaling:
     return VarianceScaling(1.0, "fan_in", "uniform", "lecun_uniform")
 
 
+@dataclasses.dataclass(frozen=True)
+class Orthogonal:
+    """Init function with orthonormal rows or columns (equations: :func:`orthogonal`)."""
+
+    scale: float = 1.0
+
+    def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        shape, dtype = _shape(shape), jnp.dtype(dtype)
+        if len(shape) < 2 or not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"initializers.orthogonal: needs a floating matrix shape (rank >= "
+                             f"2), got shape {shape}, dtype {dtype}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q, r = jnp.linalg.qr(a)
+        q = q * jnp.sign(jnp.diag(r))[None, :]  # a uniform (Haar) draw, not QR's sign choice
+        q = q if rows >= cols else q.T
+        return (self.scale * q).reshape(shape).astype(dtype)
+
+    def __repr__(self) -> str:
+        return "orthogonal()" if self.scale == 1.0 else f"orthogonal(scale={self.scale!r})"
+
+
+def orthogonal(scale: float = 1.0) -> Orthogonal:
+    """A random orthogonal matrix times ``scale`` (Saxe et al. 2014; Keras's recurrent default).
+
+    For a shape ``(..., n)`` flattened to ``(m, n)``: ``W^T W = scale^2 I`` when
+    ``m >= n`` (orthonormal columns), ``W W^T = scale^2 I`` otherwise. Products
+    with an orthogonal matrix keep a vector's norm, so a recurrent state
+    neither explodes nor vanishes through ``h w_h`` at the start of training.
+
+    Example:
+      >>> w = fnn.initializers.orthogonal()(jax.random.key(0), (4, 4))
+      >>> bool(jnp.allclose(w.T @ w, jnp.eye(4), atol=1e-5))
+      True
+    """
+    return Orthogonal(scale)
+
+
 _FACTORIES: dict[str, Callable[[], Initializer]] = {
     "zeros": zeros, "ones": ones, "normal": normal, "uniform": uniform,
     "truncated_normal": truncated_normal, "he_normal": he_normal, "he_uniform": he_uniform,
     "glorot_normal": glorot_normal, "glorot_uniform": glorot_uniform,
-    "lecun_normal": lecun_normal, "lecun_uniform": lecun_uniform,
+    "lecun_normal": lecun_normal, "lecun_uniform": lecun_uniform, "orthogonal": orthogonal,
 }
 _ALIASES = {"zero": "zeros", "one": "ones", "xavier_normal": "glorot_normal",
             "xavier_uniform": "glorot_uniform", "kaiming_normal": "he_normal",

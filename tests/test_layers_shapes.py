@@ -59,11 +59,28 @@ BUILDERS = {
     "layer_norm": (lambda: fnn.LayerNorm(axis=(1, 2)), (2, 3, 4)),
     "group_norm": (lambda: fnn.GroupNorm(2), (2, 3, 3, 4)),
     "rms_norm": (lambda: fnn.RMSNorm(), (4, 5)),
+    "embedding": (lambda: fnn.Embedding(6, 3), (4, 5)),
+    "embedding_model": (lambda: fnn.Sequential([fnn.Embedding(6, 4), fnn.Flatten(),
+                                                fnn.Dense(2)]), (4, 3)),
+    "simple_rnn": (lambda: fnn.SimpleRNN(3), (2, 4, 5)),
+    "lstm_sequences": (lambda: fnn.LSTM(3, return_sequences=True, unroll=2), (2, 4, 5)),
+    "gru_reverse": (lambda: fnn.GRU(3, reverse=True), (2, 4, 5)),
+    "lstm_stack": (lambda: fnn.Sequential([fnn.Embedding(6, 4),
+                                           fnn.GRU(3, return_sequences=True), fnn.LSTM(2)]),
+                   (2, 5)),
     "sequential": (lambda: fnn.Sequential([
         fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
         fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]), (4, 2, 3)),
 }
 LAYERS = {name: (build(), shape) for name, (build, shape) in BUILDERS.items()}
+INTEGER_IDS = {"embedding": 6, "embedding_model": 6, "lstm_stack": 6}   # fed ids < 6
+
+
+def _example(name, shape, seed):
+    rng = np.random.default_rng(seed)
+    if name in INTEGER_IDS:
+        return jnp.asarray(rng.integers(0, INTEGER_IDS[name], size=shape), jnp.int32)
+    return jnp.asarray(rng.normal(size=shape), jnp.float32)
 
 
 def _shapes(tree):
@@ -73,8 +90,8 @@ def _shapes(tree):
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_declared_shapes_equal_returned_shapes(name):
     layer, shape = LAYERS[name]
-    x = jnp.asarray(np.random.default_rng(0).normal(size=shape), jnp.float32)
-    struct = jax.ShapeDtypeStruct(shape, jnp.float32)
+    x = _example(name, shape, 0)
+    struct = jax.ShapeDtypeStruct(shape, x.dtype)
 
     params, state = layer.init(KEY, x)
     assert _shapes(jax.eval_shape(layer.init, KEY, struct)) == _shapes((params, state))
@@ -106,7 +123,7 @@ def test_layers_are_hashable_values(name):
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_vmap_over_params_equals_loop_and_grad_has_params_structure(name):
     layer, shape = LAYERS[name]
-    x = jnp.asarray(np.random.default_rng(1).normal(size=shape), jnp.float32)
+    x = _example(name, shape, 1)
 
     def forward(params, state):
         return layer.apply(params, state, x, key=APPLY_KEY, train=True)[0]
@@ -145,8 +162,9 @@ def test_abstract_init_and_summary_compile_transfer_and_allocate_nothing():
     with programs_built() as compiled, jax.transfer_guard("disallow"):
         params, state = jax.eval_shape(model.init, KEY, struct)
         rows = fnn.summary_rows(model, struct)
-        for layer, shape in LAYERS.values():
-            jax.eval_shape(layer.init, KEY, jax.ShapeDtypeStruct(shape, jnp.float32))
+        for name, (layer, shape) in LAYERS.items():
+            dtype = jnp.int32 if name in INTEGER_IDS else jnp.float32
+            jax.eval_shape(layer.init, KEY, jax.ShapeDtypeStruct(shape, dtype))
     assert compiled == []
     assert all(isinstance(a, jax.ShapeDtypeStruct) for a in jax.tree.leaves(params))
     assert _shapes(params["1"]) == {"w": ((22, 13), jnp.float32), "b": ((13,), jnp.float32)}

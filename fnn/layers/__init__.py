@@ -9,6 +9,8 @@ from fnn.layers.conv import Conv1D, Conv2D, Conv3D
 from fnn.layers.conv_transpose import ConvTranspose1D, ConvTranspose2D, ConvTranspose3D
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
+from fnn.layers.embedding import Embedding
+from fnn.layers.recurrent import GRU, LSTM, SimpleRNN
 from fnn.layers.flatten import Flatten
 from fnn.layers.function import FunctionLayer, as_layer
 from fnn.layers.parallel import Parallel
@@ -25,5 +27,6 @@ __all__ = [
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "MinPool1D", "MinPool2D", "MinPool3D", "AvgPool1D",
     "AvgPool2D", "AvgPool3D", "GlobalAvgPool", "GlobalMaxPool",
     "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
-    "Sequential", "FunctionLayer", "as_layer", "Residual", "Parallel",
+    "Sequential", "FunctionLayer", "as_layer", "Residual", "Parallel", "Embedding",
+    "SimpleRNN", "LSTM", "GRU",
 ]

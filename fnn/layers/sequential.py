@@ -80,7 +80,8 @@ class Sequential(Layer):
 
     def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
         """Initialise child ``i`` with ``fold_in(key, i)`` on the shape it will receive."""
-        x = input_struct(x)
+        # a tuple or dict input (e.g. a sequence and its mask) is a pytree of arrays
+        x = _struct(x) if isinstance(x, (tuple, dict)) else input_struct(x)
         params, state = {}, {}
         for i, layer in enumerate(self.layers):
             name = str(i)

@@ -64,6 +64,33 @@ def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
     return x, y
 
 
+def _input_layers(model: Any) -> list:
+    """The layers that see the model's raw input: the first child of a ``Sequential``, every
+    child of another container (``Parallel`` branches, ``Residual``), else the model."""
+    from fnn.layers.sequential import Sequential
+    from fnn.train.dispatch import _children
+    if isinstance(model, Sequential):
+        return _input_layers(model.layers[0]) if model.layers else []
+    children = _children(model)
+    return [model] + [leaf for child in children for leaf in _input_layers(child)]
+
+
+def check_input_values(where: str, model: Any, x: Any, data_name: str = "data") -> None:
+    """``ValueError`` if a layer that sees the raw input rejects its concrete values.
+
+    Layers that can only check values on the host (an ``Embedding``'s id range:
+    inside a compiled step an out-of-range id cannot raise) define
+    ``check_inputs(x, where)``; fit, evaluate and predict call it once before
+    compiling.
+    """
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(x)):
+        return                                   # traced (predict inside jit): nothing to see
+    for layer in _input_layers(model):
+        check = getattr(layer, "check_inputs", None)
+        if check is not None:
+            check(x, f"{where}: {data_name} x" if data_name else where)
+
+
 def _describe(tree: Any) -> Any:
     return _shape(tree) if _is_leaf(tree) else jax.tree.map(_shape, tree)
 

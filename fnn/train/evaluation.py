@@ -116,6 +116,7 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
     """
     model = as_layer(model)
     check_int("predict", "batch_size", batch_size, allow_none=True)
+    checks.check_input_values("predict", model, x, "")
     policy = None if precision is None else get_policy(precision)
     return forward_function(model, policy, batch_size)(params, state, x)
 
@@ -172,6 +173,7 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     out = checks.check_shapes("evaluate", cfg, params, state, x, y, train=False)
     if loss_fn is not None:
         checks.check_label_range("evaluate", cfg, y, out)
+    checks.check_input_values("evaluate", model, x)
     fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
     return {k: float(v) for k, v in jax.device_get(fn(params, state, x, y)).items()}
 

@@ -213,8 +213,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     if validation_data is not None:
         checks.check_shapes("fit", cfg, param_structs, state_structs, xv, yv, train=False)
     checks.check_label_range("fit", cfg, y, out)
+    checks.check_input_values("fit", cfg.model, x)
     if validation_data is not None:
         checks.check_label_range("fit", cfg, yv, out, "validation_data")
+        checks.check_input_values("fit", cfg.model, xv, "validation_data")
     opt_state = check_opt_state(opt, opt_state, param_structs)
 
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
