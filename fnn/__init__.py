@@ -20,7 +20,7 @@ from fnn import initializers, layers
 from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReLU, Sequential,
                         as_layer)
 from fnn.layers import Parallel, Residual
-from fnn.layers import GRU, LSTM, Embedding, SimpleRNN
+from fnn.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 from fnn.layers import (Conv1D, Conv2D, Conv3D, ConvTranspose1D, ConvTranspose2D,
                         ConvTranspose3D)
 from fnn.layers import BatchNorm, GroupNorm, LayerNorm, RMSNorm

@@ -177,3 +177,42 @@ def test_a_mask_flows_from_embedding_through_stacked_layers():
     for n, length in enumerate(lengths):               # each sequence alone, unpadded
         alone, _ = model.apply(params, {}, ids[n:n + 1, :length])
         np.testing.assert_allclose(y[n], alone[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum", "mean", "mul"])
+def test_bidirectional_with_ragged_lengths_matches_numpy(merge):
+    x = RNG.normal(size=(B, T, F)).astype(np.float32)
+    lengths = np.array([5, 2, 4])
+    mask = np.arange(T)[None, :] < lengths[:, None]
+    layer = fnn.Bidirectional(fnn.GRU(H, return_sequences=True), merge=merge)
+    params, _ = layer.init(KEY, x)
+    params = {d: random_params(fnn.GRU(H), x) for d in ("forward", "backward")}
+    (y, returned_mask), _ = jax.jit(layer.apply)(params, {}, (x, mask))
+    np.testing.assert_array_equal(returned_mask, mask)
+    combine = {"concat": lambda f, b: np.concatenate([f, b], -1), "sum": np.add,
+               "mean": lambda f, b: (f + b) / 2, "mul": np.multiply}[merge]
+    for n, length in enumerate(lengths):
+        seq = x[n:n + 1, :length]
+        fwd, _ = reference("gru", params["forward"], seq)
+        bwd, _ = reference("gru", params["backward"], seq[:, ::-1])   # reversed within length
+        expected = combine(fwd[0], bwd[0, ::-1])
+        np.testing.assert_allclose(y[n, :length], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(y[n, length:], 0)
+
+
+def test_bidirectional_last_states_and_errors():
+    x = RNG.normal(size=(B, T, F)).astype(np.float32)
+    layer = fnn.Bidirectional(fnn.LSTM(H, return_state=True))
+    params, _ = layer.init(KEY, x)
+    (y, (fwd_state, bwd_state)), _ = layer.apply(params, {}, x)
+    ref_f, ref_f_state = reference("lstm", params["forward"], x)
+    ref_b, ref_b_state = reference("lstm", params["backward"], x, reverse=True)
+    np.testing.assert_allclose(y, np.concatenate([ref_f[:, -1], ref_b[:, 0]], -1), rtol=1e-5,
+                               atol=1e-5)                   # PyTorch's h_n of both directions
+    np.testing.assert_allclose(bwd_state[1], ref_b_state[1], rtol=1e-5, atol=1e-5)
+    with pytest.raises(fnn.errors.LayerTypeError, match="must be a recurrent layer"):
+        fnn.Bidirectional(fnn.Dense(3))
+    with pytest.raises(fnn.errors.LayerValueError, match="merge must be one of"):
+        fnn.Bidirectional(fnn.GRU(2), merge="avg")
+    with pytest.raises(fnn.errors.LayerValueError, match=r"LSTM at path 'forward': .*rank 3"):
+        layer.apply(params, {}, x[0])

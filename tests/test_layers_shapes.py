@@ -68,6 +68,8 @@ BUILDERS = {
     "lstm_stack": (lambda: fnn.Sequential([fnn.Embedding(6, 4),
                                            fnn.GRU(3, return_sequences=True), fnn.LSTM(2)]),
                    (2, 5)),
+    "bidirectional": (lambda: fnn.Bidirectional(fnn.LSTM(3, return_sequences=True),
+                                                merge="sum"), (2, 4, 5)),
     "sequential": (lambda: fnn.Sequential([
         fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
         fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]), (4, 2, 3)),
