@@ -21,6 +21,7 @@ from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReL
                         as_layer)
 from fnn.layers import Parallel, Residual
 from fnn.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from fnn.layers import MultiHeadAttention
 from fnn.layers import (Conv1D, Conv2D, Conv3D, ConvTranspose1D, ConvTranspose2D,
                         ConvTranspose3D)
 from fnn.layers import BatchNorm, GroupNorm, LayerNorm, RMSNorm

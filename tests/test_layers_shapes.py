@@ -70,6 +70,9 @@ BUILDERS = {
                    (2, 5)),
     "bidirectional": (lambda: fnn.Bidirectional(fnn.LSTM(3, return_sequences=True),
                                                 merge="sum"), (2, 4, 5)),
+    "attention": (lambda: fnn.MultiHeadAttention(2, 3, dropout_rate=0.2), (2, 4, 5)),
+    "attention_causal": (lambda: fnn.MultiHeadAttention(1, 2, value_size=3, out_features=4,
+                                                        causal=True), (2, 4, 5)),
     "sequential": (lambda: fnn.Sequential([
         fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
         fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]), (4, 2, 3)),

@@ -12,6 +12,7 @@ from fnn.layers.dropout import Dropout
 from fnn.layers.embedding import Embedding
 from fnn.layers.recurrent import GRU, LSTM, SimpleRNN
 from fnn.layers.bidirectional import Bidirectional
+from fnn.layers.attention import MultiHeadAttention
 from fnn.layers.flatten import Flatten
 from fnn.layers.function import FunctionLayer, as_layer
 from fnn.layers.parallel import Parallel
@@ -29,5 +30,5 @@ __all__ = [
     "AvgPool2D", "AvgPool3D", "GlobalAvgPool", "GlobalMaxPool",
     "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
     "Sequential", "FunctionLayer", "as_layer", "Residual", "Parallel", "Embedding",
-    "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention",
 ]
