@@ -22,6 +22,8 @@ from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReL
 from fnn.layers import Parallel, Residual
 from fnn.layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 from fnn.layers import MultiHeadAttention
+from fnn.layers import (EncoderDecoder, LearnedPositionalEmbedding, SinusoidalPositionalEncoding,
+                        TransformerDecoderBlock, TransformerEncoderBlock)
 from fnn.layers import (Conv1D, Conv2D, Conv3D, ConvTranspose1D, ConvTranspose2D,
                         ConvTranspose3D)
 from fnn.layers import BatchNorm, GroupNorm, LayerNorm, RMSNorm

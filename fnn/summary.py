@@ -22,6 +22,7 @@ from fnn.layers.function import as_layer
 from fnn.layers.parallel import Parallel
 from fnn.layers.residual import Residual
 from fnn.layers.sequential import Sequential
+from fnn.layers.transformer import EncoderDecoder
 
 __all__ = ["count_params", "count_bytes", "SummaryRow", "summary_rows", "summary"]
 
@@ -114,6 +115,9 @@ def _walk(layer: Layer, params: Any, state: Any, x: Any, path: tuple[str, ...],
         rows.append(_row(path, "Residual: x + f(x)" if layer.shortcut is None
                          else "Residual: shortcut(x) + f(x)", y, {}, {}))
         return y
+    if isinstance(layer, EncoderDecoder):          # its parts, in the order data flows
+        return layer._forward(lambda name, child, inputs: _walk(
+            child, params[name], state.get(name, {}), inputs, path + (name,), rows), x)
     y, _ = _shape_of(layer, params, state, x, path)
     rows.append(_row(path, layer_repr(layer), y, params, state))
     return y

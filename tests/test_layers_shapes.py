@@ -73,6 +73,11 @@ BUILDERS = {
     "attention": (lambda: fnn.MultiHeadAttention(2, 3, dropout_rate=0.2), (2, 4, 5)),
     "attention_causal": (lambda: fnn.MultiHeadAttention(1, 2, value_size=3, out_features=4,
                                                         causal=True), (2, 4, 5)),
+    "sinusoidal": (lambda: fnn.SinusoidalPositionalEncoding(), (2, 4, 5)),
+    "learned_positions": (lambda: fnn.LearnedPositionalEmbedding(6), (2, 4, 5)),
+    "encoder_block": (lambda: fnn.TransformerEncoderBlock(2, 3, 7, dropout_rate=0.1), (2, 4, 6)),
+    "encoder_block_post_norm": (lambda: fnn.TransformerEncoderBlock(1, 2, 3, norm_first=False),
+                                (2, 4, 6)),
     "sequential": (lambda: fnn.Sequential([
         fnn.Flatten(), fnn.Dense(6), fnn.PReLU(), fnn.Dropout(0.2),
         fnn.Sequential([fnn.Dense(2), fnn.Activation("softmax")])]), (4, 2, 3)),

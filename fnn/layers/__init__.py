@@ -13,6 +13,9 @@ from fnn.layers.embedding import Embedding
 from fnn.layers.recurrent import GRU, LSTM, SimpleRNN
 from fnn.layers.bidirectional import Bidirectional
 from fnn.layers.attention import MultiHeadAttention
+from fnn.layers.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from fnn.layers.transformer import (EncoderDecoder, TransformerDecoderBlock,
+                                    TransformerEncoderBlock)
 from fnn.layers.flatten import Flatten
 from fnn.layers.function import FunctionLayer, as_layer
 from fnn.layers.parallel import Parallel
@@ -31,4 +34,6 @@ __all__ = [
     "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
     "Sequential", "FunctionLayer", "as_layer", "Residual", "Parallel", "Embedding",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention",
+    "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "TransformerEncoderBlock",
+    "TransformerDecoderBlock", "EncoderDecoder",
 ]
