@@ -11,7 +11,8 @@ pytest.importorskip("sklearn")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation",
-        "edge_detection", "digits_cnn", "digits_multitask")
+        "edge_detection", "digits_cnn", "digits_multitask", "sequence_sign",
+        "reverse_transformer", "char_lm")
 
 
 def load(name):
@@ -111,3 +112,41 @@ def test_digits_multitask_trains_two_heads_and_batch_norm_state(capsys):
     np.testing.assert_allclose(h["loss"], np.add(h["digit_loss"], 0.5 * np.asarray(
         h["parity_loss"])), rtol=1e-5)
     assert 0.0 <= result["digit_accuracy"] <= 1.0 and 0.0 <= result["parity_accuracy"] <= 1.0
+
+
+def test_sequence_sign_learns_with_the_mask(capsys):
+    result = load("sequence_sign").main(["--examples", "600", "--epochs", "6", "--hidden", "8",
+                                         "--no-progress"])
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "without the mask" in out
+    assert result["accuracy"] > 0.6 and result["epochs"] <= 6
+
+
+def test_reverse_transformer_trains_and_decodes_greedily(capsys):
+    result = load("reverse_transformer").main([
+        "--train-examples", "256", "--test-examples", "16", "--max-length", "4", "--width", "16",
+        "--heads", "2", "--blocks", "1", "--epochs", "2", "--batch-size", "64", "--no-progress"])
+    out = capsys.readouterr().out
+    assert "held-out exact match (greedy decoding)" in out and " -> " in out
+    assert 0.0 <= result["exact_match"] <= 1.0 and len(result["history"]["loss"]) == 2
+
+
+def test_reverse_transformer_helpers():
+    module = load("reverse_transformer")
+    source, mask, target, target_in = module.encode(["120", "7"], 4)
+    d = module.FIRST_DIGIT
+    assert source.tolist() == [[d + 1, d + 2, d, 0], [d + 7, 0, 0, 0]]
+    assert target.tolist() == [[d, d + 2, d + 1, module.END, 0], [d + 7, module.END, 0, 0, 0]]
+    assert target_in[:, 0].tolist() == [module.START] * 2 and mask.sum() == 4
+    wrong_after_end = target.copy()
+    wrong_after_end[:, -1] = 9                          # after END: does not count
+    assert module.exact_matches(wrong_after_end, target).tolist() == [True, True]
+    assert module.exact_matches(np.zeros_like(target), target).tolist() == [False, False]
+
+
+def test_char_lm_trains_and_samples(capsys):
+    result = load("char_lm").main(["--window", "16", "--stride", "256", "--hidden", "16",
+                                   "--epochs", "1", "--sample-chars", "20", "--no-progress"])
+    out = capsys.readouterr().out
+    assert "bits per character" in out and "sample (temperature" in out
+    assert 0 < result["val_bits_per_char"] < 8
