@@ -1,7 +1,9 @@
 """Many models in one program against one fit per model (scikit-learn's digits, MLP 64-32-10).
 
 - ensemble: ``fnn.fit_ensemble`` with 8 keys against 8 sequential ``fnn.fit`` calls
-  (the same keys, so the same 8 models).
+  (the same keys, so the same 8 models);
+- sweep: ``fnn.sweep`` over 8 learning rates against 8 sequential ``fnn.fit`` calls
+  with those learning rates (one key).
 
 Each variant is timed from the call to the end of training, after one untimed
 warm-up call (so compilation is not timed; the compile count of the timed call is
@@ -54,7 +56,19 @@ def main() -> None:
         for key in keys:
             jax.block_until_ready(fnn.fit(model, loss, opt, (x, y), key=key, **options).params)
 
-    pairs = {"ensemble": (ensemble, sequential)}
+    rates = list(np.geomspace(1e-4, 1e-1, args.members))
+
+    def one_sweep():
+        result = fnn.sweep(model, loss, opt, (x, y), hyperparams={"learning_rate": rates},
+                           key=keys[0], **options)
+        jax.block_until_ready(result.params)
+
+    def sequential_rates():
+        for rate in rates:
+            jax.block_until_ready(fnn.fit(model, loss, fnn.optim.adam(rate), (x, y),
+                                          key=keys[0], **options).params)
+
+    pairs = {"ensemble": (ensemble, sequential), "sweep": (one_sweep, sequential_rates)}
     lines = [f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), {os.cpu_count()} "
              f"cpus, {platform.processor() or platform.machine()}, jax {jax.__version__}, load "
              f"average {os.getloadavg()[0]:.1f}, {args.reps} reps",

@@ -37,4 +37,4 @@ from fnn import optim
 # --- train
 from fnn import datasets
 from fnn import train
-from fnn.train import EarlyStopping, evaluate, fit, fit_ensemble, predict
+from fnn.train import EarlyStopping, evaluate, fit, fit_ensemble, predict, sweep

@@ -28,6 +28,7 @@ from fnn.train.epoch import make_epoch
 from fnn.train.evaluation import evaluate, predict
 from fnn.train.fit import FitResult, fit
 from fnn.train.ensemble import fit_ensemble
+from fnn.train.sweep import SweepResult, Table, sweep
 from fnn.train.loss_scaling import (DynamicLossScale, LossScaledState, NoOpLossScale,
                                     StaticLossScale, loss_scaled)
 from fnn.train.precision import Policy, get_policy
@@ -35,7 +36,7 @@ from fnn.train.shuffle import index_shuffle, shuffled_indices
 from fnn.train.step import make_train_step
 
 __all__ = [
-    "fit", "fit_ensemble", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
+    "fit", "fit_ensemble", "sweep", "SweepResult", "Table", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
     "EarlyStopping", "EarlyStoppingState", "loss_scaled", "LossScaledState",
     "enable_compilation_cache", "disable_compilation_cache", "compilation_cache_path",
     "tune_cpu_allocator",

@@ -17,7 +17,7 @@ epoch's parameters; the program ends when every member has stopped.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +91,52 @@ def _stack(parts: list) -> Any:
     return jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
 
 
+class Prepared(NamedTuple):
+    """What :func:`prepare` checked and built for training several members."""
+
+    cfg: Any
+    x: Any
+    run_epoch: Callable
+    validate: Callable | None
+    shared: Any
+    validation: Any
+    steps: int
+    batch_size: int | None
+
+
+def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, validation_data,
+            metrics, loss_weights, early_stopping, drop_remainder, shuffle,
+            validation_batch_size) -> Prepared:
+    """``fit``'s checks (nothing compiled yet), then the vmapped epoch and validation."""
+    model = as_layer(model)
+    x, y = checks.check_data(where, data, "data")
+    n = len(jax.tree.leaves(x)[0])
+    check_int(where, "epochs", epochs)
+    check_int(where, "batch_size", batch_size, allow_none=True, maximum=n,
+              maximum_name="the number of examples")
+    cfg = build_config(model, loss, optimizer, metrics=metrics, loss_weights=loss_weights,
+                       max_accumulation_steps=batch_size or n, where=where)
+    _check_monitor(early_stopping, cfg, validation_data is not None)
+    if validation_data is not None:
+        xv, yv = checks.check_data(where, validation_data, "validation_data")
+        _check_validation(x, y, xv, yv)
+    param_structs, state_structs = initial_structs(cfg.model, None, None, key, x)
+    out = checks.check_shapes(where, cfg, param_structs, state_structs, x, y)
+    checks.check_label_range(where, cfg, y, out)
+    checks.check_input_values(where, cfg.model, x)
+    if validation_data is not None:
+        checks.check_shapes(where, cfg, param_structs, state_structs, xv, yv, train=False)
+        checks.check_label_range(where, cfg, yv, out, "validation_data")
+        checks.check_input_values(where, cfg.model, xv, "validation_data")
+    ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), "scan", None, bool(shuffle))
+    validate = None if validation_data is None else _ensemble_validation(
+        cfg.model, cfg.loss_fn, cfg.metric_fns, validation_batch_size, cfg.policy)
+    full, _, remainder = plan(n, batch_size, drop_remainder)
+    return Prepared(cfg, x, _ensemble_epoch(ecfg), validate, jax.device_put((x, y)),
+                    None if validation_data is None else jax.device_put((xv, yv)),
+                    full + (remainder > 0), batch_size)
+
+
 def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any, epochs: int,
                  batch_size: int | None, validation_data: Any = None,
                  metrics: Sequence[Any] = (), loss_weights: Any = None,
@@ -133,47 +179,21 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
       (2, 1)
     """
     where = "fit_ensemble"
-    model = as_layer(model)
     keys = check_keys(where, keys)
-    x, y = checks.check_data(where, data, "data")
-    n = len(jax.tree.leaves(x)[0])
-    check_int(where, "epochs", epochs)
-    check_int(where, "batch_size", batch_size, allow_none=True, maximum=n,
-              maximum_name="the number of examples")
     check_int(where, "chunk_size", chunk_size, allow_none=True)
-    cfg = build_config(model, loss, optimizer, metrics=metrics, loss_weights=loss_weights,
-                       max_accumulation_steps=batch_size or n, where=where)
-    _check_monitor(early_stopping, cfg, validation_data is not None)
-    if validation_data is not None:
-        xv, yv = checks.check_data(where, validation_data, "validation_data")
-        _check_validation(x, y, xv, yv)
-    param_structs, state_structs = initial_structs(cfg.model, None, None, keys[0], x)
-    out = checks.check_shapes(where, cfg, param_structs, state_structs, x, y)
-    checks.check_label_range(where, cfg, y, out)
-    checks.check_input_values(where, cfg.model, x)
-    if validation_data is not None:
-        checks.check_shapes(where, cfg, param_structs, state_structs, xv, yv, train=False)
-        checks.check_label_range(where, cfg, yv, out, "validation_data")
-        checks.check_input_values(where, cfg.model, xv, "validation_data")
-
-    ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), "scan", None, bool(shuffle))
-    run_epoch = _ensemble_epoch(ecfg)
-    init = _ensemble_init(cfg.model, optimizer, checks.struct(x))
-    validate = None if validation_data is None else _ensemble_validation(
-        cfg.model, cfg.loss_fn, cfg.metric_fns, validation_batch_size, cfg.policy)
-    shared = jax.device_put((x, y))
-    validation = None if validation_data is None else jax.device_put((xv, yv))
-    full, _, remainder = plan(n, batch_size, drop_remainder)
-    steps = full + (remainder > 0)
+    run = prepare(where, model, loss, optimizer, data, keys[0], epochs, batch_size,
+                  validation_data, metrics, loss_weights, early_stopping, drop_remainder,
+                  shuffle, validation_batch_size)
+    init = _ensemble_init(run.cfg.model, optimizer, checks.struct(run.x))
     size = chunk_size or keys.shape[0]
     chunks = -(-keys.shape[0] // size)
     bar = EpochBar(epochs * chunks, wants_bar(progress))
     results = []
     try:
         for first in range(0, keys.shape[0], size):
-            results.append(_train_members(
-                keys[first:first + size], first, init, run_epoch, validate, shared, validation,
-                cfg, epochs, early_stopping, steps, batch_size, bar))
+            chunk = keys[first:first + size]
+            results.append(train_members(chunk, first, init(chunk), run, epochs,
+                                         early_stopping, bar, where))
     finally:
         bar.close()
     params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
@@ -181,11 +201,14 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
     return FitResult(params, state, opt_state, history)
 
 
-def _train_members(keys, first, init, run_epoch, validate, shared, validation, cfg, epochs,
-                   early_stopping, steps, batch_size, bar):
-    """One chunk of members: ``(params, state, opt_state, histories)``."""
+def train_members(keys, first, start, run, epochs, early_stopping, bar, where):
+    """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
+    member axis) as :func:`prepare`'s ``run`` says; returns ``(params, state, opt_state,
+    histories)``."""
+    cfg, run_epoch, validate = run.cfg, run.run_epoch, run.validate
+    shared, validation, steps, batch_size = run.shared, run.validation, run.steps, run.batch_size
     members = keys.shape[0]
-    params, state, opt_state = init(keys)
+    params, state, opt_state = start
     names = ["loss"] + [name for name, _ in cfg.metric_fns]
     histories: list[dict] = [{} for _ in range(members)]
     active = np.ones(members, bool)
@@ -208,7 +231,7 @@ def _train_members(keys, first, init, run_epoch, validate, shared, validation, c
             try:
                 _raise_if_not_finite(mine, epoch, steps, batch_size)
             except FloatingPointError as err:
-                raise FloatingPointError(f"fit_ensemble: member {first + m}: {err}") from None
+                raise FloatingPointError(f"{where}: member {first + m}: {err}") from None
             logs = {name: float(mine[name]) for name in names if name in mine}
             logs.update({"val_" + name: float(val_numbers[name][m]) for name in names
                          if name in val_numbers})

@@ -1,0 +1,201 @@
+"""``fnn.sweep``: a grid (or list) of optimizer hyperparameters trained in one compiled program.
+
+fnn's optimizers keep their hyperparameters (learning rate, ``b1``, weight
+decay, ...) as float32 arrays in the optimizer state
+(:func:`fnn.optim.set_hyperparams`), so configurations that differ only
+there share one compiled step: ``sweep`` stacks one optimizer state per
+configuration and runs the epoch under :func:`jax.vmap`, as
+:func:`fnn.fit_ensemble` does for keys. Every row starts from the same key
+(the same initial weights, shuffle order and dropout masks), so row ``i`` is
+exactly ``fnn.fit`` with configuration ``i`` and only the hyperparameters
+differ between rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn.caching import shape_key
+from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
+from fnn.train.early_stopping import EarlyStopping
+from fnn.train.ensemble import _stack, check_keys, prepare, train_members
+from fnn.train.initial_values import _jitted_init
+from fnn.train.progress import EpochBar, wants_bar
+from fnn.validation import check_int
+
+
+class Table:
+    """Rows of ``{column: value}``: printable, and ``columns()`` gives ``{column: [values]}``."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]]):
+        self.rows = [dict(row) for row in rows]
+
+    def columns(self) -> dict[str, list]:
+        """``{column: [one value per row]}`` (e.g. for ``pandas.DataFrame``)."""
+        names = list(dict.fromkeys(name for row in self.rows for name in row))
+        return {name: [row.get(name) for row in self.rows] for name in names}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __str__(self) -> str:
+        columns = self.columns()
+        cells = {name: [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values]
+                 for name, values in columns.items()}
+        widths = {name: max(len(name), *(len(c) for c in cells[name])) for name in cells}
+        lines = ["  ".join(name.rjust(widths[name]) for name in cells)]
+        for i in range(len(self.rows)):
+            lines.append("  ".join(cells[name][i].rjust(widths[name]) for name in cells))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class SweepResult(NamedTuple):
+    """What :func:`sweep` returns.
+
+    Attributes:
+      params, state, opt_state: stacked, row ``i`` (leading axis) for configuration ``i``.
+      history: one ``fit``-style history per configuration.
+      configs: the configurations, in row order (``{name: value}``).
+      table: one row per configuration: its hyperparameters, then the last epoch's
+        numbers (the best epoch's with early stopping and ``restore_best``).
+    """
+
+    params: Any
+    state: Any
+    opt_state: Any
+    history: list
+    configs: list
+    table: Table
+
+
+def _configurations(hyperparams: Any, grid: bool) -> list[dict]:
+    if isinstance(hyperparams, Mapping):
+        if not hyperparams:
+            raise ValueError("sweep: hyperparams is empty; give e.g. "
+                             "{'learning_rate': [1e-3, 1e-2]}")
+        names = list(hyperparams)
+        values = []
+        for name in names:
+            v = hyperparams[name]
+            v = [v] if np.ndim(v) == 0 else list(np.ravel(v))
+            if not v:
+                raise ValueError(f"sweep: hyperparams[{name!r}] has no values")
+            values.append(v)
+        if grid:
+            return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+        lengths = {name: len(v) for name, v in zip(names, values)}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"sweep: with grid=False every hyperparameter list is one "
+                             f"configuration per position and needs the same length; got "
+                             f"lengths {lengths}")
+        return [dict(zip(names, combo)) for combo in zip(*values)]
+    configs = list(hyperparams)
+    if not configs or not all(isinstance(c, Mapping) for c in configs):
+        raise ValueError("sweep: hyperparams must be a dict {name: [values]} (a grid) or a "
+                         "list of dicts {name: value} (one per configuration)")
+    if len({tuple(sorted(c)) for c in configs}) != 1:
+        raise ValueError("sweep: every configuration must set the same hyperparameters, got "
+                         f"{[sorted(c) for c in configs]}")
+    return [dict(c) for c in configs]
+
+
+def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
+          key: jax.Array, epochs: int, batch_size: int | None, grid: bool = True,
+          validation_data: Any = None, metrics: Sequence[Any] = (), loss_weights: Any = None,
+          early_stopping: EarlyStopping | None = None, progress: bool = True,
+          drop_remainder: bool = False, shuffle: bool = True,
+          validation_batch_size: int | None = None,
+          chunk_size: int | None = None) -> SweepResult:
+    """Train one model per hyperparameter configuration, all in one compiled program.
+
+    Args:
+      model, loss, data, epochs, batch_size, validation_data, metrics, loss_weights,
+        early_stopping, drop_remainder, shuffle, validation_batch_size: as for
+        :func:`fnn.fit` (early stopping acts per configuration).
+      optimizer: an ``fnn.optim`` optimizer; the configurations replace the
+        hyperparameters in its state (:func:`fnn.optim.hyperparameter_names` lists
+        them: ``learning_rate``, ``b1``, ``weight_decay``, ...).
+      hyperparams: ``{name: [values]}`` (every combination with ``grid=True``; the
+        lists zipped position by position with ``grid=False``), or a list of
+        configurations ``[{name: value}, ...]``.
+      key: one PRNG key for every row (same initialisation, shuffle and dropout).
+      progress: one progress bar for the whole sweep.
+      chunk_size: train at most this many configurations at a time (same results).
+
+    Returns:
+      A :class:`SweepResult`: stacked ``params`` (row ``i`` = configuration ``i``,
+      exactly ``fit`` with it), one history per row, and a printable ``table``.
+
+    Raises:
+      ValueError: an unknown hyperparameter (the message lists the optimizer's), a bad
+        value, zipped lists of different lengths, and what ``fit`` rejects.
+
+    Example:
+      >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
+      >>> x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+      >>> y = x[:, :1] ** 2
+      >>> result = fnn.sweep(model, "mse", fnn.optim.adam(1e-3), (x, y),
+      ...                    hyperparams={"learning_rate": [1e-3, 1e-2, 1e-1]},
+      ...                    key=jax.random.key(0), epochs=5, batch_size=16, progress=False)
+      >>> result.params["0"]["w"].shape, result.table.columns()["learning_rate"]
+      ((3, 3, 8), [0.001, 0.01, 0.1])
+    """
+    where = "sweep"
+    key = check_keys(where, jnp.stack([key]) if isinstance(key, jax.Array) else key)[0]
+    check_int(where, "chunk_size", chunk_size, allow_none=True)
+    configs = _configurations(hyperparams, grid)
+    run = prepare(where, model, loss, optimizer, data, key, epochs, batch_size,
+                  validation_data, metrics, loss_weights, early_stopping, drop_remainder,
+                  shuffle, validation_batch_size)
+    x = run.x
+    params, state = _jitted_init(run.cfg.model, shape_key(x))(key)   # fit's own init
+    base = optimizer.init(params)
+    names = hyperparameter_names(base)
+    for name in configs[0]:
+        if name not in names:
+            raise ValueError(f"sweep: the optimizer has no hyperparameter {name!r}; it has: "
+                             f"{names}")
+    states = [set_hyperparams(base, **config) for config in configs]   # checks each value
+    rows = len(configs)
+    size = chunk_size or rows
+    bar = EpochBar(epochs * -(-rows // size), wants_bar(progress))
+    results = []
+    try:
+        for first in range(0, rows, size):
+            count = min(size, rows - first)
+            start = (_repeat(params, count), _repeat(state, count),
+                     jax.tree.map(lambda *a: jnp.stack(a), *states[first:first + count]))
+            keys = jnp.stack([key] * count)
+            results.append(train_members(keys, first, start, run, epochs, early_stopping,
+                                         bar, where))
+    finally:
+        bar.close()
+    params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
+    history = [h for r in results for h in r[3]]
+    table = Table([{**{k: float(v) for k, v in config.items()}, **_final(h, early_stopping)}
+                   for config, h in zip(configs, history)])
+    return SweepResult(params, state, opt_state, history, configs, table)
+
+
+def _repeat(tree: Any, count: int) -> Any:
+    return jax.tree.map(lambda a: jnp.broadcast_to(a, (count,) + jnp.shape(a)), tree)
+
+
+def _final(history: dict, early_stopping: EarlyStopping | None) -> dict:
+    """The row's numbers: the last epoch's, or the best epoch's when early stopping restores."""
+    epoch = len(history["loss"]) - 1
+    if early_stopping is not None and early_stopping.restore_best:
+        values = history[early_stopping.monitor]
+        best = np.argmin if early_stopping.resolved_mode() == "min" else np.argmax
+        epoch = int(best(values))
+    row = {"epochs": len(history["loss"])}
+    row.update({name: values[epoch] for name, values in history.items()
+                if name not in ("learning_rate", "skipped")})
+    return row
