@@ -3,7 +3,9 @@
 - ensemble: ``fnn.fit_ensemble`` with 8 keys against 8 sequential ``fnn.fit`` calls
   (the same keys, so the same 8 models);
 - sweep: ``fnn.sweep`` over 8 learning rates against 8 sequential ``fnn.fit`` calls
-  with those learning rates (one key).
+  with those learning rates (one key);
+- cv: ``fnn.cross_validate`` with 5 folds against 5 sequential ``fnn.fit`` calls on the
+  same splits.
 
 Each variant is timed from the call to the end of training, after one untimed
 warm-up call (so compilation is not timed; the compile count of the timed call is
@@ -68,7 +70,21 @@ def main() -> None:
             jax.block_until_ready(fnn.fit(model, loss, fnn.optim.adam(rate), (x, y),
                                           key=keys[0], **options).params)
 
-    pairs = {"ensemble": (ensemble, sequential), "sweep": (one_sweep, sequential_rates)}
+    fold_key, fit_key = jax.random.split(keys[0])
+    folds = fnn.train.kfold_indices(len(x), 5, key=fold_key)
+
+    def one_cv():
+        result = fnn.cross_validate(model, loss, opt, (x, y), k=5, key=keys[0], **options)
+        jax.block_until_ready(result.params)
+
+    def sequential_folds():
+        for train, held in folds:
+            jax.block_until_ready(fnn.fit(model, loss, opt, (x[train], y[train]), key=fit_key,
+                                          validation_data=(x[held], y[held]),
+                                          **options).params)
+
+    pairs = {"ensemble": (ensemble, sequential), "sweep": (one_sweep, sequential_rates),
+             "cv": (one_cv, sequential_folds)}
     lines = [f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), {os.cpu_count()} "
              f"cpus, {platform.processor() or platform.machine()}, jax {jax.__version__}, load "
              f"average {os.getloadavg()[0]:.1f}, {args.reps} reps",

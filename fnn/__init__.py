@@ -37,4 +37,5 @@ from fnn import optim
 # --- train
 from fnn import datasets
 from fnn import train
-from fnn.train import EarlyStopping, evaluate, fit, fit_ensemble, predict, sweep
+from fnn.train import (EarlyStopping, cross_validate, evaluate, fit, fit_ensemble, predict,
+                       sweep)

@@ -29,6 +29,7 @@ from fnn.train.evaluation import evaluate, predict
 from fnn.train.fit import FitResult, fit
 from fnn.train.ensemble import fit_ensemble
 from fnn.train.sweep import SweepResult, Table, sweep
+from fnn.train.cross_validation import CrossValidationResult, cross_validate
 from fnn.train.loss_scaling import (DynamicLossScale, LossScaledState, NoOpLossScale,
                                     StaticLossScale, loss_scaled)
 from fnn.train.precision import Policy, get_policy
@@ -36,7 +37,8 @@ from fnn.train.shuffle import index_shuffle, shuffled_indices
 from fnn.train.step import make_train_step
 
 __all__ = [
-    "fit", "fit_ensemble", "sweep", "SweepResult", "Table", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
+    "fit", "fit_ensemble", "sweep", "SweepResult", "Table", "cross_validate",
+    "CrossValidationResult", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
     "EarlyStopping", "EarlyStoppingState", "loss_scaled", "LossScaledState",
     "enable_compilation_cache", "disable_compilation_cache", "compilation_cache_path",
     "tune_cpu_allocator",

@@ -59,10 +59,11 @@ def check_keys(where: str, keys: Any) -> jax.Array:
 
 
 @memoize
-def _ensemble_epoch(ecfg: EpochConfig) -> Callable:
-    """One epoch of every member: ``(params, state, opt_state, data, keys, epoch)``."""
+def _ensemble_epoch(ecfg: EpochConfig, data_axis: int | None = None) -> Callable:
+    """One epoch of every member: ``(params, state, opt_state, data, keys, epoch)``; the
+    data is shared (``data_axis=None``) or has a leading member axis (``0``)."""
     epoch = functools.partial(_whole_epoch, ecfg)
-    return jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, None, 0, None)))
+    return jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, data_axis, 0, None)))
 
 
 @memoize
@@ -74,9 +75,10 @@ def _ensemble_init(model: Any, optimizer: Any, x_struct: Any) -> Callable:
 
 
 @memoize
-def _ensemble_validation(model, loss_fn, metric_fns, batch_size, policy) -> Callable:
+def _ensemble_validation(model, loss_fn, metric_fns, batch_size, policy,
+                         data_axis: int | None = None) -> Callable:
     run = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
-    return jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)))
+    return jax.jit(jax.vmap(run, in_axes=(0, 0, data_axis, data_axis)))
 
 
 def _keep(active: jax.Array, new: Any, old: Any) -> Any:
@@ -106,8 +108,13 @@ class Prepared(NamedTuple):
 
 def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, validation_data,
             metrics, loss_weights, early_stopping, drop_remainder, shuffle,
-            validation_batch_size) -> Prepared:
-    """``fit``'s checks (nothing compiled yet), then the vmapped epoch and validation."""
+            validation_batch_size, stacked: Any = None) -> Prepared:
+    """``fit``'s checks (nothing compiled yet), then the vmapped epoch and validation.
+
+    ``data`` and ``validation_data`` are one member's; the members share them, or, with
+    ``stacked = (data, validation_data)`` holding a leading member axis, each trains on
+    its own (cross-validation folds; ``data`` is then the first member's, for the checks).
+    """
     model = as_layer(model)
     x, y = checks.check_data(where, data, "data")
     n = len(jax.tree.leaves(x)[0])
@@ -129,11 +136,14 @@ def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, valida
         checks.check_label_range(where, cfg, yv, out, "validation_data")
         checks.check_input_values(where, cfg.model, xv, "validation_data")
     ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), "scan", None, bool(shuffle))
+    axis = None if stacked is None else 0
     validate = None if validation_data is None else _ensemble_validation(
-        cfg.model, cfg.loss_fn, cfg.metric_fns, validation_batch_size, cfg.policy)
+        cfg.model, cfg.loss_fn, cfg.metric_fns, validation_batch_size, cfg.policy, axis)
     full, _, remainder = plan(n, batch_size, drop_remainder)
-    return Prepared(cfg, x, _ensemble_epoch(ecfg), validate, jax.device_put((x, y)),
-                    None if validation_data is None else jax.device_put((xv, yv)),
+    shared = jax.device_put((x, y) if stacked is None else stacked[0])
+    validation = None if validation_data is None else jax.device_put(
+        (xv, yv) if stacked is None else stacked[1])
+    return Prepared(cfg, x, _ensemble_epoch(ecfg, axis), validate, shared, validation,
                     full + (remainder > 0), batch_size)
 
 

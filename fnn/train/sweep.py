@@ -45,7 +45,8 @@ class Table:
 
     def __str__(self) -> str:
         columns = self.columns()
-        cells = {name: [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values]
+        cells = {name: [f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
+                        for v in values]
                  for name, values in columns.items()}
         widths = {name: max(len(name), *(len(c) for c in cells[name])) for name in cells}
         lines = ["  ".join(name.rjust(widths[name]) for name in cells)]
