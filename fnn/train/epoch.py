@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 
 from fnn.caching import memoize
 from fnn.optim.base import find_states
@@ -66,6 +67,7 @@ class EpochConfig:
     mode: str = "scan"
     chunk: int | None = None
     shuffle: bool = True
+    mesh: Any = None        # data parallel: each batch is split over the mesh's "data" axis
 
 
 def plan(n: int, batch_size: int | None, drop_remainder: bool) -> tuple[int, int, int]:
@@ -146,6 +148,9 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
 
     def one(carry, i):
         batch = _batch(data, perm, i, ecfg.batch_size, size)
+        if ecfg.mesh is not None:     # each device computes its slice of the batch
+            batch = jax.lax.with_sharding_constraint(
+                batch, NamedSharding(ecfg.mesh, PartitionSpec("data")))
         params, state, opt_state, metrics = train_step(
             ecfg.train, *carry, batch, jax.random.fold_in(steps_key, i))
         return (params, state, opt_state), {k: metrics[k] for k in names}

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.layers.function import as_layer
-from fnn.train import checks, dispatch, loss_scaling
+from fnn.train import checks, data_parallel, dispatch, loss_scaling
 from fnn.train.config import build_config, donate_buffers
 from fnn.train.data import num_examples
 from fnn.train.early_stopping import EarlyStopping
@@ -109,7 +109,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         augment: Callable | None = None, precision: Any = None, loss_scale: Any = None,
         accumulation_steps: int = 1, drop_remainder: bool = False,
         validation_batch_size: int | None = None, shuffle: bool = True,
-        strategy: str | None = None, steps_per_dispatch: int | None = None) -> FitResult:
+        strategy: str | None = None, steps_per_dispatch: int | None = None,
+        mesh: Any = None) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -159,6 +160,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         data's own order (for data whose order matters).
       strategy, steps_per_dispatch: how steps are dispatched (expert override,
         see :mod:`fnn.train.dispatch`).
+      mesh: data parallel training over a ``jax.sharding.Mesh`` with a ``"data"``
+        axis (e.g. ``jax.make_mesh((n,), ("data",))``): each batch is split over
+        the axis's devices, parameters and data are replicated, and the numbers
+        are those of one device (BatchNorm's statistics are the whole batch's);
+        see :mod:`fnn.train.data_parallel`.
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -205,6 +211,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         check_int("fit", "validation_batch_size", validation_batch_size, allow_none=True)
     mode, chunk = dispatch.resolve(cfg.model, strategy, steps_per_dispatch)
     full, _, remainder = plan(n, batch_size, drop_remainder)
+    if mesh is not None:
+        data_parallel.check_mesh("fit", mesh, batch_size or n, remainder)
+        mesh = data_parallel.auto_axes(mesh)
 
     # Every check runs on shapes only (jax.eval_shape): nothing is computed or compiled
     # before the inputs are known to fit together.
@@ -222,18 +231,22 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
         opt_state = opt.init(params)
-    data = jax.device_put((x, y))
+    data = jax.device_put((x, y)) if mesh is None else data_parallel.replicate(mesh, (x, y))
+    if mesh is not None:
+        params, state, opt_state = data_parallel.replicate(mesh, (params, state, opt_state))
     # Donation saves accelerator memory; on CPU it measured no faster, and it costs a copy
     # of everything donated (the caller's arrays must survive), so CPU does not donate.
     donate = donate_buffers()
     params, state, opt_state = own_arrays((params, state, opt_state), copy=donate)
     run_epoch = epoch_function(
-        EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle)), donate)
+        EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle), mesh),
+        donate)
     run_validation = None
     if validation_data is not None:
         run_validation = evaluation_function(cfg.model, cfg.loss_fn, cfg.metric_fns,
                                              validation_batch_size, cfg.policy)
-        validation = jax.device_put((xv, yv))
+        validation = (jax.device_put((xv, yv)) if mesh is None
+                      else data_parallel.replicate(mesh, (xv, yv)))
 
     names, extras = ["loss"] + [name for name, _ in cfg.metric_fns], ["learning_rate", "skipped"]
     history: dict[str, list[float]] = {}

@@ -1,0 +1,60 @@
+"""Data parallel training with JAX's own sharding: ``fit(..., mesh=...)``.
+
+With a :class:`jax.sharding.Mesh` that has a ``"data"`` axis, ``fit`` puts
+the data, the parameters, the model state and the optimizer state on every
+device of the mesh (replicated, ``PartitionSpec()``), and inside the compiled
+step constrains each batch to be split along its example axis over
+``"data"`` (``NamedSharding(mesh, PartitionSpec("data"))``). Plain
+:func:`jax.jit` then partitions the step (GSPMD): each device computes the
+forward and backward pass of its slice of the batch, and the gradient sums,
+the loss mean and BatchNorm's batch statistics become all-reduces over the
+devices. The program means what it means on one device, so the results are
+those of one device up to the order of floating-point additions. No
+``pmap``, no ``axis_name`` needed.
+
+Several processes (hosts): call ``jax.distributed.initialize(...)`` in each
+first; ``jax.make_mesh`` then spans every process's devices (``docs/many_models.md``
+says how to launch it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from jax.sharding import NamedSharding, PartitionSpec
+
+
+def check_mesh(where: str, mesh: Any, batch_size: int, remainder: int) -> None:
+    """``ValueError`` unless ``mesh`` has a ``"data"`` axis that divides every batch."""
+    if not isinstance(mesh, jax.sharding.Mesh):
+        raise ValueError(f"{where}: mesh must be a jax.sharding.Mesh such as "
+                         f"jax.make_mesh((jax.device_count(),), ('data',)), got {mesh!r:.80}")
+    if "data" not in mesh.axis_names:
+        raise ValueError(f"{where}: the mesh needs an axis named 'data' to split the batch "
+                         f"over; it has axes {mesh.axis_names}")
+    devices = mesh.shape["data"]
+    for what, size in (("batch_size", batch_size), ("the last partial batch", remainder)):
+        if size and size % devices:
+            hint = (" (or pass drop_remainder=True)" if what != "batch_size" else "")
+            raise ValueError(f"{where}: {what} ({size}) must be divisible by the {devices} "
+                             f"devices of the mesh's 'data' axis, so that each device gets "
+                             f"the same number of examples{hint}")
+
+
+def replicate(mesh: Any, tree: Any) -> Any:
+    """``tree`` on every device of ``mesh`` (``PartitionSpec()``)."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def auto_axes(mesh: Any) -> Any:
+    """``mesh`` with every axis of type ``Auto`` (the compiler places the collectives).
+
+    ``jax.make_mesh`` makes ``Explicit`` axes by default in recent JAX, where arrays
+    carry their sharding in their type; fit's step is written for one device and lets
+    GSPMD partition it, which needs ``Auto`` axes.
+    """
+    auto = (jax.sharding.AxisType.Auto,) * len(mesh.axis_names)
+    if tuple(getattr(mesh, "axis_types", auto)) == auto:
+        return mesh
+    return jax.sharding.Mesh(mesh.devices, mesh.axis_names, axis_types=auto)

@@ -1,0 +1,44 @@
+"""Run with XLA_FLAGS=--xla_force_host_platform_device_count=8: fit over a mesh of 8 CPU
+devices equals fit on one device (BatchNorm included); prints one JSON line."""
+
+import json
+
+import jax
+import numpy as np
+
+import fnn
+
+
+def main() -> None:
+    assert jax.device_count() == 8, jax.devices()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 5)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int32)
+    # No bias before BatchNorm: its gradient is zero up to rounding noise, which Adam's
+    # normalised step turns into +-lr steps that differ with the order of the additions.
+    model = fnn.Sequential([fnn.Dense(16, use_bias=False), fnn.BatchNorm(momentum=0.9),
+                            fnn.Activation("relu"), fnn.Dense(2)])
+    options = dict(epochs=3, batch_size=32, key=jax.random.key(0), progress=False,
+                   metrics=["accuracy"], validation_data=(x[:16], y[:16]))
+    opt = fnn.optim.adam(0.01)
+    one = fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y), **options)
+    mesh = jax.make_mesh((8,), ("data",))
+    many = fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y), mesh=mesh, **options)
+    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+               for a, b in zip(jax.tree.leaves((one.params, one.state)),
+                               jax.tree.leaves((many.params, many.state))))
+    sharding = jax.tree.leaves(many.params)[0].sharding
+    errors = []
+    for kwargs in ({"batch_size": 30}, {"mesh": jax.make_mesh((8,), ("batch",))}):
+        try:
+            fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y),
+                    **{**options, "mesh": mesh, **kwargs})
+        except ValueError as err:
+            errors.append(str(err))
+    print(json.dumps({"max_abs_diff": diff, "devices": len(sharding.device_set),
+                      "loss_one": one.history["loss"], "loss_many": many.history["loss"],
+                      "errors": errors}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Data parallel fit over 8 emulated CPU devices (a subprocess: the device count is fixed when
+JAX starts) equals fit on one device, BatchNorm's statistics included; clear mesh errors."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import fnn
+
+SCRIPT = pathlib.Path(__file__).parent / "scripts" / "data_parallel_check.py"
+
+
+def test_fit_over_eight_devices_equals_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+           "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 8                         # params live on all 8 devices
+    assert result["max_abs_diff"] < 1e-5
+    np.testing.assert_allclose(result["loss_many"], result["loss_one"], rtol=1e-5)
+    batch_error, axis_error = result["errors"]
+    assert "batch_size (30) must be divisible by the 8 devices" in batch_error
+    assert "needs an axis named 'data'" in axis_error
+
+
+def test_mesh_argument_errors_on_one_device():
+    x, y = np.ones((8, 2), np.float32), np.zeros(8, np.int32)
+    with pytest.raises(ValueError, match="mesh must be a jax.sharding.Mesh"):
+        fnn.fit(fnn.Dense(2), "sparse_softmax_cross_entropy", fnn.optim.sgd(0.1), (x, y),
+                epochs=1, batch_size=4, key=jax.random.key(0), progress=False, mesh="data")
+    mesh = jax.make_mesh((1,), ("data",))
+    result = fnn.fit(fnn.Dense(2), "sparse_softmax_cross_entropy", fnn.optim.sgd(0.1), (x, y),
+                     epochs=1, batch_size=4, key=jax.random.key(0), progress=False, mesh=mesh)
+    assert result.params["w"].shape == (2, 2)
