@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 
@@ -43,8 +44,20 @@ def check_mesh(where: str, mesh: Any, batch_size: int, remainder: int) -> None:
 
 
 def replicate(mesh: Any, tree: Any) -> Any:
-    """``tree`` on every device of ``mesh`` (``PartitionSpec()``)."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    """``tree`` on every device of ``mesh`` (``PartitionSpec()``).
+
+    With several processes, an array already on this process's device cannot be moved to
+    another host's devices; each process builds the global array from its own host copy
+    (every process holds the same values: the same data and the same initialisation).
+    """
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def one(leaf):
+        host = np.asarray(jax.device_get(leaf))
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+    return jax.tree.map(one, tree)
 
 
 def auto_axes(mesh: Any) -> Any:
