@@ -26,6 +26,9 @@ def test_fit_over_eight_devices_equals_one_device():
     assert result["devices"] == 8                         # params live on all 8 devices
     assert result["max_abs_diff"] < 1e-5
     np.testing.assert_allclose(result["loss_many"], result["loss_one"], rtol=1e-5)
+    one, many = result["scores"]
+    assert one.keys() == many.keys() and all(abs(one[k] - many[k]) < 1e-6 for k in one)
+    assert result["prediction_diff"] < 1e-6                  # evaluate/predict with mesh=
     batch_error, axis_error = result["errors"]
     assert "batch_size (30) must be divisible by the 8 devices" in batch_error
     assert "needs an axis named 'data'" in axis_error

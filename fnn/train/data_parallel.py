@@ -71,3 +71,20 @@ def auto_axes(mesh: Any) -> Any:
     if tuple(getattr(mesh, "axis_types", auto)) == auto:
         return mesh
     return jax.sharding.Mesh(mesh.devices, mesh.axis_names, axis_types=auto)
+
+
+def place(where: str, mesh: Any, params: Any, state: Any, data: Any) -> tuple[Any, Any, Any]:
+    """For ``evaluate`` / ``predict``: parameters and state replicated over ``mesh``, the
+    data split along its example axis over ``"data"`` when the device count divides it
+    (else replicated, so any number of examples works); the jitted forward pass is then
+    partitioned by the compiler, with the numbers of one device."""
+    check_mesh(where, mesh, 0, 0)
+    mesh = auto_axes(mesh)
+    n = len(jax.tree.leaves(data)[0])
+    spec = PartitionSpec("data") if n % mesh.shape["data"] == 0 else PartitionSpec()
+    if jax.process_count() == 1:
+        data = jax.device_put(data, NamedSharding(mesh, spec))
+    else:
+        data = replicate(mesh, data)
+    params, state = replicate(mesh, (params, state))
+    return params, state, data

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from fnn.caching import memoize
 from fnn.layers.function import as_layer
-from fnn.train import checks
+from fnn.train import checks, data_parallel
 from fnn.train.precision import get_policy
 from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
 from fnn.train.data import num_examples
@@ -95,7 +95,7 @@ def evaluation_function(model: Any, loss_fn: Callable | None, metric_fns: tuple,
 
 
 def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None = None, *,
-            precision: Any = None) -> Any:
+            precision: Any = None, mesh: Any = None) -> Any:
     """The model's outputs on ``x`` in evaluation mode: ``y_hat = f(x; theta)``.
 
     Args:
@@ -104,6 +104,8 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
       x: inputs with a leading batch axis (numpy or JAX).
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass (default: params' dtype).
+      mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
+        does (:func:`fnn.train.data_parallel.place`).
 
     Returns:
       The outputs for every example (a JAX array, or the model's output pytree).
@@ -118,12 +120,14 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
     check_int("predict", "batch_size", batch_size, allow_none=True)
     checks.check_input_values("predict", model, x, "")
     policy = None if precision is None else get_policy(precision)
+    if mesh is not None:
+        params, state, x = data_parallel.place("predict", mesh, params, state, x)
     return forward_function(model, policy, batch_size)(params, state, x)
 
 
 def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None,
              metrics: Sequence[Any] = (), loss_weights: Any = None, batch_size: int | None = None,
-             precision: Any = None) -> dict[str, float]:
+             precision: Any = None, mesh: Any = None) -> dict[str, float]:
     """Loss and metrics of the model on a whole dataset.
 
     ``loss`` is the mean over all examples, ``J = (1/m) sum_i L(f(x_i), y_i)``
@@ -143,6 +147,8 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       loss_weights: with a loss per output, their weights.
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass.
+      mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
+        does (:func:`fnn.train.data_parallel.place`).
 
     Returns:
       ``{"loss": float, <metric>: float, ...}`` (Python floats).
@@ -175,6 +181,8 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
         checks.check_label_range("evaluate", cfg, y, out)
     checks.check_input_values("evaluate", model, x)
     fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
+    if mesh is not None:
+        params, state, (x, y) = data_parallel.place("evaluate", mesh, params, state, (x, y))
     return {k: float(v) for k, v in jax.device_get(fn(params, state, x, y)).items()}
 
 

@@ -28,6 +28,12 @@ def main() -> None:
                for a, b in zip(jax.tree.leaves((one.params, one.state)),
                                jax.tree.leaves((many.params, many.state))))
     sharding = jax.tree.leaves(many.params)[0].sharding
+    scores = [fnn.evaluate(model, one.params, one.state, (x[:90], y[:90]),
+                           loss="sparse_softmax_cross_entropy", metrics=["accuracy"], **m)
+              for m in ({}, {"mesh": mesh})]          # 90: not divisible by 8 (replicated)
+    predictions = [np.asarray(fnn.predict(model, one.params, one.state, x, **m))
+                   for m in ({}, {"mesh": mesh})]
+    prediction_diff = float(np.max(np.abs(predictions[0] - predictions[1])))
     errors = []
     for kwargs in ({"batch_size": 30}, {"mesh": jax.make_mesh((8,), ("batch",))}):
         try:
@@ -37,7 +43,8 @@ def main() -> None:
             errors.append(str(err))
     print(json.dumps({"max_abs_diff": diff, "devices": len(sharding.device_set),
                       "loss_one": one.history["loss"], "loss_many": many.history["loss"],
-                      "errors": errors}))
+                      "errors": errors, "scores": scores,
+                      "prediction_diff": prediction_diff}))
 
 
 if __name__ == "__main__":
