@@ -135,3 +135,17 @@ def test_an_encoder_decoder_learns_to_copy_with_fit():
     assert [(r.path, r.params) for r in rows if r.params] == [
         ("encoder/0/0", 40), ("encoder/1", 600), ("target_embedding/0", 40), ("decoder", 904),
         ("head", 45)]
+
+
+def test_encoder_decoder_checks_source_and_target_ids_against_their_own_vocabularies():
+    model = fnn.EncoderDecoder(encoder=fnn.Embedding(10, 4),
+                               decoder=fnn.TransformerDecoderBlock(1, 2, 4),
+                               target_embedding=fnn.Embedding(5, 4), head=fnn.Dense(5))
+    source = np.array([[9, 8, 7]], np.int32)              # fine for the source's 10 ids
+    target = np.array([[1, 2]], np.int32)
+    params, state = model.init(KEY, (source, target))
+    assert fnn.predict(model, params, state, (source, target)).shape == (1, 2, 5)
+    with pytest.raises(ValueError, match=r"predict target: Embedding ids must lie in \[0, 5\)"):
+        fnn.predict(model, params, state, (source, np.array([[1, 7]], np.int32)))
+    with pytest.raises(ValueError, match=r"predict source: Embedding ids must lie in \[0, 10\)"):
+        fnn.predict(model, params, state, (np.array([[10, 0, 0]], np.int32), target))

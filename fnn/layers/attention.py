@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from fnn import initializers
 from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
+from fnn.layers.sequence_input import check_sequence
 
 _PROJECTIONS = ("query", "key", "value", "output")
 
@@ -105,12 +106,7 @@ class MultiHeadAttention(Layer):
         return self.value_size or self.key_size
 
     def _check_input(self, name: str, shape: tuple[int, ...], dtype: Any) -> None:
-        if len(shape) != 3:
-            raise LayerValueError(self, f"expected {name} of rank 3, shape (batch, length, "
-                                  f"features); got rank {len(shape)}, shape {shape}")
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise LayerTypeError(self, f"expected a floating-point {name}, got dtype {dtype} "
-                                 f"(shape {shape}); integer ids go through fnn.Embedding first")
+        check_sequence(self, shape, dtype, name, hint=False)
 
     def _shapes(self, q: Any, k: Any, v: Any) -> dict[str, tuple[int, int]]:
         hk, hv = self.num_heads * self.key_size, self.num_heads * self._value_size

@@ -17,27 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import initializers
-from fnn.errors import LayerTypeError, LayerValueError
-from fnn.layers.base import Layer, ParameterFreeLayer, Params, State, input_struct, \
-    resolve_initializers
+from fnn.errors import LayerValueError
+from fnn.layers.base import (Layer, ParameterFreeLayer, Params, State, input_struct,
+                             resolve_initializers)
+from fnn.layers.sequence_input import check_sequence, split_pair
 
 
 def _split(layer: Any, x: Any) -> tuple[Any, Any]:
-    if isinstance(x, (tuple, list)):
-        if len(x) != 2:
-            raise LayerValueError(layer, f"expected x or a pair (x, mask), got a sequence of "
-                                  f"{len(x)} items")
-        return x[0], x[1]
-    return x, None
+    return split_pair(layer, x)
 
 
 def _check(layer: Any, shape: tuple[int, ...], dtype: Any) -> None:
-    if len(shape) != 3:
-        raise LayerValueError(layer, f"expected a sequence batch of rank 3, shape (batch, "
-                              f"time, features); got rank {len(shape)}, shape {shape}")
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise LayerTypeError(layer, f"expected a floating-point input, got dtype {dtype} "
-                             f"(shape {shape}); integer ids go through fnn.Embedding first")
+    check_sequence(layer, shape, dtype, "a sequence batch")
 
 
 def sinusoids(length: int, features: int) -> np.ndarray:

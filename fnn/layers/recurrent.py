@@ -43,6 +43,7 @@ from jax import lax
 from fnn import activations, initializers
 from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
+from fnn.layers.sequence_input import check_sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,15 +84,7 @@ class _Recurrent(Layer):
         return x, mask, paired
 
     def _check_input(self, shape: tuple[int, ...], dtype: Any) -> None:
-        if len(shape) != 3:
-            hint = (" (one sequence? add a batch axis with x[None]; one feature? add it "
-                    "with x[..., None])" if len(shape) == 2 else "")
-            raise LayerValueError(self, f"expected a sequence batch of rank 3, shape (batch, "
-                                  f"time, features); got rank {len(shape)}, shape "
-                                  f"{shape}{hint}")
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise LayerTypeError(self, f"expected a floating-point input, got dtype {dtype} "
-                                 f"(shape {shape}); integer ids go through fnn.Embedding first")
+        check_sequence(self, shape, dtype, "a sequence batch")
 
     def _check_mask(self, mask: Any, shape: tuple[int, ...]) -> Any:
         if mask is None:

@@ -32,14 +32,11 @@ from fnn.layers.base import Layer, Params, State, input_struct
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.normalization import LayerNorm
+from fnn.layers.sequence_input import check_sequence, split_pair
 
 
 def _split(layer: Any, x: Any, what: str) -> tuple[Any, Any]:
-    if isinstance(x, (tuple, list)):
-        if len(x) != 2:
-            raise LayerValueError(layer, f"expected {what}, got a sequence of {len(x)} items")
-        return x[0], x[1]
-    return x, None
+    return split_pair(layer, x, what)
 
 
 def _key_mask(mask: Any) -> Any:
@@ -94,10 +91,8 @@ class _Block(Layer):
             raise err.with_parent(name).with_traceback(err.__traceback__) from None
 
     def _check_width(self, x: Any) -> None:
-        shape = input_struct(x).shape
-        if len(shape) != 3:
-            raise LayerValueError(self, f"expected a sequence batch of rank 3, shape (batch, "
-                                  f"time, features); got rank {len(shape)}, shape {shape}")
+        x = input_struct(x)
+        check_sequence(self, x.shape, x.dtype, "a sequence batch")
 
     def _sublayer(self, params, name, x, fn, keys, train):
         """``x + dropout(fn(norm(x)))`` (pre-norm) or ``norm(x + dropout(fn(x)))``."""
@@ -326,6 +321,15 @@ class EncoderDecoder(Layer):
             return fn()
         except LayerError as err:
             raise err.with_parent(name).with_traceback(err.__traceback__) from None
+
+    def check_inputs(self, x: Any, where: str) -> None:
+        """Host-side checks of concrete inputs (e.g. Embedding ids) for each part on its own
+        input: the encoder on the source, ``target_embedding`` on the target."""
+        from fnn.train.checks import check_input_values   # (train imports layers, not back)
+        source, target = self._split(x)
+        check_input_values(f"{where} source", self.encoder, source, "")
+        if self.target_embedding is not None:
+            check_input_values(f"{where} target", self.target_embedding, target, "")
 
     def _parts(self) -> list[tuple[str, Any]]:
         parts = [("encoder", self.encoder), ("target_embedding", self.target_embedding),

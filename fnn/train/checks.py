@@ -71,6 +71,8 @@ def _input_layers(model: Any) -> list:
     from fnn.train.dispatch import _children
     if isinstance(model, Sequential):
         return _input_layers(model.layers[0]) if model.layers else []
+    if hasattr(model, "check_inputs"):   # it checks its own parts (e.g. EncoderDecoder)
+        return [model]
     children = _children(model)
     return [model] + [leaf for child in children for leaf in _input_layers(child)]
 
