@@ -92,3 +92,20 @@ def test_bad_chunk_size_and_raw_uint32_keys():
     b = fnn.fit_ensemble(MODEL, LOSS, fnn.optim.sgd(0.1), (X, Y), keys=KEYS, epochs=1,
                          batch_size=10, progress=False)
     assert_same(a.params, b.params)
+
+
+def test_members_are_chunked_automatically_when_memory_is_short(monkeypatch):
+    from fnn.train import ensemble
+    opt = fnn.optim.adam(0.05)
+    options = {**OPTIONS, "epochs": 2}
+    together = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
+    per_member = ensemble.member_bytes(MODEL, opt, X, 16)
+    monkeypatch.setattr(ensemble, "available_memory", lambda: 4 * per_member)   # 2 at a time
+    assert ensemble.auto_chunk_size(MODEL, opt, X, 16, 3) == 2
+    chunks = []
+    original = ensemble.train_members
+    monkeypatch.setattr(ensemble, "train_members",
+                        lambda keys, *a: chunks.append(keys.shape[0]) or original(keys, *a))
+    apart = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
+    assert chunks == [2, 1]
+    assert_same(apart.params, together.params)

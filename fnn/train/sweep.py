@@ -23,7 +23,9 @@ import numpy as np
 from fnn.caching import shape_key
 from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.early_stopping import EarlyStopping
-from fnn.train.ensemble import _stack, check_keys, prepare, train_members
+from fnn.train import checks
+from fnn.train.ensemble import (_stack, auto_chunk_size, check_keys, prepare,
+                                train_members)
 from fnn.train.initial_values import _jitted_init
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.validation import check_int
@@ -128,7 +130,8 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
         configurations ``[{name: value}, ...]``.
       key: one PRNG key for every row (same initialisation, shuffle and dropout).
       progress: one progress bar for the whole sweep.
-      chunk_size: train at most this many configurations at a time (same results).
+      chunk_size: train at most this many configurations at a time (same results);
+        default from a memory estimate (:func:`fnn.train.ensemble.auto_chunk_size`).
 
     Returns:
       A :class:`SweepResult`: stacked ``params`` (row ``i`` = configuration ``i``,
@@ -165,7 +168,8 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
                              f"{names}")
     states = [set_hyperparams(base, **config) for config in configs]   # checks each value
     rows = len(configs)
-    size = chunk_size or rows
+    size = chunk_size or auto_chunk_size(run.cfg.model, optimizer, checks.struct(x),
+                                         batch_size, rows)
     bar = EpochBar(epochs * -(-rows // size), wants_bar(progress))
     results = []
     try:
