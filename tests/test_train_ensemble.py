@@ -109,3 +109,15 @@ def test_members_are_chunked_automatically_when_memory_is_short(monkeypatch):
     apart = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
     assert chunks == [2, 1]
     assert_same(apart.params, together.params)
+
+
+def test_skipped_steps_are_counted_per_epoch_as_in_fit():
+    y = X[:, :1] * 1e20                                   # overflows: every step is skipped
+    opt = fnn.optim.skip_nonfinite(fnn.optim.sgd(1e10))
+    model = fnn.Dense(1)
+    result = fnn.fit_ensemble(model, "mse", opt, (X, y), keys=KEYS[:2], epochs=2,
+                              batch_size=16, progress=False)
+    alone = fnn.fit(model, "mse", opt, (X, y), key=KEYS[0], epochs=2, batch_size=16,
+                    progress=False)
+    assert result.history[0]["skipped"] == alone.history["skipped"]
+    assert all(type(v) is float for v in result.history[0]["skipped"])

@@ -268,6 +268,7 @@ def train_members(keys, first, start, run, epochs, early_stopping, bar, where):
     trackers = [None if early_stopping is None else early_stopping.init()
                 for _ in range(members)]
     best = None
+    skipped_before = np.zeros(members)
     for epoch in range(epochs):
         new = run_epoch(params, state, opt_state, shared, keys, epoch)
         numbers = new[3]
@@ -289,6 +290,9 @@ def train_members(keys, first, start, run, epochs, early_stopping, bar, where):
             logs.update({"val_" + name: float(val_numbers[name][m]) for name in names
                          if name in val_numbers})
             logs.update({k: float(mine[k]) for k in ("learning_rate", "skipped") if k in mine})
+            if "skipped" in logs:        # per epoch, as in fit (the state counts the total)
+                logs["skipped"], skipped_before[m] = (
+                    float(logs["skipped"] - skipped_before[m]), logs["skipped"])
             for name, value in logs.items():
                 histories[m].setdefault(name, []).append(value)
             if early_stopping is not None:
