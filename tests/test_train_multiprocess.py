@@ -1,6 +1,6 @@
 """Two processes on localhost with jax.distributed (4 emulated CPU devices each, gloo
-collectives) train data parallel to the params of one process with 8 devices, and agree bit
-for bit with each other."""
+collectives), each passing only its half of the data, train data parallel to the params of
+one process with 8 devices and all the data, and agree bit for bit with each other."""
 
 import os
 import pathlib
@@ -42,3 +42,4 @@ def test_two_processes_train_like_one(tmp_path):
         np.testing.assert_array_equal(p0[k], p1[k])                    # the processes agree
         np.testing.assert_allclose(p0[k], one[k], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(p0["loss"], one["loss"], rtol=1e-6)
+    np.testing.assert_allclose(p0["val_loss"], one["val_loss"], rtol=1e-5)

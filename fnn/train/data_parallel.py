@@ -13,8 +13,12 @@ those of one device up to the order of floating-point additions. No
 ``pmap``, no ``axis_name`` needed.
 
 Several processes (hosts): call ``jax.distributed.initialize(...)`` in each
-first; ``jax.make_mesh`` then spans every process's devices (``docs/many_models.md``
-says how to launch it).
+first; ``jax.make_mesh`` then spans every process's devices, and each process
+passes ``fit`` its own shard of the data, all shards of one size: the global
+dataset is the shards concatenated in process order
+(``jax.make_array_from_process_local_data``), so two processes holding the
+two halves train exactly like one process holding all of it
+(``docs/many_models.md`` says how to launch it).
 """
 
 from __future__ import annotations
@@ -88,3 +92,27 @@ def place(where: str, mesh: Any, params: Any, state: Any, data: Any) -> tuple[An
         data = replicate(mesh, data)
     params, state = replicate(mesh, (params, state))
     return params, state, data
+
+
+def global_examples(where: str, local: int) -> int:
+    """The number of examples over all processes (each passes its own shard of ``local``
+    examples; the shards must be of one size)."""
+    if jax.process_count() == 1:
+        return local
+    from jax.experimental import multihost_utils
+    sizes = np.asarray(multihost_utils.process_allgather(np.int64(local)))
+    if len(set(sizes.tolist())) != 1:
+        raise ValueError(f"{where}: with several processes each passes its own shard of the "
+                         f"data, all of one size; the processes have {sizes.tolist()} "
+                         f"examples")
+    return int(sizes.sum())
+
+
+def put_data(mesh: Any, tree: Any) -> Any:
+    """Training or validation data on the mesh: replicated in one process; with several,
+    each process's shard becomes its part of a global array split over the examples."""
+    if jax.process_count() == 1:
+        return replicate(mesh, tree)
+    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    return jax.tree.map(
+        lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), tree)

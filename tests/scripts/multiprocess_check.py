@@ -1,5 +1,5 @@
 """One process of a two-process data-parallel fit on localhost (JAX's real multi-process
-runtime on CPU): ``python multiprocess_check.py PORT PROCESS_ID OUT.npz``, run twice at once
+runtime on CPU; each process passes its half of the training and validation data): ``python multiprocess_check.py PORT PROCESS_ID OUT.npz``, run twice at once
 with XLA_FLAGS=--xla_force_host_platform_device_count=4; or ``... single OUT.npz`` for the
 one-process reference on 8 emulated devices."""
 
@@ -16,18 +16,24 @@ def main() -> None:
                                    process_id=int(sys.argv[2]))
     import fnn
 
-    rng = np.random.default_rng(0)               # every process holds the same full data
+    rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 5)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int32)
+    xv, yv = x[:16] + 0.1, y[:16]
+    if jax.process_count() > 1:                  # each process passes only its own half
+        i = jax.process_index()
+        x, y = x[48 * i:48 * (i + 1)], y[48 * i:48 * (i + 1)]
+        xv, yv = xv[8 * i:8 * (i + 1)], yv[8 * i:8 * (i + 1)]
     model = fnn.Sequential([fnn.Dense(16, use_bias=False), fnn.BatchNorm(momentum=0.9),
                             fnn.Activation("relu"), fnn.Dense(2)])
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
     result = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.adam(0.01), (x, y),
                      epochs=3, batch_size=32, key=jax.random.key(0), progress=False,
-                     mesh=mesh)
+                     validation_data=(xv, yv), metrics=["accuracy"], mesh=mesh)
     leaves = jax.tree.leaves((result.params, result.state))
     host = [np.asarray(jax.device_get(a.addressable_data(0))) for a in leaves]
     np.savez(sys.argv[-1], *host, loss=np.asarray(result.history["loss"]),
+             val_loss=np.asarray(result.history["val_loss"]),
              devices=jax.device_count(), processes=jax.process_count())
 
 
