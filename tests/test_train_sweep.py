@@ -63,7 +63,7 @@ def test_any_learning_rates_share_one_compilation():
 @pytest.mark.parametrize("hyperparams, grid, match", [
     ({"learning_rat": [0.1]}, True, r"no hyperparameter 'learning_rat'; it has: \['b1', 'b2'"),
     ({"learning_rate": [0.1, 0.2], "b1": [0.9]}, False, "needs the same length"),
-    ({"b1": [0.9, 1.5]}, True, "b1"),
+    ({"b1": [0.9, 1.5]}, True, r"b1 must be in \[0, 1\), got 1.5"),
     ({}, True, "hyperparams is empty"),
     ([{"learning_rate": 0.1}, {"b1": 0.5}], True, "must set the same hyperparameters"),
 ])

@@ -72,6 +72,42 @@ class ParameterFreeLayer(Layer):
         return {}, {}
 
 
+def child_layers(layer: Any) -> list:
+    """Layers held by ``layer``'s dataclass fields (directly or in a list/tuple/dict)."""
+    if not dataclasses.is_dataclass(layer):
+        return []
+    found = []
+    for field in dataclasses.fields(layer):
+        value = getattr(layer, field.name, None)
+        values = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, (list, tuple)) else (value,))
+        found.extend(v for v in values if is_layer(v))
+    return found
+
+
+def check_input_values(model: Any, x: Any, where: str) -> None:
+    """Host-side checks of a model's concrete input, before anything compiles.
+
+    Layers that can only check values on the host (an ``Embedding``'s id range:
+    inside a compiled step an out-of-range id cannot raise) define
+    ``check_inputs(x, where)``. This calls it on every layer that sees ``x`` as
+    it is: the first child of a :class:`fnn.Sequential` (found by its
+    ``input_layers`` method), every child of another container (``Parallel``
+    branches, ``Residual``), the model itself; a layer with its own
+    ``check_inputs`` checks its parts (e.g. ``EncoderDecoder``). Traced input
+    (e.g. ``predict`` inside ``jit``) is not checked.
+    """
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(x)):
+        return
+    check = getattr(model, "check_inputs", None)
+    if check is not None:
+        check(x, where)
+        return
+    first = getattr(model, "input_layers", None)
+    for child in (first() if first is not None else child_layers(model)):
+        check_input_values(child, x, where)
+
+
 def is_layer(obj: Any) -> bool:
     """True if ``obj`` follows the layer contract (has ``init`` and ``apply``)."""
     return callable(getattr(obj, "init", None)) and callable(getattr(obj, "apply", None))

@@ -43,7 +43,7 @@ from jax import lax
 from fnn import activations, initializers
 from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
-from fnn.layers.sequence_input import check_sequence
+from fnn.layers.sequence_input import check_sequence, split_pair
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,16 +72,11 @@ class _Recurrent(Layer):
 
     # --- checks -------------------------------------------------------------------------
     def _split_input(self, x: Any, mask: Any) -> tuple[Any, Any, bool]:
-        paired = isinstance(x, (tuple, list))
-        if paired:
-            if len(x) != 2:
-                raise LayerValueError(self, f"expected an input x or a pair (x, mask), got a "
-                                      f"sequence of {len(x)} items")
-            if mask is not None:
-                raise LayerValueError(self, "got a mask twice: in the (x, mask) input and as "
-                                      "mask=")
-            x, mask = x
-        return x, mask, paired
+        x, paired_mask = split_pair(self, x, "an input x or a pair (x, mask)")
+        paired = paired_mask is not None
+        if paired and mask is not None:
+            raise LayerValueError(self, "got a mask twice: in the (x, mask) input and as mask=")
+        return x, (paired_mask if paired else mask), paired
 
     def _check_input(self, shape: tuple[int, ...], dtype: Any) -> None:
         check_sequence(self, shape, dtype, "a sequence batch")

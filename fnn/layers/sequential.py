@@ -78,6 +78,10 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         return layer_repr(self)
 
+    def input_layers(self) -> list:
+        """The children that see the model's input as it is: the first one."""
+        return list(self.layers[:1])
+
     def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
         """Initialise child ``i`` with ``fold_in(key, i)`` on the shape it will receive."""
         # a tuple or dict input (e.g. a sequence and its mask) is a pytree of arrays

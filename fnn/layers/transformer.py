@@ -28,7 +28,7 @@ import jax
 from fnn import activations
 from fnn.errors import LayerError, LayerValueError
 from fnn.layers.attention import MultiHeadAttention
-from fnn.layers.base import Layer, Params, State, input_struct
+from fnn.layers.base import Layer, Params, State, check_input_values, input_struct
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.normalization import LayerNorm
@@ -54,6 +54,7 @@ class _Block(Layer):
     activation: Any = "relu"
 
     _attentions = ()   # the attention sublayers (set by each block)
+    _causal = False    # whether "self_attention" hides later steps (the decoder's)
 
     def __post_init__(self):
         for name in ("num_heads", "key_size", "mlp_features"):
@@ -81,8 +82,6 @@ class _Block(Layer):
         children["mlp_output"] = Dense(width)
         children["mlp_norm"] = LayerNorm()
         return children
-
-    _causal = False
 
     def _run(self, name: str, fn: Any) -> Any:
         try:
@@ -325,11 +324,10 @@ class EncoderDecoder(Layer):
     def check_inputs(self, x: Any, where: str) -> None:
         """Host-side checks of concrete inputs (e.g. Embedding ids) for each part on its own
         input: the encoder on the source, ``target_embedding`` on the target."""
-        from fnn.train.checks import check_input_values   # (train imports layers, not back)
         source, target = self._split(x)
-        check_input_values(f"{where} source", self.encoder, source, "")
+        check_input_values(self.encoder, source, f"{where} source")
         if self.target_embedding is not None:
-            check_input_values(f"{where} target", self.target_embedding, target, "")
+            check_input_values(self.target_embedding, target, f"{where} target")
 
     def _parts(self) -> list[tuple[str, Any]]:
         parts = [("encoder", self.encoder), ("target_embedding", self.target_embedding),

@@ -28,7 +28,8 @@ from fnn.train.epoch import make_epoch
 from fnn.train.evaluation import evaluate, predict
 from fnn.train.fit import FitResult, fit
 from fnn.train.ensemble import fit_ensemble
-from fnn.train.sweep import SweepResult, Table, sweep
+from fnn.train.sweep import SweepResult, sweep
+from fnn.train.table import Table
 from fnn.train.cross_validation import CrossValidationResult, cross_validate
 from fnn.train.loss_scaling import (DynamicLossScale, LossScaledState, NoOpLossScale,
                                     StaticLossScale, loss_scaled)

@@ -17,6 +17,7 @@ import numpy as np
 
 from fnn import losses as losses_module
 from fnn.caching import memoize, shape_key, structs_of_key
+from fnn.layers.base import check_input_values as layers_check_input_values
 from fnn.train.config import TrainConfig
 from fnn.train.outputs import loss_parts
 
@@ -64,33 +65,21 @@ def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
     return x, y
 
 
-def _input_layers(model: Any) -> list:
-    """The layers that see the model's raw input: the first child of a ``Sequential``, every
-    child of another container (``Parallel`` branches, ``Residual``), else the model."""
-    from fnn.layers.sequential import Sequential
-    from fnn.train.dispatch import _children
-    if isinstance(model, Sequential):
-        return _input_layers(model.layers[0]) if model.layers else []
-    if hasattr(model, "check_inputs"):   # it checks its own parts (e.g. EncoderDecoder)
-        return [model]
-    children = _children(model)
-    return [model] + [leaf for child in children for leaf in _input_layers(child)]
+def check_key(where: str, key: Any) -> Any:
+    """``key`` if it is one PRNG key (typed, or raw uint32 of shape ``(2,)``); ``ValueError``
+    naming ``where`` otherwise."""
+    if not isinstance(key, jax.Array) or not (
+            (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ())
+            or (key.dtype == jnp.uint32 and key.shape == (2,))):
+        raise ValueError(f"{where}: key must be a PRNG key such as jax.random.key(0), got "
+                         f"{key!r:.80}")
+    return key
 
 
 def check_input_values(where: str, model: Any, x: Any, data_name: str = "data") -> None:
-    """``ValueError`` if a layer that sees the raw input rejects its concrete values.
-
-    Layers that can only check values on the host (an ``Embedding``'s id range:
-    inside a compiled step an out-of-range id cannot raise) define
-    ``check_inputs(x, where)``; fit, evaluate and predict call it once before
-    compiling.
-    """
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(x)):
-        return                                   # traced (predict inside jit): nothing to see
-    for layer in _input_layers(model):
-        check = getattr(layer, "check_inputs", None)
-        if check is not None:
-            check(x, f"{where}: {data_name} x" if data_name else where)
+    """``ValueError`` if a layer that sees the raw input rejects its concrete values
+    (:func:`fnn.layers.base.check_input_values`; e.g. ``Embedding`` ids out of range)."""
+    layers_check_input_values(model, x, f"{where}: {data_name} x" if data_name else where)
 
 
 def _describe(tree: Any) -> Any:

@@ -28,7 +28,7 @@ from fnn.train.data import kfold_indices
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train.ensemble import _ensemble_init, prepare, train_members
 from fnn.train.progress import EpochBar, wants_bar
-from fnn.train.sweep import Table, _final
+from fnn.train.table import Table, final_row
 from fnn.validation import check_int
 
 
@@ -100,9 +100,7 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
     x, y = checks.check_data(where, data, "data")
     n = len(jax.tree.leaves(x)[0])
     check_int(where, "k", k, minimum=2, maximum=n, maximum_name="the number of examples")
-    if not isinstance(key, jax.Array):
-        raise ValueError(f"{where}: key must be a PRNG key such as jax.random.key(0), got "
-                         f"{key!r}")
+    checks.check_key(where, key)
     fold_key, fit_key = jax.random.split(key)
     labels = None
     if stratified:
@@ -126,18 +124,19 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
                           shuffle, validation_batch_size, stacked=(stack(train), stack(held)))
             keys = jnp.stack([fit_key] * len(members))
             init = _ensemble_init(run.cfg.model, optimizer, checks.struct(run.x))
-            params, state, opt_state, histories = train_members(
-                keys, 0, init(keys), run, epochs, early_stopping, bar, where)
+            params, state, opt_state, histories, best = train_members(
+                keys, [f"fold {j}" for j in members], init(keys), run, epochs, early_stopping,
+                bar, where)
             for i, j in enumerate(members):
                 per_fold[j] = jax.tree.map(lambda a: a[i], (params, state, opt_state)) + (
-                    histories[i],)
+                    histories[i], best[i])
     finally:
         bar.close()
     ordered = [per_fold[j] for j in range(k)]
     params, state, opt_state = (jax.tree.map(lambda *a: jnp.stack(a), *[f[i] for f in ordered])
                                 for i in range(3))
     history = [f[3] for f in ordered]
-    rows = [_final(h, early_stopping) for h in history]
+    rows = [final_row(h, f[4]) for h, f in zip(history, ordered)]
     names = [name for name in rows[0] if name.startswith("val_")]
     scores = {name: [row[name] for row in rows] for name in names}
     mean = {name: float(np.mean(v)) for name, v in scores.items()}

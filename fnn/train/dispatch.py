@@ -32,11 +32,11 @@ layer or a list/tuple/dict of layers, e.g. ``Sequential.layers``).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 
+from fnn.layers.base import child_layers
 from fnn.validation import check_int
 
 STRATEGIES = ("scan", "unroll", "step")
@@ -44,24 +44,11 @@ DEFAULT_UNROLL = 8
 """Steps per dispatch of the ``"unroll"`` strategy when none is given."""
 
 
-def _children(layer: Any) -> list:
-    """Layers held by ``layer``'s dataclass fields (directly or in a list/tuple/dict)."""
-    if not dataclasses.is_dataclass(layer):
-        return []
-    found = []
-    for field in dataclasses.fields(layer):
-        value = getattr(layer, field.name, None)
-        values = value.values() if isinstance(value, dict) else (
-            value if isinstance(value, (list, tuple)) else (value,))
-        found.extend(v for v in values if callable(getattr(v, "apply", None)))
-    return found
-
-
 def loop_friendly_on_cpu(model: Any) -> bool:
     """True unless ``model`` or a layer inside it sets ``loop_friendly_on_cpu = False``."""
     if not getattr(model, "loop_friendly_on_cpu", True):
         return False
-    return all(loop_friendly_on_cpu(child) for child in _children(model))
+    return all(loop_friendly_on_cpu(child) for child in child_layers(model))
 
 
 def prefers_unrolled(model: Any, backend: str | None = None) -> bool:

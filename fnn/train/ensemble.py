@@ -33,7 +33,8 @@ from fnn.train.epoch import EpochConfig, _whole_epoch, plan
 from fnn.train.evaluation import evaluation_function
 from fnn.train.fit import (FitResult, _check_monitor, _check_validation,
                            _raise_if_not_finite)
-from fnn.train.initial_values import initial_structs
+from fnn.caching import shape_key
+from fnn.train.initial_values import _jitted_init, initial_structs
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.validation import check_int
 
@@ -69,8 +70,10 @@ def _ensemble_epoch(ecfg: EpochConfig, data_axis: int | None = None) -> Callable
 
 @memoize
 def _ensemble_init(model: Any, optimizer: Any, x_struct: Any) -> Callable:
+    init = _jitted_init(model, shape_key(x_struct))      # fit's own init(key)
+
     def one(key):
-        params, state = model.init(jax.random.split(key)[0], x_struct)
+        params, state = init(key)
         return params, state, optimizer.init(params)
     return jax.jit(jax.vmap(one))
 
@@ -245,8 +248,9 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
     try:
         for first in range(0, keys.shape[0], size):
             chunk = keys[first:first + size]
-            results.append(train_members(chunk, first, init(chunk), run, epochs,
-                                         early_stopping, bar, where))
+            ids = [f"member {i}" for i in range(first, first + len(chunk))]
+            results.append(train_members(chunk, ids, init(chunk), run, epochs, early_stopping,
+                                         bar, where))
     finally:
         bar.close()
     params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
@@ -254,10 +258,15 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
     return FitResult(params, state, opt_state, history)
 
 
-def train_members(keys, first, start, run, epochs, early_stopping, bar, where):
+def train_members(keys, ids, start, run, epochs, early_stopping, bar, where):
     """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
-    member axis) as :func:`prepare`'s ``run`` says; returns ``(params, state, opt_state,
-    histories)``."""
+    member axis) as :func:`prepare`'s ``run`` says; ``ids`` name the members in errors.
+
+    Returns:
+      ``(params, state, opt_state, histories, best_epochs)``; ``best_epochs[m]`` is the
+      epoch whose parameters member ``m`` returns (its last, or its best when early
+      stopping restores it).
+    """
     cfg, run_epoch, validate = run.cfg, run.run_epoch, run.validate
     shared, validation, steps, batch_size = run.shared, run.validation, run.steps, run.batch_size
     members = keys.shape[0]
@@ -285,7 +294,7 @@ def train_members(keys, first, start, run, epochs, early_stopping, bar, where):
             try:
                 _raise_if_not_finite(mine, epoch, steps, batch_size)
             except FloatingPointError as err:
-                raise FloatingPointError(f"{where}: member {first + m}: {err}") from None
+                raise FloatingPointError(f"{where}: {ids[m]}: {err}") from None
             logs = {name: float(mine[name]) for name in names if name in mine}
             logs.update({"val_" + name: float(val_numbers[name][m]) for name in names
                          if name in val_numbers})
@@ -308,6 +317,8 @@ def train_members(keys, first, start, run, epochs, early_stopping, bar, where):
                     for name in (current_logs[0] if current_logs else {})})
         if not active.any():
             break
+    best_epochs = [len(h["loss"]) - 1 for h in histories]
     if best is not None:
         params, state, opt_state = best
-    return params, state, opt_state, histories
+        best_epochs = [t.best_epoch for t in trackers]
+    return params, state, opt_state, histories, best_epochs

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from fnn.layers.function import as_layer
@@ -190,10 +189,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     check_int("fit", "epochs", epochs)
     check_int("fit", "batch_size", batch_size, allow_none=True, maximum=n,
               maximum_name="the number of examples")
-    if not isinstance(key, jax.Array) or not (
-            jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-            or (key.dtype == jnp.uint32 and key.shape == (2,))):
-        raise ValueError(f"fit: key must be a PRNG key such as jax.random.key(0), got {key!r}")
+    checks.check_key("fit", key)
     scale = loss_scaling.for_policy(None if precision is None else get_policy(precision),
                                     loss_scale)
     opt, opt_state = loss_scaling.with_loss_scale(optimizer, opt_state, scale)

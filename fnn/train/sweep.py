@@ -24,39 +24,11 @@ from fnn.caching import shape_key
 from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train import checks
-from fnn.train.ensemble import (_stack, auto_chunk_size, check_keys, prepare,
-                                train_members)
+from fnn.train.ensemble import _stack, auto_chunk_size, prepare, train_members
 from fnn.train.initial_values import _jitted_init
 from fnn.train.progress import EpochBar, wants_bar
+from fnn.train.table import Table, final_row
 from fnn.validation import check_int
-
-
-class Table:
-    """Rows of ``{column: value}``: printable, and ``columns()`` gives ``{column: [values]}``."""
-
-    def __init__(self, rows: Sequence[Mapping[str, Any]]):
-        self.rows = [dict(row) for row in rows]
-
-    def columns(self) -> dict[str, list]:
-        """``{column: [one value per row]}`` (e.g. for ``pandas.DataFrame``)."""
-        names = list(dict.fromkeys(name for row in self.rows for name in row))
-        return {name: [row.get(name) for row in self.rows] for name in names}
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __str__(self) -> str:
-        columns = self.columns()
-        cells = {name: [f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
-                        for v in values]
-                 for name, values in columns.items()}
-        widths = {name: max(len(name), *(len(c) for c in cells[name])) for name in cells}
-        lines = ["  ".join(name.rjust(widths[name]) for name in cells)]
-        for i in range(len(self.rows)):
-            lines.append("  ".join(cells[name][i].rjust(widths[name]) for name in cells))
-        return "\n".join(lines)
-
-    __repr__ = __str__
 
 
 class SweepResult(NamedTuple):
@@ -152,7 +124,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
       ((3, 3, 8), [0.001, 0.01, 0.1])
     """
     where = "sweep"
-    key = check_keys(where, jnp.stack([key]) if isinstance(key, jax.Array) else key)[0]
+    checks.check_key(where, key)
     check_int(where, "chunk_size", chunk_size, allow_none=True)
     configs = _configurations(hyperparams, grid)
     run = prepare(where, model, loss, optimizer, data, key, epochs, batch_size,
@@ -178,29 +150,18 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
             start = (_repeat(params, count), _repeat(state, count),
                      jax.tree.map(lambda *a: jnp.stack(a), *states[first:first + count]))
             keys = jnp.stack([key] * count)
-            results.append(train_members(keys, first, start, run, epochs, early_stopping,
-                                         bar, where))
+            ids = [f"configuration {i}" for i in range(first, first + count)]
+            results.append(train_members(keys, ids, start, run, epochs, early_stopping, bar,
+                                         where))
     finally:
         bar.close()
     params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
     history = [h for r in results for h in r[3]]
-    table = Table([{**{k: float(v) for k, v in config.items()}, **_final(h, early_stopping)}
-                   for config, h in zip(configs, history)])
+    best = [e for r in results for e in r[4]]
+    table = Table([{**{k: float(v) for k, v in config.items()}, **final_row(h, epoch)}
+                   for config, h, epoch in zip(configs, history, best)])
     return SweepResult(params, state, opt_state, history, configs, table)
 
 
 def _repeat(tree: Any, count: int) -> Any:
     return jax.tree.map(lambda a: jnp.broadcast_to(a, (count,) + jnp.shape(a)), tree)
-
-
-def _final(history: dict, early_stopping: EarlyStopping | None) -> dict:
-    """The row's numbers: the last epoch's, or the best epoch's when early stopping restores."""
-    epoch = len(history["loss"]) - 1
-    if early_stopping is not None and early_stopping.restore_best:
-        values = history[early_stopping.monitor]
-        best = np.argmin if early_stopping.resolved_mode() == "min" else np.argmax
-        epoch = int(best(values))
-    row = {"epochs": len(history["loss"])}
-    row.update({name: values[epoch] for name, values in history.items()
-                if name not in ("learning_rate", "skipped")})
-    return row
