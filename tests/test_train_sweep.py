@@ -71,3 +71,38 @@ def test_bad_hyperparameters_are_clear_errors(hyperparams, grid, match):
     with pytest.raises(ValueError, match=match):
         fnn.sweep(MODEL, "mse", fnn.optim.adam(1e-3), (X, Y), hyperparams=hyperparams,
                   grid=grid, key=KEY, epochs=1, batch_size=8, progress=False)
+
+
+def cosine_sgd(learning_rate, steps):
+    """A factory: the learning rate and the schedule's length are both kept in the state."""
+    return fnn.optim.sgd(fnn.optim.cosine_decay(learning_rate, steps))
+
+
+def test_a_factory_builds_each_configuration_and_rows_equal_fit():
+    configs = [{"learning_rate": 0.1, "steps": 4}, {"learning_rate": 0.3, "steps": 9}]
+    result = fnn.sweep(MODEL, "mse", cosine_sgd, (X, Y), hyperparams=configs, key=KEY,
+                       **OPTIONS)
+    assert result.table.columns()["steps"] == [4.0, 9.0]
+    for i, config in enumerate(configs):
+        alone = fnn.fit(MODEL, "mse", cosine_sgd(**config), (X, Y), key=KEY, **OPTIONS)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                     row(result.params, i), alone.params)
+        np.testing.assert_allclose(result.history[i]["learning_rate"],
+                                   alone.history["learning_rate"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("factory, hyperparams, error, match", [
+    (lambda beta: fnn.optim.momentum(0.1, beta=beta, nesterov=beta > 0.5),
+     {"beta": [0.1, 0.9]}, ValueError,
+     r"configuration 0 \{'beta': 0.1\} and configuration 1 \{'beta': 0.9\} differ in more "
+     r"than the hyperparameters"),
+    (lambda lr: fnn.optim.sgd(lr), {"learning_rate": [0.1]}, TypeError,
+     r"keyword arguments \(\['learning_rate'\]\); calling it with \{'learning_rate': 0.1\} "
+     r"failed"),
+    (lambda learning_rate: learning_rate, {"learning_rate": [0.1]}, TypeError,
+     "must return an fnn.optim optimizer"),
+])
+def test_bad_factories_are_clear_errors(factory, hyperparams, error, match):
+    with pytest.raises(error, match=match):
+        fnn.sweep(MODEL, "mse", factory, (X, Y), hyperparams=hyperparams, key=KEY, epochs=1,
+                  batch_size=8, progress=False)

@@ -109,7 +109,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         accumulation_steps: int = 1, drop_remainder: bool = False,
         validation_batch_size: int | None = None, shuffle: bool = True,
         strategy: str | None = None, steps_per_dispatch: int | None = None,
-        mesh: Any = None) -> FitResult:
+        mesh: Any = None, param_sharding: Any = None) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -164,6 +164,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         the axis's devices, parameters and data are replicated, and the numbers
         are those of one device (BatchNorm's statistics are the whole batch's);
         see :mod:`fnn.train.data_parallel`.
+      param_sharding: with ``mesh``, split parameters over the mesh's axes too:
+        ``{path pattern: PartitionSpec}`` (e.g. ``{"*/w": PartitionSpec(None, "model")}``
+        on a ``("data", "model")`` mesh) or ``fn(path) -> PartitionSpec | None``; the
+        optimizer state of a parameter follows it, the rest stays replicated
+        (:func:`fnn.train.data_parallel.param_specs`).
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -212,6 +217,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     if mesh is not None:
         data_parallel.check_mesh("fit", mesh, batch_size or n, remainder)
         mesh = data_parallel.auto_axes(mesh)
+    elif param_sharding is not None:
+        raise ValueError("fit: param_sharding needs a mesh= to place the parameters on")
 
     # Every check runs on shapes only (jax.eval_shape): nothing is computed or compiled
     # before the inputs are known to fit together.
@@ -231,7 +238,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         opt_state = opt.init(params)
     data = jax.device_put((x, y)) if mesh is None else data_parallel.put_data(mesh, (x, y))
     if mesh is not None:
-        params, state, opt_state = data_parallel.replicate(mesh, (params, state, opt_state))
+        specs = data_parallel.param_specs(mesh, param_sharding, params)
+        params = data_parallel.replicate(mesh, params, specs)
+        opt_state = data_parallel.replicate(mesh, opt_state, data_parallel.opt_state_specs(
+            opt_state, params, specs))
+        state = data_parallel.replicate(mesh, state)
     # Donation saves accelerator memory; on CPU it measured no faster, and it costs a copy
     # of everything donated (the caller's arrays must survive), so CPU does not donate.
     donate = donate_buffers()

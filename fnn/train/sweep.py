@@ -9,6 +9,14 @@ configuration and runs the epoch under :func:`jax.vmap`, as
 (the same initial weights, shuffle order and dropout masks), so row ``i`` is
 exactly ``fnn.fit`` with configuration ``i`` and only the hyperparameters
 differ between rows.
+
+Instead of an optimizer, ``sweep`` takes a factory ``make(**config) -> optimizer``
+(``lambda learning_rate, weight_decay: fnn.optim.adamw(learning_rate,
+weight_decay=weight_decay)``): each configuration's optimizer is built and its
+own state initialised, and the rows still share one program as long as the
+optimizers differ only in the hyperparameters kept in their state (checked by
+comparing their traced update computations; otherwise an error says which
+configuration differs).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.caching import shape_key
+from fnn.optim.base import GradientTransformation
 from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train import checks
@@ -59,7 +68,8 @@ def _configurations(hyperparams: Any, grid: bool) -> list[dict]:
         values = []
         for name in names:
             v = hyperparams[name]
-            v = [v] if np.ndim(v) == 0 else list(np.ravel(v))
+            v = [v] if np.ndim(v) == 0 else [
+                e.item() if isinstance(e, np.generic) else e for e in np.ravel(v)]
             if not v:
                 raise ValueError(f"sweep: hyperparams[{name!r}] has no values")
             values.append(v)
@@ -94,9 +104,10 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
       model, loss, data, epochs, batch_size, validation_data, metrics, loss_weights,
         early_stopping, drop_remainder, shuffle, validation_batch_size: as for
         :func:`fnn.fit` (early stopping acts per configuration).
-      optimizer: an ``fnn.optim`` optimizer; the configurations replace the
-        hyperparameters in its state (:func:`fnn.optim.hyperparameter_names` lists
-        them: ``learning_rate``, ``b1``, ``weight_decay``, ...).
+      optimizer: an ``fnn.optim`` optimizer, whose state's hyperparameters the
+        configurations replace (:func:`fnn.optim.hyperparameter_names` lists them:
+        ``learning_rate``, ``b1``, ``weight_decay``, ...); or a factory
+        ``make(**config) -> optimizer`` called once per configuration (module docstring).
       hyperparams: ``{name: [values]}`` (every combination with ``grid=True``; the
         lists zipped position by position with ``grid=False``), or a list of
         configurations ``[{name: value}, ...]``.
@@ -111,7 +122,8 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
 
     Raises:
       ValueError: an unknown hyperparameter (the message lists the optimizer's), a bad
-        value, zipped lists of different lengths, and what ``fit`` rejects.
+        value, zipped lists of different lengths, a factory whose optimizers differ in
+        more than their state's hyperparameters, and what ``fit`` rejects.
 
     Example:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
@@ -127,18 +139,25 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
     checks.check_key(where, key)
     check_int(where, "chunk_size", chunk_size, allow_none=True)
     configs = _configurations(hyperparams, grid)
+    factory = None
+    if not isinstance(optimizer, (GradientTransformation, tuple)) and callable(optimizer):
+        factory, optimizers = optimizer, [_build(optimizer, config) for config in configs]
+        optimizer = optimizers[0]
     run = prepare(where, model, loss, optimizer, data, key, epochs, batch_size,
                   validation_data, metrics, loss_weights, early_stopping, drop_remainder,
                   shuffle, validation_batch_size)
     x = run.x
     params, state = _jitted_init(run.cfg.model, shape_key(x))(key)   # fit's own init
-    base = optimizer.init(params)
-    names = hyperparameter_names(base)
-    for name in configs[0]:
-        if name not in names:
-            raise ValueError(f"sweep: the optimizer has no hyperparameter {name!r}; it has: "
-                             f"{names}")
-    states = [set_hyperparams(base, **config) for config in configs]   # checks each value
+    if factory is None:
+        base = optimizer.init(params)
+        names = hyperparameter_names(base)
+        for name in configs[0]:
+            if name not in names:
+                raise ValueError(f"sweep: the optimizer has no hyperparameter {name!r}; it "
+                                 f"has: {names}")
+        states = [set_hyperparams(base, **config) for config in configs]   # checks values
+    else:
+        states = _factory_states(optimizers, configs, params)
     rows = len(configs)
     size = chunk_size or auto_chunk_size(run.cfg.model, optimizer, checks.struct(x),
                                          batch_size, rows)
@@ -158,9 +177,61 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
     params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
     history = [h for r in results for h in r[3]]
     best = [e for r in results for e in r[4]]
-    table = Table([{**{k: float(v) for k, v in config.items()}, **final_row(h, epoch)}
+    table = Table([{**{k: _number(v) for k, v in config.items()}, **final_row(h, epoch)}
                    for config, h, epoch in zip(configs, history, best)])
     return SweepResult(params, state, opt_state, history, configs, table)
+
+
+def _number(value: Any) -> Any:
+    """A configuration value for the table: a float when it is a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _build(factory: Any, config: dict) -> GradientTransformation:
+    try:
+        opt = factory(**config)
+    except TypeError as error:
+        raise TypeError(f"sweep: the optimizer factory is called with each configuration's "
+                        f"hyperparameters as keyword arguments ({sorted(config)}); calling "
+                        f"it with {config} failed: {error}") from error
+    if not isinstance(opt, GradientTransformation):
+        raise TypeError(f"sweep: the optimizer factory must return an fnn.optim optimizer "
+                        f"(a GradientTransformation); for {config} it returned {opt!r:.80}")
+    return opt
+
+
+def _factory_states(optimizers: list, configs: list, params: Any) -> list:
+    """Each configuration's own initial state, after checking that the first
+    optimizer's ``update`` computes every other one's from its state: the same state
+    structure and the same traced computation (constants included)."""
+    states = [opt.init(params) for opt in optimizers]
+    structure = jax.tree.structure(states[0])
+
+    def traced(opt, opt_state):
+        closed = jax.make_jaxpr(opt.update)(params, opt_state, params)
+        return str(closed.jaxpr), [np.asarray(c) for c in closed.consts]
+
+    reference = traced(optimizers[0], states[0])
+    for i, (opt, opt_state) in enumerate(zip(optimizers, states)):
+        if i == 0:
+            continue
+        same = jax.tree.structure(opt_state) == structure
+        if same:
+            text, consts = traced(opt, opt_state)
+            same = (text == reference[0] and len(consts) == len(reference[1]) and all(
+                c.shape == r.shape and np.array_equal(c, r)
+                for c, r in zip(consts, reference[1])))
+        if not same:
+            raise ValueError(
+                f"sweep: the factory's optimizers for configuration 0 {configs[0]} and "
+                f"configuration {i} {configs[i]} differ in more than the hyperparameters "
+                f"kept in their state (a different structure or a constant baked into the "
+                f"update, e.g. a schedule's length or nesterov=), so they cannot share one "
+                f"compiled program; sweep such settings in separate calls")
+    return states
 
 
 def _repeat(tree: Any, count: int) -> Any:

@@ -6,6 +6,8 @@ import json
 import jax
 import numpy as np
 
+from jax.sharding import PartitionSpec as P
+
 import fnn
 
 
@@ -34,8 +36,21 @@ def main() -> None:
     predictions = [np.asarray(fnn.predict(model, one.params, one.state, x, **m))
                    for m in ({}, {"mesh": mesh})]
     prediction_diff = float(np.max(np.abs(predictions[0] - predictions[1])))
+    # Tensor parallel too: the first layer's columns and the second's rows split over "model".
+    mesh2d = jax.make_mesh((4, 2), ("data", "model"))
+    split = {"0/w": P(None, "model"), "1/*": P("model"), "3/w": P("model", None)}
+    sharded = fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y), mesh=mesh2d,
+                      param_sharding=split, **options)
+    sharded_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                       for a, b in zip(jax.tree.leaves((one.params, one.state)),
+                                       jax.tree.leaves((sharded.params, sharded.state))))
+    adam = fnn.optim.find_states(sharded.opt_state, fnn.optim.ScaleByAdamState)[0]
+    specs = {"params": jax.tree.map(lambda a: str(a.sharding.spec), sharded.params),
+             "mu": jax.tree.map(lambda a: str(a.sharding.spec), adam.mu),
+             "count": str(adam.count.sharding.spec)}
     errors = []
-    for kwargs in ({"batch_size": 30}, {"mesh": jax.make_mesh((8,), ("batch",))}):
+    for kwargs in ({"batch_size": 30}, {"mesh": jax.make_mesh((8,), ("batch",))},
+                   {"mesh": mesh2d, "param_sharding": {"0/w": P("model", None)}}):
         try:
             fnn.fit(model, "sparse_softmax_cross_entropy", opt, (x, y),
                     **{**options, "mesh": mesh, **kwargs})
@@ -44,7 +59,8 @@ def main() -> None:
     print(json.dumps({"max_abs_diff": diff, "devices": len(sharding.device_set),
                       "loss_one": one.history["loss"], "loss_many": many.history["loss"],
                       "errors": errors, "scores": scores,
-                      "prediction_diff": prediction_diff}))
+                      "prediction_diff": prediction_diff, "sharded_diff": sharded_diff,
+                      "specs": specs}))
 
 
 if __name__ == "__main__":

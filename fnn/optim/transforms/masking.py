@@ -53,9 +53,9 @@ class MaskSpec:
         with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
         paths = [path_to_str(path) for path, _ in with_paths]
         if self.patterns is not None:
-            selected = [any(_matches(p, pattern) for pattern in self.patterns) for p in paths]
+            selected = [any(path_matches(p, pattern) for pattern in self.patterns) for p in paths]
             for pattern in self.patterns:
-                if not any(_matches(p, pattern) for p in paths):
+                if not any(path_matches(p, pattern) for p in paths):
                     shown = ", ".join(paths[:20]) + (", ..." if len(paths) > 20 else "")
                     raise ValueError(f"{self.where}: pattern {pattern!r} in {self.arg} matches no "
                                      f"parameter; the parameter paths are: {shown or '(none)'}")
@@ -72,7 +72,9 @@ class MaskSpec:
         return [bool(s) for s in selected]
 
 
-def _matches(path: str, pattern: str) -> bool:
+def path_matches(path: str, pattern: str) -> bool:
+    """Whether parameter path ``path`` (``"0/w"``) is selected by ``pattern``: an ``fnmatch``
+    pattern matching the path itself or a prefix of it (``"0"`` selects ``"0/w"``)."""
     return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern + "/*")
 
 
