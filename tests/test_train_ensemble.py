@@ -121,3 +121,24 @@ def test_skipped_steps_are_counted_per_epoch_as_in_fit():
                     progress=False)
     assert result.history[0]["skipped"] == alone.history["skipped"]
     assert all(type(v) is float for v in result.history[0]["skipped"])
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_groups_of_members_on_several_cores_change_nothing(monkeypatch, cores):
+    """On a CPU the members train in one group per core (3 members on 2 cores: groups of 2,
+    the last member repeated and its copy dropped); any grouping gives the same members."""
+    from fnn.train import ensemble
+    opt = fnn.optim.sgd(0.5)
+    rule = fnn.EarlyStopping(monitor="val_loss", patience=0)
+    options = {**OPTIONS, "epochs": 6, "early_stopping": rule}
+    monkeypatch.setattr(ensemble, "parallel_groups", lambda members: 3)
+    reference = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
+    monkeypatch.setattr(ensemble, "parallel_groups", lambda members: min(cores, members))
+    grouped = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
+    assert_same(grouped.params, reference.params)
+    assert_same(grouped.opt_state, reference.opt_state)
+    assert grouped.params["0"]["w"].shape[0] == 3
+    for mine, theirs in zip(grouped.history, reference.history):
+        assert mine.keys() == theirs.keys()
+        for name in mine:     # the same epochs (early stopping), the same numbers
+            np.testing.assert_allclose(mine[name], theirs[name], rtol=1e-5)

@@ -17,6 +17,7 @@ partial batch are those of a ``fit`` on its own split.
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -26,7 +27,7 @@ import numpy as np
 from fnn.train import checks
 from fnn.train.data import kfold_indices
 from fnn.train.early_stopping import EarlyStopping
-from fnn.train.ensemble import _ensemble_init, prepare, train_members
+from fnn.train.ensemble import _ensemble_init, parallel_groups, prepare, train_members
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.table import Table, final_row
 from fnn.validation import check_int
@@ -114,22 +115,31 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
         groups.setdefault(len(train_idx), []).append(j)
     bar = EpochBar(epochs * len(groups), wants_bar(progress))
     per_fold: dict[int, tuple] = {}
+    # Each training-set size is its own program; on a CPU with several cores they train
+    # side by side, one thread each, sharing the cores.
+    threads = min(len(groups), parallel_groups(k))
+    cores_each = max(1, parallel_groups(k) // len(groups))
+
+    def train_group(members: list[int]) -> None:
+        train = [(_take(x, folds[j][0]), _take(y, folds[j][0])) for j in members]
+        held = [(_take(x, folds[j][1]), _take(y, folds[j][1])) for j in members]
+        stack = lambda parts: jax.tree.map(lambda *a: np.stack(a), *parts)  # noqa: E731
+        run = prepare(where, model, loss, optimizer, train[0], fit_key, epochs, batch_size,
+                      held[0], metrics, loss_weights, early_stopping, drop_remainder,
+                      shuffle, validation_batch_size, stacked=(stack(train), stack(held)))
+        keys = jnp.stack([fit_key] * len(members))
+        init = _ensemble_init(run.cfg.model, optimizer, checks.struct(run.x))
+        params, state, opt_state, histories, best = train_members(
+            keys, [f"fold {j}" for j in members], init(keys), run, epochs, early_stopping,
+            bar, where, groups=cores_each)
+        for i, j in enumerate(members):
+            per_fold[j] = jax.tree.map(lambda a: a[i], (params, state, opt_state)) + (
+                histories[i], best[i])
+
     try:
-        for members in groups.values():
-            train = [(_take(x, folds[j][0]), _take(y, folds[j][0])) for j in members]
-            held = [(_take(x, folds[j][1]), _take(y, folds[j][1])) for j in members]
-            stack = lambda parts: jax.tree.map(lambda *a: np.stack(a), *parts)  # noqa: E731
-            run = prepare(where, model, loss, optimizer, train[0], fit_key, epochs, batch_size,
-                          held[0], metrics, loss_weights, early_stopping, drop_remainder,
-                          shuffle, validation_batch_size, stacked=(stack(train), stack(held)))
-            keys = jnp.stack([fit_key] * len(members))
-            init = _ensemble_init(run.cfg.model, optimizer, checks.struct(run.x))
-            params, state, opt_state, histories, best = train_members(
-                keys, [f"fold {j}" for j in members], init(keys), run, epochs, early_stopping,
-                bar, where)
-            for i, j in enumerate(members):
-                per_fold[j] = jax.tree.map(lambda a: a[i], (params, state, opt_state)) + (
-                    histories[i], best[i])
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(train_group, members) for members in groups.values()]:
+                done.result()
     finally:
         bar.close()
     ordered = [per_fold[j] for j in range(k)]

@@ -16,6 +16,7 @@ epoch's parameters; the program ends when every member has stopped.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 from typing import Any, Callable, NamedTuple, Sequence
@@ -97,6 +98,7 @@ def available_memory() -> int:
         return 4 * 2 ** 30
 
 
+@memoize
 def member_bytes(model: Any, optimizer: Any, x: Any, batch_size: int | None) -> int:
     """A generous estimate of one member's memory in a vmapped training program: its
     parameters four times (values, gradients, two optimizer moments) plus the optimizer
@@ -134,6 +136,8 @@ def _keep(active: jax.Array, new: Any, old: Any) -> Any:
 
 
 def _stack(parts: list) -> Any:
+    if len(parts) == 1:
+        return parts[0]
     return jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
 
 
@@ -148,6 +152,7 @@ class Prepared(NamedTuple):
     validation: Any
     steps: int
     batch_size: int | None
+    per_member: bool        # shared / validation have a leading member axis
 
 
 def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, validation_data,
@@ -188,7 +193,7 @@ def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, valida
     validation = None if validation_data is None else jax.device_put(
         (xv, yv) if stacked is None else stacked[1])
     return Prepared(cfg, x, _ensemble_epoch(ecfg, axis), validate, shared, validation,
-                    full + (remainder > 0), batch_size)
+                    full + (remainder > 0), batch_size, stacked is not None)
 
 
 def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any, epochs: int,
@@ -258,9 +263,39 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
     return FitResult(params, state, opt_state, history)
 
 
-def train_members(keys, ids, start, run, epochs, early_stopping, bar, where):
+def parallel_groups(members: int) -> int:
+    """How many groups of members train side by side, one thread each: on the CPU backend
+    one per core this process may use (XLA:CPU runs one small program on about one core,
+    so two programs use two), capped at ``members``; one elsewhere (an accelerator runs
+    the whole vmapped program at once)."""
+    if jax.devices()[0].platform != "cpu":
+        return 1
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    return max(1, min(cores, members))
+
+
+def _rows(tree: Any, first: int, stop: int, members: int) -> Any:
+    """Rows ``first .. stop-1`` of every leaf (leading member axis), rows past the last
+    member being copies of the last one."""
+    def one(a):
+        part = a[first:min(stop, members)]
+        if stop > members:
+            part = jnp.concatenate([part] + [a[members - 1:members]] * (stop - max(first,
+                                                                                members)))
+        return part
+    return jax.tree.map(one, tree)
+
+
+def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
+                  groups: int | None = None):
     """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
     member axis) as :func:`prepare`'s ``run`` says; ``ids`` name the members in errors.
+
+    On a CPU with several cores the members are split into :func:`parallel_groups`
+    groups of one size (the last member repeated to fill the last group; its copies are
+    dropped), each group's epochs running in its own thread: the same vmapped program,
+    the same numbers per member, both cores busy. ``groups`` overrides that count.
 
     Returns:
       ``(params, state, opt_state, histories, best_epochs)``; ``best_epochs[m]`` is the
@@ -268,57 +303,81 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where):
       stopping restores it).
     """
     cfg, run_epoch, validate = run.cfg, run.run_epoch, run.validate
-    shared, validation, steps, batch_size = run.shared, run.validation, run.steps, run.batch_size
+    steps, batch_size = run.steps, run.batch_size
     members = keys.shape[0]
-    params, state, opt_state = start
+    count = min(groups, members) if groups else parallel_groups(members)
+    size = -(-members // count)
+    bounds = [(g * size, (g + 1) * size) for g in range(count)]
+    # Per group: its keys, its training state, its data (its own rows when each member
+    # has its own data, as cross-validation's folds do), its best-epoch copy.
+    group_keys = [_rows(keys, *b, members) for b in bounds]
+    carries = [_rows(start, *b, members) for b in bounds]
+    datas = [_rows((run.shared, run.validation), *b, members) if run.per_member
+             else (run.shared, run.validation) for b in bounds]
+    bests: list = [None] * count
     names = ["loss"] + [name for name, _ in cfg.metric_fns]
     histories: list[dict] = [{} for _ in range(members)]
-    active = np.ones(members, bool)
+    active = np.ones(count * size, bool)
+    active[members:] = False          # the repeated copies need not train on
     trackers = [None if early_stopping is None else early_stopping.init()
                 for _ in range(members)]
-    best = None
     skipped_before = np.zeros(members)
-    for epoch in range(epochs):
-        new = run_epoch(params, state, opt_state, shared, keys, epoch)
-        numbers = new[3]
+
+    def one_epoch(g: int, epoch: int):
+        params, state, opt_state = carries[g]
+        shared, validation = datas[g]
+        new = run_epoch(params, state, opt_state, shared, group_keys[g], epoch)
         if early_stopping is None:
             params, state, opt_state = new[:3]
         else:
-            params, state, opt_state = _keep(jnp.asarray(active), new[:3],
+            params, state, opt_state = _keep(jnp.asarray(active[bounds[g][0]:bounds[g][1]]), new[:3],
                                              (params, state, opt_state))
         val_numbers = {} if validate is None else validate(params, state, *validation)
-        numbers, val_numbers = jax.device_get((numbers, val_numbers))
-        improved = np.zeros(members, bool)
-        for m in np.flatnonzero(active):
-            mine = {k: v[m] for k, v in numbers.items()}
-            try:
-                _raise_if_not_finite(mine, epoch, steps, batch_size)
-            except FloatingPointError as err:
-                raise FloatingPointError(f"{where}: {ids[m]}: {err}") from None
-            logs = {name: float(mine[name]) for name in names if name in mine}
-            logs.update({"val_" + name: float(val_numbers[name][m]) for name in names
-                         if name in val_numbers})
-            logs.update({k: float(mine[k]) for k in ("learning_rate", "skipped") if k in mine})
-            if "skipped" in logs:        # per epoch, as in fit (the state counts the total)
-                logs["skipped"], skipped_before[m] = (
-                    float(logs["skipped"] - skipped_before[m]), logs["skipped"])
-            for name, value in logs.items():
-                histories[m].setdefault(name, []).append(value)
-            if early_stopping is not None:
-                trackers[m], improved[m], stop = early_stopping.update(
-                    trackers[m], epoch, logs[early_stopping.monitor])
-                if stop:
-                    active[m] = False
-        if early_stopping is not None and early_stopping.restore_best:
-            current = (params, state, opt_state)
-            best = current if best is None else _keep(jnp.asarray(improved), current, best)
-        current_logs = [h for h in histories if len(h.get("loss", ())) == epoch + 1]
-        bar.update({name: float(np.mean([h[name][-1] for h in current_logs]))
-                    for name in (current_logs[0] if current_logs else {})})
-        if not active.any():
-            break
+        return (params, state, opt_state), jax.device_get((new[3], val_numbers))
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        for epoch in range(epochs):
+            outs = list(pool.map(functools.partial(one_epoch, epoch=epoch), range(count)))
+            carries = [out[0] for out in outs]
+            numbers, val_numbers = (jax.tree.map(lambda *a: np.concatenate(a),
+                                                 *[out[1][i] for out in outs])
+                                    for i in range(2))
+            improved = np.zeros(count * size, bool)
+            for m in np.flatnonzero(active):
+                mine = {k: v[m] for k, v in numbers.items()}
+                try:
+                    _raise_if_not_finite(mine, epoch, steps, batch_size)
+                except FloatingPointError as err:
+                    raise FloatingPointError(f"{where}: {ids[m]}: {err}") from None
+                logs = {name: float(mine[name]) for name in names if name in mine}
+                logs.update({"val_" + name: float(val_numbers[name][m]) for name in names
+                             if name in val_numbers})
+                logs.update({k: float(mine[k]) for k in ("learning_rate", "skipped")
+                             if k in mine})
+                if "skipped" in logs:     # per epoch, as in fit (the state counts the total)
+                    logs["skipped"], skipped_before[m] = (
+                        float(logs["skipped"] - skipped_before[m]), logs["skipped"])
+                for name, value in logs.items():
+                    histories[m].setdefault(name, []).append(value)
+                if early_stopping is not None:
+                    trackers[m], improved[m], stop = early_stopping.update(
+                        trackers[m], epoch, logs[early_stopping.monitor])
+                    if stop:
+                        active[m] = False
+            if early_stopping is not None and early_stopping.restore_best:
+                bests = [carries[g] if bests[g] is None else
+                         _keep(jnp.asarray(improved[bounds[g][0]:bounds[g][1]]), carries[g], bests[g])
+                         for g in range(count)]
+            current_logs = [h for h in histories if len(h.get("loss", ())) == epoch + 1]
+            bar.update({name: float(np.mean([h[name][-1] for h in current_logs]))
+                        for name in (current_logs[0] if current_logs else {})})
+            if not active.any():
+                break
     best_epochs = [len(h["loss"]) - 1 for h in histories]
-    if best is not None:
-        params, state, opt_state = best
+    if bests[0] is not None:
+        carries = bests
         best_epochs = [t.best_epoch for t in trackers]
+    params, state, opt_state = (_stack([c[i] for c in carries]) for i in range(3))
+    if count * size > members:
+        params, state, opt_state = _rows((params, state, opt_state), 0, members, members)
     return params, state, opt_state, histories, best_epochs
