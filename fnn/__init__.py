@@ -39,3 +39,6 @@ from fnn import datasets
 from fnn import train
 from fnn.train import (EarlyStopping, cross_validate, evaluate, fit, fit_ensemble, predict,
                        sweep)
+
+# --- checkpoints
+from fnn import checkpoint

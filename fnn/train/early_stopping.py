@@ -34,6 +34,30 @@ class EarlyStoppingState(NamedTuple):
     wait: int
 
 
+def monitor_mode(where: str, monitor: str, mode: str = "auto") -> str:
+    """``"min"`` or ``"max"``: ``mode``, or for ``"auto"`` the one the name ``monitor`` says
+    (``"min"`` for loss/error/mse/mae/rmse/huber/entropy, ``"max"`` for acc/precision/recall/
+    f1/auc).
+
+    Raises:
+      ValueError: ``mode="auto"`` and the name says neither.
+
+    Example:
+      >>> from fnn.train.early_stopping import monitor_mode
+      >>> monitor_mode("demo", "val_loss"), monitor_mode("demo", "val_accuracy")
+      ('min', 'max')
+    """
+    if mode != "auto":
+        return mode
+    name = monitor.lower().removeprefix("val_")
+    if any(word in name for word in _MIN_WORDS):
+        return "min"
+    if any(word in name for word in _MAX_WORDS):
+        return "max"
+    raise ValueError(f"{where}: cannot tell whether {monitor!r} should go up or down; pass "
+                     f"mode='min' or mode='max'")
+
+
 @dataclasses.dataclass(frozen=True)
 class EarlyStopping:
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
@@ -89,15 +113,7 @@ class EarlyStopping:
         Raises:
           ValueError: ``mode="auto"`` and the name says neither.
         """
-        if self.mode != "auto":
-            return self.mode
-        name = self.monitor.lower().removeprefix("val_")
-        if any(word in name for word in _MIN_WORDS):
-            return "min"
-        if any(word in name for word in _MAX_WORDS):
-            return "max"
-        raise ValueError(f"EarlyStopping: cannot tell whether {self.monitor!r} should go up "
-                         "or down; pass mode='min' or mode='max'")
+        return monitor_mode("EarlyStopping", self.monitor, self.mode)
 
     def init(self) -> EarlyStoppingState:
         """The state before the first epoch."""
