@@ -5,10 +5,10 @@ file; :class:`Manager` keeps a directory of them (the last ``keep``, and the bes
 by a metric), which ``fnn.fit(..., checkpoint_dir=...)`` uses to resume a run.
 """
 
-from fnn.checkpoint.files import (CheckpointInfo, CheckpointMismatchError, info, load,
+from fnn.checkpoint.files import (CheckpointInfo, CheckpointMismatchError, conform, info, load,
                                   mismatch_report, save)
 from fnn.checkpoint.manager import Manager
 from fnn.checkpoint.safetensors_format import CorruptCheckpointError
 
-__all__ = ["CheckpointInfo", "CheckpointMismatchError", "CorruptCheckpointError", "Manager", "info",
-           "load", "mismatch_report", "save"]
+__all__ = ["CheckpointInfo", "CheckpointMismatchError", "CorruptCheckpointError", "Manager",
+           "conform", "info", "load", "mismatch_report", "save"]

@@ -93,6 +93,11 @@ def _encode(node: Any, name: str, arrays: dict) -> Any:
     if _is_key(node):
         arrays[name] = np.asarray(jax.random.key_data(node))
         return {"key": name, "impl": str(jax.random.key_impl(node))}
+    custom = _custom_children(node)
+    if custom is not None:
+        cls = type(node)
+        return {"node": f"{cls.__module__}:{cls.__qualname__}",
+                "children": [[k, _encode(v, _join(name, k), arrays)] for k, v in custom]}
     if isinstance(node, (jax.Array, np.ndarray, np.generic)):
         if name in arrays:
             raise ValueError(f"checkpoint.save: two arrays would both be named {name!r}")
@@ -101,6 +106,17 @@ def _encode(node: Any, name: str, arrays: dict) -> Any:
     raise TypeError(f"checkpoint.save: cannot store {name or 'the tree'} of type "
                     f"{type(node).__name__}; a checkpoint holds dicts, lists, tuples, "
                     f"NamedTuples, arrays, PRNG keys, None and Python numbers or strings")
+
+
+def _custom_children(node: Any) -> list | None:
+    """``[(name, child)]`` of another registered pytree node (e.g. a learning-rate
+    schedule in an optimizer state); ``None`` for anything else."""
+    if isinstance(node, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+        return None
+    flat = jax.tree_util.default_registry.flatten_one_level_with_keys(node)
+    if flat is None:
+        return None
+    return [(jax.tree_util.keystr((k,), simple=True, separator="/"), v) for k, v in flat[0]]
 
 
 def _namedtuple_class(spec: str, fields: list[str]) -> type:
@@ -131,6 +147,8 @@ def _decode(desc: Any, arrays: dict) -> Any:
     if "namedtuple" in desc:
         cls = _namedtuple_class(desc["namedtuple"], [f for f, _ in desc["fields"]])
         return cls(*[_decode(v, arrays) for _, v in desc["fields"]])
+    if "node" in desc:        # its class cannot be rebuilt without like=: its children
+        return {k: _decode(v, arrays) for k, v in desc["children"]}
     if "list" in desc:
         return [_decode(v, arrays) for v in desc["list"]]
     if "tuple" in desc:
@@ -246,7 +264,10 @@ def _children(node: Any, name: str) -> list | None:
         return [(_join(name, i), v) for i, v in enumerate(node)]
     if isinstance(node, dict):
         return [(_join(name, k), v) for k, v in node.items()]
-    return None
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return None
+    custom = _custom_children(node)
+    return None if custom is None else [(_join(name, k), v) for k, v in custom]
 
 
 def _by_path(tree: Any, name: str = "", out: dict | None = None) -> dict:
@@ -272,7 +293,10 @@ def _rebuild(like: Any, name: str, values: dict) -> Any:
         return type(like)(*parts)
     if isinstance(like, (list, tuple)):
         return type(like)(parts)
-    return dict(zip(like.keys(), parts))
+    if isinstance(like, dict):
+        return dict(zip(like.keys(), parts))
+    one_level = jax.tree.structure(like, is_leaf=lambda node: node is not like)
+    return one_level.unflatten(parts)
 
 
 def _describe(leaf: Any) -> tuple:
@@ -319,7 +343,9 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
       like: a tree of the expected shape (params from ``model.init``, a FitResult, or
         ``jax.eval_shape`` structs): every array path, shape and dtype must match, and the
         result has ``like``'s structure and classes. ``None``: the saved structure (fnn's
-        own NamedTuples come back as themselves, others as namedtuples of the same name).
+        own NamedTuples come back as themselves, others as namedtuples of the same name;
+        other pytree nodes, such as a learning-rate schedule in an optimizer state, as
+        dicts of their children: pass ``like=`` to get them back as themselves).
 
     Returns:
       the tree, with numpy arrays of the saved dtypes (float64 and bfloat16 included;
@@ -333,11 +359,16 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
     """
     _, meta, arrays = _read(path, arrays=True)
     tree = _decode(meta["structure"], arrays)
-    if like is None:
-        return tree
+    return tree if like is None else conform(tree, like, os.fspath(path))
+
+
+def conform(tree: Any, like: Any, path: str = "the checkpoint") -> Any:
+    """``tree`` (as :func:`load` returns it) in ``like``'s structure and classes, after
+    checking every array path, shape and dtype (:class:`CheckpointMismatchError` with the
+    diff otherwise); ``path`` names the source in the message."""
     found = _by_path(tree)
     expected = _by_path(like)
-    report = mismatch_report(os.fspath(path), {k: _describe(v) for k, v in expected.items()},
+    report = mismatch_report(path, {k: _describe(v) for k, v in expected.items()},
                              {k: _describe(v) for k, v in found.items()})
     if report is not None:
         raise CheckpointMismatchError(report)

@@ -24,6 +24,7 @@ import numpy as np
 
 from fnn.layers.function import as_layer
 from fnn.train import checks, data_parallel, dispatch, loss_scaling
+from fnn.train import resume as resume_
 from fnn.train.config import build_config, donate_buffers
 from fnn.train.data import num_examples
 from fnn.train.early_stopping import EarlyStopping
@@ -109,7 +110,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         accumulation_steps: int = 1, drop_remainder: bool = False,
         validation_batch_size: int | None = None, shuffle: bool = True,
         strategy: str | None = None, steps_per_dispatch: int | None = None,
-        mesh: Any = None, param_sharding: Any = None) -> FitResult:
+        mesh: Any = None, param_sharding: Any = None, checkpoint_dir: Any = None,
+        checkpoint_every: int = 1, resume: bool = False) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -169,6 +171,13 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         on a ``("data", "model")`` mesh) or ``fn(path) -> PartitionSpec | None``; the
         optimizer state of a parameter follows it, the rest stays replicated
         (:func:`fnn.train.data_parallel.param_specs`).
+      checkpoint_dir: a directory (or a :class:`fnn.checkpoint.Manager`) to write a
+        checkpoint to after every ``checkpoint_every``-th epoch, the last one, and
+        one where training stops (the newest 3 are kept); see :mod:`fnn.train.resume`.
+      checkpoint_every: epochs between checkpoints (``>= 1``).
+      resume: continue the run whose checkpoints are in ``checkpoint_dir`` from its
+        newest one (bit for bit the uninterrupted run on CPU); without it, a
+        ``checkpoint_dir`` that already holds checkpoints is an error.
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -212,6 +221,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         xv, yv = checks.check_data("fit", validation_data, "validation_data")
         _check_validation(x, y, xv, yv)
         check_int("fit", "validation_batch_size", validation_batch_size, allow_none=True)
+    manager = resume_.manager_for("fit", checkpoint_dir, checkpoint_every)
     mode, chunk = dispatch.resolve(cfg.model, strategy, steps_per_dispatch)
     full, _, remainder = plan(n, batch_size, drop_remainder)
     if mesh is not None:
@@ -236,6 +246,12 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
         opt_state = opt.init(params)
+    resumed = None
+    if manager is not None:
+        run = resume_.identity(key, n, batch_size, bool(drop_remainder), bool(shuffle))
+        resumed = resume_.restore("fit", manager, resume, run, (params, state, opt_state))
+        if resumed is not None:
+            params, state, opt_state = jax.device_put(resumed[1:4])
     data = jax.device_put((x, y)) if mesh is None else data_parallel.put_data(mesh, (x, y))
     if mesh is not None:
         specs = data_parallel.param_specs(mesh, param_sharding, params)
@@ -258,7 +274,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                       else data_parallel.put_data(mesh, (xv, yv)))
 
     names, extras = ["loss"] + [name for name, _ in cfg.metric_fns], ["learning_rate", "skipped"]
-    history: dict[str, list[float]] = {}
+    history: dict[str, list[float]] = {} if resumed is None else {
+        name: list(values) for name, values in resumed.history.items()}
     skipped_before = skipped_count(opt_state)
     skipped_before = 0 if skipped_before is None else int(skipped_before)
 
@@ -279,15 +296,25 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         bar.update(logs)
         return logs
 
-    # Without early stopping or callbacks nothing needs epoch e's numbers to go on, so
-    # epoch e + 1 is dispatched before they are read: the host's work (transfer, checks,
-    # history, progress bar) overlaps the device's next epoch.
-    pipelined = early_stopping is None and not callbacks
+    # Without early stopping, callbacks or checkpoints nothing needs epoch e's numbers to
+    # go on, so epoch e + 1 is dispatched before they are read: the host's work (transfer,
+    # checks, history, progress bar) overlaps the device's next epoch.
+    pipelined = early_stopping is None and not callbacks and manager is None
     tracker = None if early_stopping is None else early_stopping.init()
-    best, pending = None, None
-    bar = EpochBar(epochs, wants_bar(progress))
+    best, pending, first = None, None, 0
+    if resumed is not None:
+        first = resumed.start if not resumed.stopped else epochs
+        tracker = resumed.tracker if early_stopping is not None else None
+        best = None if resumed.best is None else own_arrays(jax.device_put(resumed.best),
+                                                            copy=donate)
+        if (best is None and tracker is not None and early_stopping.restore_best
+                and tracker.best_epoch == first - 1 and first < epochs):
+            # The checkpoint's own epoch was the best (its copy was skipped as the last).
+            best = own_arrays((params, state, opt_state), copy=True)
+    epoch = first - 1
+    bar = EpochBar(epochs, wants_bar(progress), done=min(first, epochs))
     try:
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             params, state, opt_state, numbers = run_epoch(params, state, opt_state, data, key,
                                                           epoch)
             val_numbers = {} if run_validation is None else run_validation(
@@ -308,6 +335,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                         (params, state, opt_state), copy=donate)
             for callback in callbacks:
                 stop = bool(callback(epoch, dict(logs))) or stop
+            if manager is not None and (stop or epoch == epochs - 1
+                                        or (epoch + 1) % checkpoint_every == 0):
+                resume_.write(manager, run, epoch, params, state, opt_state, history, tracker,
+                              best, stop, logs)
             if stop:
                 break
         if pending is not None:

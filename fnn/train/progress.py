@@ -69,19 +69,20 @@ class EpochBar:
     Args:
       epochs: the number of epochs (the bar's total).
       enabled: draw the bar (see :func:`wants_bar`).
+      done: epochs already done (a resumed run starts its bar there).
 
     Example:
       >>> bar = fnn.train.progress.EpochBar(3, enabled=False)
       >>> bar.update({"loss": 0.5}); bar.close()
     """
 
-    def __init__(self, epochs: int, enabled: bool):
+    def __init__(self, epochs: int, enabled: bool, done: int = 0):
         self.bar = None
         if enabled:
             # tqdm draws nothing on a terminal reporting 0 columns (e.g. under `script`).
             width = ({"dynamic_ncols": True} if _columns(sys.stderr)
                      else {"ncols": 120, "nrows": 24})
-            self.bar = tqdm(total=epochs, unit="epoch", file=sys.stderr,
+            self.bar = tqdm(total=epochs, initial=done, unit="epoch", file=sys.stderr,
                             bar_format=BAR_FORMAT, **width)
 
     def update(self, logs: Mapping[str, float]) -> None:
