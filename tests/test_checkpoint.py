@@ -190,3 +190,9 @@ def test_manager_keeps_the_newest_and_the_best_and_skips_a_corrupt_newest(tmp_pa
     with pytest.warns(RuntimeWarning, match="skipping .*epoch-000005"):
         assert manager.latest() == manager.path(4)
     assert fnn.checkpoint.Manager(tmp_path / "empty").latest() is None
+
+
+def test_dicts_keep_their_order(tmp_path):
+    history = {"loss": [1.0, 0.5], "accuracy": [0.1, 0.2], "val_loss": [2.0, 1.0]}
+    fnn.checkpoint.save(tmp_path / "h.safetensors", {"history": history, "w": jnp.ones(2)})
+    assert list(fnn.checkpoint.load(tmp_path / "h.safetensors")["history"]) == list(history)

@@ -196,7 +196,7 @@ def save(path: str | os.PathLike, tree: Any, *, config: Any = None, step: int | 
       (dtype(bfloat16), 4)
     """
     arrays: dict[str, np.ndarray] = {}
-    structure = _encode(jax.device_get(tree) if not _has_keys(tree) else tree, "", arrays)
+    structure = _encode(tree, "", arrays)     # (keeps dicts in their own order)
     try:
         metadata = {"format": FORMAT, "structure": json.dumps(structure),
                     "config": json.dumps(config), "step": json.dumps(step),
@@ -212,10 +212,6 @@ def save(path: str | os.PathLike, tree: Any, *, config: Any = None, step: int | 
         for array in ordered:
             fmt.write_array(f, array)
     return os.fspath(path)
-
-
-def _has_keys(tree: Any) -> bool:
-    return any(_is_key(leaf) for leaf in jax.tree.leaves(tree))
 
 
 def _read(path: str | os.PathLike, arrays: bool) -> tuple[dict, dict, dict]:
