@@ -40,5 +40,6 @@ from fnn import train
 from fnn.train import (EarlyStopping, cross_validate, evaluate, fit, fit_ensemble, predict,
                        sweep)
 
-# --- checkpoints
+# --- checkpoints, runs from config files
 from fnn import checkpoint
+from fnn import run

@@ -105,7 +105,8 @@ def test_members_are_chunked_automatically_when_memory_is_short(monkeypatch):
     chunks = []
     original = ensemble.train_members
     monkeypatch.setattr(ensemble, "train_members",
-                        lambda keys, *a: chunks.append(keys.shape[0]) or original(keys, *a))
+                        lambda keys, *a, **k: chunks.append(keys.shape[0]) or original(keys, *a,
+                                                                                      **k))
     apart = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
     assert chunks == [2, 1]
     assert_same(apart.params, together.params)

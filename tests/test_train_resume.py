@@ -88,3 +88,67 @@ def test_determinism_switch_sets_the_flag_before_jax_starts():
     first, second = out.stdout.strip().splitlines()
     assert first == "--xla_gpu_deterministic_ops=true"
     assert second.startswith("refused: use_deterministic_ops: JAX's backend has already started")
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_after(monkeypatch, chunk, epoch):
+    """Make the checkpoint of ``epoch`` in chunk ``chunk`` the last thing a run does."""
+    save = fnn.checkpoint.Manager.save
+
+    def saving(self, at, tree, **kwargs):
+        path = save(self, at, tree, **kwargs)
+        if self.directory.endswith(f"chunk-{chunk:03d}") and at == epoch:
+            raise Interrupted
+        return path
+    monkeypatch.setattr(fnn.checkpoint.Manager, "save", saving)
+
+
+def assert_identical(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+ENSEMBLE = fnn.Sequential([fnn.Dense(6), fnn.Activation("tanh"), fnn.Dropout(0.2),
+                           fnn.Dense(1)])
+LONG = dict(epochs=7, batch_size=8, progress=False, validation_data=(X[:8], Y[:8]),
+            early_stopping=fnn.EarlyStopping("val_loss", patience=1))
+
+
+def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_one(tmp_path, monkeypatch):
+    keys = jax.random.split(jax.random.key(5), 3)
+    opt = fnn.optim.adam(0.05)
+    straight = fnn.fit_ensemble(ENSEMBLE, "mse", opt, (X, Y), keys=keys, **LONG)
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 0, 2)
+        with pytest.raises(Interrupted):
+            fnn.fit_ensemble(ENSEMBLE, "mse", opt, (X, Y), keys=keys, checkpoint_dir=tmp_path,
+                             **LONG)
+    resumed = fnn.fit_ensemble(ENSEMBLE, "mse", opt, (X, Y), keys=keys,
+                               checkpoint_dir=tmp_path, resume=True, **LONG)
+    assert resumed.history == straight.history
+    assert_identical((resumed.params, resumed.opt_state), (straight.params, straight.opt_state))
+    again = fnn.fit_ensemble(ENSEMBLE, "mse", opt, (X, Y), keys=keys,
+                             checkpoint_dir=tmp_path, resume=True, **LONG)   # finished
+    assert_identical(again.params, straight.params)
+    with pytest.raises(ValueError, match="different run.*key"):
+        fnn.fit_ensemble(ENSEMBLE, "mse", opt, (X, Y), keys=keys[::-1],
+                         checkpoint_dir=tmp_path, resume=True, **LONG)
+
+
+def test_an_interrupted_sweep_resumes_chunk_by_chunk(tmp_path, monkeypatch):
+    options = dict(hyperparams={"learning_rate": [0.01, 0.05, 0.1]}, key=jax.random.key(2),
+                   chunk_size=2, **LONG)
+    opt = fnn.optim.sgd(0.1)
+    straight = fnn.sweep(ENSEMBLE, "mse", opt, (X, Y), **options)
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 1, 1)            # chunk 0 done, chunk 1 after epoch 1
+        with pytest.raises(Interrupted):
+            fnn.sweep(ENSEMBLE, "mse", opt, (X, Y), checkpoint_dir=tmp_path, **options)
+    resumed = fnn.sweep(ENSEMBLE, "mse", opt, (X, Y), checkpoint_dir=tmp_path, resume=True,
+                        **options)
+    assert resumed.history == straight.history
+    assert_identical(resumed.params, straight.params)
+    assert resumed.table.columns() == straight.table.columns()

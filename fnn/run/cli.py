@@ -1,6 +1,6 @@
 """``python -m fnn`` (and the ``fnn`` command): train from a config, show and compare runs.
 
-    fnn train CONFIG.toml --run-dir DIR [--resume] [--no-progress]
+    fnn train CONFIG.toml --run-dir DIR [--resume] [--no-progress] [--tensorboard]
     fnn show RUN_DIR
     fnn compare RUN_DIR [RUN_DIR ...]
 
@@ -9,7 +9,8 @@ an error naming the key and its line, and nothing is trained or written. The
 run directory then gets ``config.toml`` (the config as given),
 ``record.json`` (:mod:`fnn.run.record`), ``metrics.jsonl`` (one JSON object
 per epoch), ``checkpoints/`` (every epoch, the newest 3 kept) and, when
-matplotlib is installed, ``curves.png``. ``--resume`` continues a run
+matplotlib is installed, ``curves.png``; ``--tensorboard`` adds TensorBoard
+event files in ``tensorboard/`` (:mod:`fnn.run.tensorboard`). ``--resume`` continues a run
 directory from its newest checkpoint, bit for bit the uninterrupted run on
 CPU (``fit(..., resume=True)``).
 """
@@ -37,7 +38,8 @@ def _fail(message: str) -> int:
     return 2
 
 
-def train(config_path: str, run_dir: str, resume: bool, progress: bool) -> int:
+def train(config_path: str, run_dir: str, resume: bool, progress: bool,
+          tensorboard: bool = False) -> int:
     """The ``train`` command; the exit status."""
     import jax
 
@@ -76,12 +78,15 @@ def train(config_path: str, run_dir: str, resume: bool, progress: bool) -> int:
         with open(saved_config, "w") as f:
             f.write(text)
     record.write_json(record_path, info)
-    log = record.MetricsLog(os.path.join(run_dir, "metrics.jsonl"), history)
+    callbacks = [record.MetricsLog(os.path.join(run_dir, "metrics.jsonl"), history)]
+    if tensorboard:
+        from fnn.run.tensorboard import TensorBoardLog
+        callbacks.append(TensorBoardLog(os.path.join(run_dir, "tensorboard")))
     start = time.perf_counter()
     try:
         result = fnn.fit(experiment.model, experiment.loss, experiment.optimizer,
                          experiment.data, key=jax.random.key(experiment.config["seed"]),
-                         validation_data=experiment.validation_data, callbacks=[log],
+                         validation_data=experiment.validation_data, callbacks=callbacks,
                          checkpoint_dir=checkpoints, resume=resume, progress=progress,
                          **experiment.options)
     except (ValueError, TypeError) as error:
@@ -205,13 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--run-dir", required=True, help="the run directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write the metrics as TensorBoard event files (DIR/tensorboard)")
     p = commands.add_parser("show", help="print a run's record and final metrics")
     p.add_argument("run_dir")
     p = commands.add_parser("compare", help="print runs side by side")
     p.add_argument("run_dirs", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "train":
-        return train(args.config, args.run_dir, args.resume, not args.no_progress)
+        return train(args.config, args.run_dir, args.resume, not args.no_progress,
+                     args.tensorboard)
     if args.command == "show":
         return show(args.run_dir)
     return compare(args.run_dirs)

@@ -202,7 +202,8 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
                  early_stopping: EarlyStopping | None = None, progress: bool = True,
                  drop_remainder: bool = False, shuffle: bool = True,
                  validation_batch_size: int | None = None,
-                 chunk_size: int | None = None) -> FitResult:
+                 chunk_size: int | None = None, checkpoint_dir: Any = None,
+                 checkpoint_every: int = 1, resume: bool = False) -> FitResult:
     """Train one model per key, all in one compiled program; member ``i`` is ``fit(key=keys[i])``.
 
     Args:
@@ -215,6 +216,9 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
       chunk_size: train at most this many members at a time (the same results, less
         memory); default from a memory estimate (:func:`auto_chunk_size`): all at once
         unless they would not fit.
+      checkpoint_dir, checkpoint_every, resume: as for :func:`fnn.fit`: a killed ensemble
+        resumed from ``checkpoint_dir`` equals the uninterrupted one (a subdirectory per
+        chunk).
 
     Returns:
       A :class:`fnn.FitResult` whose ``params``, ``state`` and ``opt_state`` have a
@@ -251,11 +255,14 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
     bar = EpochBar(epochs * chunks, wants_bar(progress))
     results = []
     try:
+        saving = make_saving(where, checkpoint_dir, checkpoint_every, resume, keys, run,
+                             drop_remainder, shuffle, size)
         for first in range(0, keys.shape[0], size):
             chunk = keys[first:first + size]
             ids = [f"member {i}" for i in range(first, first + len(chunk))]
             results.append(train_members(chunk, ids, init(chunk), run, epochs, early_stopping,
-                                         bar, where))
+                                         bar, where,
+                                         saving=chunk_saving(saving, first // size)))
     finally:
         bar.close()
     params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
@@ -287,8 +294,60 @@ def _rows(tree: Any, first: int, stop: int, members: int) -> Any:
     return jax.tree.map(one, tree)
 
 
+class Saving(NamedTuple):
+    """Checkpoints of one chunk of members: where, what identifies the run, how often,
+    and whether to continue from the newest (see :mod:`fnn.train.resume`)."""
+
+    manager: Any
+    run: dict
+    every: int
+    resume: bool
+
+
+def make_saving(where: str, checkpoint_dir: Any, every: int, resume: bool, keys: Any,
+                run: Any, drop_remainder: bool, shuffle: bool, chunk_size: int,
+                **more: Any) -> Saving | None:
+    """The checkpoint settings of an ensemble, sweep or the like (``None`` without a
+    ``checkpoint_dir``); ``more`` adds to what identifies the run."""
+    from fnn.train import resume as resume_
+    manager = resume_.manager_for(where, checkpoint_dir, every)
+    if manager is None:
+        return None
+    examples = len(jax.tree.leaves(run.x)[0])
+    identity = resume_.identity(keys, examples, run.batch_size, bool(drop_remainder),
+                                bool(shuffle), chunk_size=chunk_size, **more)
+    return Saving(manager, identity, every, bool(resume))
+
+
+def chunk_saving(saving: Saving | None, index: int) -> Saving | None:
+    """``saving`` for chunk ``index`` (its own subdirectory ``chunk-NNN``)."""
+    if saving is None:
+        return None
+    from fnn.checkpoint import Manager
+    directory = os.path.join(saving.manager.directory, f"chunk-{index:03d}")
+    manager = Manager(directory, keep=saving.manager.keep)
+    return saving._replace(manager=manager, run={**saving.run, "chunk": index})
+
+
+def _restore_members(where: str, saving: Saving, start: tuple) -> dict | None:
+    """The newest checkpoint of a chunk (``None``: none), its arrays checked against
+    ``start`` (leading member axis)."""
+    from fnn.checkpoint import conform, load
+    from fnn.train import resume
+    path = resume.latest(where, saving.manager, saving.resume, saving.run)
+    if path is None:
+        return None
+    tree = load(path)
+    names = ("params", "state", "opt_state")
+    like = {name: dict(zip(names, start)) for name in ("current", "best")
+            if tree[name] is not None}
+    found = conform({name: dict(zip(names, tree[name])) for name in like}, like, path)
+    tree.update({name: tuple(found[name][k] for k in names) for name in found})
+    return tree
+
+
 def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
-                  groups: int | None = None):
+                  groups: int | None = None, saving: Saving | None = None):
     """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
     member axis) as :func:`prepare`'s ``run`` says; ``ids`` name the members in errors.
 
@@ -296,6 +355,11 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     groups of one size (the last member repeated to fill the last group; its copies are
     dropped), each group's epochs running in its own thread: the same vmapped program,
     the same numbers per member, both cores busy. ``groups`` overrides that count.
+
+    With ``saving``, the chunk's state is checkpointed as ``fit`` does it (every member's
+    params, state, optimizer state, best copy, history, tracker and whether it is still
+    training), and with ``saving.resume`` training continues from the newest checkpoint;
+    a finished chunk's last checkpoint holds its results.
 
     Returns:
       ``(params, state, opt_state, histories, best_epochs)``; ``best_epochs[m]`` is the
@@ -308,20 +372,47 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     count = min(groups, members) if groups else parallel_groups(members)
     size = -(-members // count)
     bounds = [(g * size, (g + 1) * size) for g in range(count)]
+    active = np.ones(count * size, bool)
+    active[members:] = False          # the repeated copies need not train on
+    histories: list[dict] = [{} for _ in range(members)]
+    trackers = [None if early_stopping is None else early_stopping.init()
+                for _ in range(members)]
+    skipped_before = np.zeros(members)
+    first, best_start = 0, None
+    restored = None if saving is None else _restore_members(where, saving, start)
+    if restored is not None:
+        if restored["finished"]:
+            params, state, opt_state = jax.device_put(restored["current"])
+            bar.update({})
+            return (params, state, opt_state, restored["histories"],
+                    list(restored["best_epochs"]))
+        first = int(restored["epoch"]) + 1
+        start, best_start = jax.device_put((restored["current"], restored["best"]))
+        active[:members] = restored["active"]
+        histories, trackers = restored["histories"], restored["trackers"]
+        skipped_before = np.asarray(restored["skipped_before"], np.float64)
     # Per group: its keys, its training state, its data (its own rows when each member
     # has its own data, as cross-validation's folds do), its best-epoch copy.
     group_keys = [_rows(keys, *b, members) for b in bounds]
     carries = [_rows(start, *b, members) for b in bounds]
     datas = [_rows((run.shared, run.validation), *b, members) if run.per_member
              else (run.shared, run.validation) for b in bounds]
-    bests: list = [None] * count
+    bests: list = ([None] * count if best_start is None
+                   else [_rows(best_start, *b, members) for b in bounds])
     names = ["loss"] + [name for name, _ in cfg.metric_fns]
-    histories: list[dict] = [{} for _ in range(members)]
-    active = np.ones(count * size, bool)
-    active[members:] = False          # the repeated copies need not train on
-    trackers = [None if early_stopping is None else early_stopping.init()
-                for _ in range(members)]
-    skipped_before = np.zeros(members)
+
+    def whole(parts: list) -> Any:
+        """The members' rows (without the repeated copies) of per-group trees."""
+        joined = _stack(parts)
+        return joined if count * size == members else _rows(joined, 0, members, members)
+
+    def save(epoch: int, finished: bool, current: Any, best_epochs: list | None) -> None:
+        best = None if finished or bests[0] is None else whole(bests)
+        saving.manager.save(epoch, {
+            "epoch": epoch, "finished": finished, "current": current, "best": best,
+            "active": active[:members].copy(), "histories": histories,
+            "trackers": trackers, "skipped_before": skipped_before.copy(),
+            "best_epochs": best_epochs}, config={"fit": saving.run})
 
     def one_epoch(g: int, epoch: int):
         params, state, opt_state = carries[g]
@@ -330,13 +421,14 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
         if early_stopping is None:
             params, state, opt_state = new[:3]
         else:
-            params, state, opt_state = _keep(jnp.asarray(active[bounds[g][0]:bounds[g][1]]), new[:3],
-                                             (params, state, opt_state))
+            mask = jnp.asarray(active[bounds[g][0]:bounds[g][1]])
+            params, state, opt_state = _keep(mask, new[:3], (params, state, opt_state))
         val_numbers = {} if validate is None else validate(params, state, *validation)
         return (params, state, opt_state), jax.device_get((new[3], val_numbers))
 
+    epoch = first - 1
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             outs = list(pool.map(functools.partial(one_epoch, epoch=epoch), range(count)))
             carries = [out[0] for out in outs]
             numbers, val_numbers = (jax.tree.map(lambda *a: np.concatenate(a),
@@ -373,11 +465,15 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
                         for name in (current_logs[0] if current_logs else {})})
             if not active.any():
                 break
+            if (saving is not None and epoch < epochs - 1
+                    and (epoch + 1) % saving.every == 0):
+                save(epoch, False, tuple(whole([c[i] for c in carries]) for i in range(3)),
+                     None)
     best_epochs = [len(h["loss"]) - 1 for h in histories]
     if bests[0] is not None:
         carries = bests
         best_epochs = [t.best_epoch for t in trackers]
-    params, state, opt_state = (_stack([c[i] for c in carries]) for i in range(3))
-    if count * size > members:
-        params, state, opt_state = _rows((params, state, opt_state), 0, members, members)
+    params, state, opt_state = (whole([c[i] for c in carries]) for i in range(3))
+    if saving is not None:
+        save(epoch, True, (params, state, opt_state), best_epochs)
     return params, state, opt_state, histories, best_epochs

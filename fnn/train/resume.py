@@ -53,21 +53,21 @@ def manager_for(where: str, checkpoint_dir: Any, checkpoint_every: int) -> Manag
 
 
 def identity(key: Any, examples: int, batch_size: int | None, drop_remainder: bool,
-             shuffle: bool) -> dict:
-    """What a resumed run must share with the run it continues (JSON-able)."""
+             shuffle: bool, **more: Any) -> dict:
+    """What a resumed run must share with the run it continues (JSON-able); ``key`` may
+    be an array of keys (an ensemble's), ``more`` adds entries (a sweep's configurations)."""
     data = np.asarray(jax.random.key_data(key)).ravel().tolist()
     return {"key": data, "key_impl": str(jax.random.key_impl(key)), "examples": examples,
-            "batch_size": batch_size, "drop_remainder": drop_remainder, "shuffle": shuffle}
+            "batch_size": batch_size, "drop_remainder": drop_remainder, "shuffle": shuffle,
+            **more}
 
 
-def restore(where: str, manager: Manager, resume: bool, run: dict,
-            template: tuple) -> Resumed | None:
-    """The newest checkpoint of ``manager`` as a :class:`Resumed` (``None``: none yet).
+def latest(where: str, manager: Manager, resume: bool, run: dict) -> str | None:
+    """The newest checkpoint of ``manager`` to continue from (``None``: none yet).
 
     Raises:
       ValueError: checkpoints exist but ``resume`` is False; the checkpoint is of a
         different run (the message lists what differs).
-      CheckpointMismatchError: its arrays do not fit the model and optimizer.
     """
     path = manager.latest()
     if path is None:
@@ -82,6 +82,20 @@ def restore(where: str, manager: Manager, resume: bool, run: dict,
         shown = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differ.items())
         raise ValueError(f"{where}: the checkpoint {path} is of a different run, so resuming "
                          f"would not continue it: {shown}")
+    return path
+
+
+def restore(where: str, manager: Manager, resume: bool, run: dict,
+            template: tuple) -> Resumed | None:
+    """The newest checkpoint of ``manager`` as a :class:`Resumed` (``None``: none yet).
+
+    Raises:
+      ValueError: as :func:`latest`.
+      CheckpointMismatchError: its arrays do not fit the model and optimizer.
+    """
+    path = latest(where, manager, resume, run)
+    if path is None:
+        return None
     tree = load(path)
     names = ("params", "state", "opt_state")
     like = dict(zip(names, template))

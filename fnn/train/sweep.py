@@ -22,6 +22,7 @@ configuration differs).
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
@@ -33,7 +34,8 @@ from fnn.optim.base import GradientTransformation
 from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train import checks
-from fnn.train.ensemble import _stack, auto_chunk_size, prepare, train_members
+from fnn.train.ensemble import (_stack, auto_chunk_size, chunk_saving, make_saving, prepare,
+                                train_members)
 from fnn.train.initial_values import _jitted_init
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.table import Table, final_row
@@ -97,7 +99,8 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
           early_stopping: EarlyStopping | None = None, progress: bool = True,
           drop_remainder: bool = False, shuffle: bool = True,
           validation_batch_size: int | None = None,
-          chunk_size: int | None = None) -> SweepResult:
+          chunk_size: int | None = None, checkpoint_dir: Any = None,
+          checkpoint_every: int = 1, resume: bool = False) -> SweepResult:
     """Train one model per hyperparameter configuration, all in one compiled program.
 
     Args:
@@ -115,6 +118,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
       progress: one progress bar for the whole sweep.
       chunk_size: train at most this many configurations at a time (same results);
         default from a memory estimate (:func:`fnn.train.ensemble.auto_chunk_size`).
+      checkpoint_dir, checkpoint_every, resume: as for :func:`fnn.fit_ensemble`.
 
     Returns:
       A :class:`SweepResult`: stacked ``params`` (row ``i`` = configuration ``i``,
@@ -164,6 +168,9 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
     bar = EpochBar(epochs * -(-rows // size), wants_bar(progress))
     results = []
     try:
+        saving = make_saving(where, checkpoint_dir, checkpoint_every, resume, key, run,
+                             drop_remainder, shuffle, size,
+                             configs=json.loads(json.dumps(configs, default=repr)))
         for first in range(0, rows, size):
             count = min(size, rows - first)
             start = (_repeat(params, count), _repeat(state, count),
@@ -171,7 +178,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
             keys = jnp.stack([key] * count)
             ids = [f"configuration {i}" for i in range(first, first + count)]
             results.append(train_members(keys, ids, start, run, epochs, early_stopping, bar,
-                                         where))
+                                         where, saving=chunk_saving(saving, first // size)))
     finally:
         bar.close()
     params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
