@@ -210,7 +210,7 @@ def fit_standardizer(x: jax.Array, axis: int | tuple[int, ...] = 0,
 
 
 def standardize(train: jax.Array, *others: jax.Array, axis: int | tuple[int, ...] = 0,
-                eps: float = 1e-8) -> tuple[jax.Array, ...]:
+                eps: float = 1e-8) -> jax.Array | tuple[jax.Array, ...]:
     """Standardise the training set, and other sets with the *training* statistics.
 
     Shorthand for ``s = fit_standardizer(train, axis, eps)`` followed by
@@ -226,12 +226,17 @@ def standardize(train: jax.Array, *others: jax.Array, axis: int | tuple[int, ...
       eps: a standard deviation below ``eps`` counts as 0 (the feature is only centred).
 
     Returns:
-      a tuple: the standardised ``train``, then each of ``others`` standardised.
+      the standardised ``train`` alone when no ``others`` are given; otherwise a tuple:
+      the standardised ``train``, then each of ``others`` standardised.
 
     Example:
       >>> train, test = fnn.preprocessing.standardize(jnp.array([[1.0], [3.0]]), jnp.array([[5.0]]))
       >>> train.tolist(), test.tolist()
       ([[-1.0000], [1.0000]], [[3.0000]])
+      >>> fnn.preprocessing.standardize(jnp.array([[1.0], [3.0]])).tolist()   # one array
+      [[-1.0000], [1.0000]]
     """
     scaler = fit_standardizer(train, axis, eps)
+    if not others:
+        return scaler.transform(train)
     return tuple(scaler.transform(x) for x in (train,) + others)

@@ -100,8 +100,7 @@ class SummaryRow:
 def _walk(layer: Layer, params: Any, state: Any, x: Any, path: tuple[str, ...],
           rows: list[SummaryRow]) -> Any:
     if isinstance(layer, Sequential):
-        for i, child in enumerate(layer.layers):
-            name = str(i)
+        for name, child in zip(layer.child_names, layer.layers):
             x = _walk(child, params[name], state.get(name, {}), x, path + (name,), rows)
         return x
     if isinstance(layer, Parallel):
@@ -167,6 +166,9 @@ def summary_rows(model: Any, x: Any, *, key: jax.Array | None = None, params: An
       [('0', (32, 3), 9), ('1', (32, 3), 0), ('2', (32, 1), 4)]
     """
     model = as_layer(model)
+    from fnn.layers.base import is_shape, shape_instead_of_input
+    if is_shape(x):
+        raise TypeError(shape_instead_of_input("summary", x))
     x = jax.tree.map(input_struct, x)
     if params is None:
         if key is None:

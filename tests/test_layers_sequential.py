@@ -168,3 +168,58 @@ def test_non_layer_element_is_rejected_with_advice():
         fnn.Sequential([fnn.Dense(2), jnp.tanh])
     with pytest.raises(LayerTypeError, match="expected a list of layers"):
         fnn.Sequential(fnn.Dense(2))
+
+
+def named_model():
+    body = fnn.Sequential({"hidden": fnn.Dense(6), "act": fnn.Activation("tanh")})
+    return fnn.Sequential({"body": body, "head": fnn.Dense(2)})
+
+
+def test_named_layers_key_params_by_name_with_the_same_weights_as_indices():
+    x = jnp.ones((4, 3))
+    named = named_model()
+    plain = fnn.Sequential([fnn.Sequential([fnn.Dense(6), fnn.Activation("tanh")]),
+                            fnn.Dense(2)])
+    p_named, _ = named.init(jax.random.key(0), x)
+    p_plain, _ = plain.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, p_named) == {
+        "body": {"hidden": {"b": (6,), "w": (3, 6)}, "act": {}},
+        "head": {"b": (2,), "w": (6, 2)}}
+    # keys follow positions, so the weights are those of the unnamed model
+    np.testing.assert_array_equal(p_named["body"]["hidden"]["w"], p_plain["0"]["0"]["w"])
+    np.testing.assert_array_equal(named.apply(p_named, {}, x)[0],
+                                  plain.apply(p_plain, {}, x)[0])
+    assert named.layer("head") == fnn.Dense(2) and named.child_names == ("body", "head")
+    with pytest.raises(KeyError, match=r"no layer 'neck'; its layers are \['body', 'head'\]"):
+        named.layer("neck")
+    assert "body/hidden  Dense(features=6)" in fnn.summary(named, x)
+    assert repr(named).startswith("Sequential({'body': Sequential({'hidden': Dense(")
+
+
+def test_named_layer_errors_name_the_path_and_bad_names_are_refused():
+    named = named_model()
+    params, _ = named.init(jax.random.key(0), jnp.ones((4, 3)))
+    with pytest.raises(fnn.LayerValueError, match="at path 'body/hidden'"):
+        named.apply(params, {}, jnp.ones((4, 5)))
+    for bad in ({"a/b": fnn.Dense(1)}, {"": fnn.Dense(1)}):
+        with pytest.raises(fnn.LayerValueError, match="distinct non-empty strings"):
+            fnn.Sequential(bad)
+    with pytest.raises(fnn.LayerValueError, match=r"expects \['body', 'head'\]"):
+        named.apply({"0": {}, "1": {}}, {}, jnp.ones((4, 3)))
+
+
+def test_freeze_a_named_body_and_swap_the_head_keeping_the_body():
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    named = named_model()
+    opt = fnn.optim.freeze("body", fnn.optim.adam(0.05))
+    params, state = named.init(jax.random.key(1), x)
+    trained = fnn.fit(named, "sparse_softmax_cross_entropy", opt, (x, y), epochs=2,
+                      batch_size=16, key=jax.random.key(2), params=params, progress=False)
+    jax.tree.map(np.testing.assert_array_equal, trained.params["body"], params["body"])
+    assert not np.array_equal(trained.params["head"]["w"], params["head"]["w"])
+    # a new head for 5 classes: plain dict surgery keeps the trained body
+    swapped = fnn.Sequential({"body": named.layer("body"), "head": fnn.Dense(5)})
+    new_params, _ = swapped.init(jax.random.key(3), x)
+    new_params["body"] = trained.params["body"]
+    assert swapped.apply(new_params, {}, x)[0].shape == (32, 5)

@@ -58,7 +58,8 @@ def test_standardize_fits_on_train_only():
     mean, std = TRAIN.mean(0), TRAIN.std(0)
     for got, x in ((train_z, TRAIN), (test_z, TEST), (dev_z, dev)):
         np.testing.assert_allclose(got, (x - mean) / std, rtol=1e-5, atol=1e-5)
-    (alone,) = P.standardize(TRAIN)
+    alone = P.standardize(TRAIN)           # one array in, one array out (not a 1-tuple)
+    assert not isinstance(alone, tuple)
     np.testing.assert_allclose(alone, train_z, rtol=1e-6)
     with pytest.raises(ValueError, match=r"Standardizer.transform: .*input of shape \(5, 2\)"):
         P.standardize(TRAIN, TEST[:, :2])

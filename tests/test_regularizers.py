@@ -5,7 +5,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+import fnn
 from fnn import regularizers as R
 
 
@@ -98,3 +100,59 @@ def test_key_path_handles_lists_and_attributes():
     assert R.key_path(jax.tree_util.tree_flatten_with_path([{"a": 1}])[0][0][0]) == ("0", "a")
     state = OptState(count=jnp.zeros(()))
     assert R.key_path(jax.tree_util.tree_flatten_with_path(state)[0][0][0]) == ("count",)
+
+
+def test_penalty_objects_compute_the_notes_equation_on_chosen_leaves():
+    params = {"0": {"w": jnp.array([[1.0, -2.0]]), "b": jnp.array([3.0, 4.0])},
+              "1": {"w": jnp.array([[0.5], [-1.5]]), "b": jnp.array([7.0])}}
+    w = np.array([1.0, -2.0, 0.5, -1.5])
+    R = fnn.regularizers
+    np.testing.assert_allclose(R.l2(0.1)(params), 0.1 * np.sum(w ** 2), rtol=1e-6)
+    np.testing.assert_allclose(R.l1(0.1)(params), 0.1 * np.sum(np.abs(w)), rtol=1e-6)
+    np.testing.assert_allclose(R.elastic_net(0.1, 0.01)(params),
+                               0.1 * np.sum(np.abs(w)) + 0.01 * np.sum(w ** 2), rtol=1e-6)
+    np.testing.assert_allclose(R.l2(1.0, on="1/*")(params), 0.25 + 2.25 + 49.0, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"pattern '2/\*' in on= matches no parameter; the "
+                                         r"parameter paths are: 0/b, 0/w, 1/b, 1/w"):
+        R.l2(1.0, on="2/*")(params)
+    for bad in (-1.0, float("nan"), "0.1"):
+        with pytest.raises((ValueError, TypeError)):
+            R.Penalty(l2=bad)
+    assert hash(R.l2(1e-3, on="*/w")) == hash(R.l2(1e-3, on=["*/w"]))   # a cache key
+
+
+def test_fit_adds_the_penalty_to_the_loss_and_reports_both():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], np.float32))
+    model = fnn.Sequential([fnn.Dense(4), fnn.Activation("tanh"), fnn.Dense(1)])
+    lam, lr = 0.05, 0.1
+    key = jax.random.key(0)
+    penalty = fnn.regularizers.l2(lam, on="*/w")
+    result = fnn.fit(model, "mse", fnn.optim.sgd(lr), (x, y), epochs=1, batch_size=None,
+                     key=key, penalty=penalty, progress=False)
+    params, _ = model.init(jax.random.split(key)[0], x)
+
+    def objective(p):        # the notes' J, written out by hand
+        y_hat = model.apply(p, {}, x)[0]
+        return jnp.mean((y_hat - y) ** 2) + lam * (jnp.sum(p["0"]["w"] ** 2)
+                                                   + jnp.sum(p["2"]["w"] ** 2))
+    grads = jax.grad(objective)(params)
+    expected = jax.tree.map(lambda p, g: p - lr * g, params, grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 result.params, expected)
+    data_loss = float(jnp.mean((model.apply(params, {}, x)[0] - y) ** 2))
+    np.testing.assert_allclose(result.history["loss"], [data_loss], rtol=1e-5)
+    np.testing.assert_allclose(result.history["penalty"], [float(penalty(params))], rtol=1e-5)
+    assert list(result.history)[:2] == ["loss", "penalty"]
+
+
+def test_a_bad_penalty_pattern_fails_before_compiling():
+    x, y = np.ones((4, 2), np.float32), np.ones((4, 1), np.float32)
+    with pytest.raises(ValueError, match="pattern 'head/w' in on= matches no parameter"):
+        fnn.fit(fnn.Dense(1), "mse", fnn.optim.sgd(0.1), (x, y), epochs=1, batch_size=2,
+                key=jax.random.key(0), penalty=fnn.regularizers.l2(0.1, on="head/w"),
+                progress=False)
+    with pytest.raises(TypeError, match="penalty must be a weight penalty"):
+        fnn.fit(fnn.Dense(1), "mse", fnn.optim.sgd(0.1), (x, y), epochs=1, batch_size=2,
+                key=jax.random.key(0), penalty=0.1, progress=False)

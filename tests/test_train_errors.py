@@ -73,6 +73,44 @@ def test_bad_input_raises_before_compiling(overrides, message):
         fit(**overrides)
 
 
+MISTAKES = [
+    (dict(data=LOSS, loss=(X, Y), optimizer=OPT),            # Keras's order
+     r"the arguments are fit\(model, loss, optimizer, \(x, y\), ...\) \(loss and optimizer "
+     r"before the data.*got the data \(x, y\) as loss"),
+    (dict(data=OPT, loss=(X, Y), optimizer=LOSS), r"got the data \(x, y\) as loss and an "
+                                                  r"optimizer as data"),
+    (dict(optimizer=fnn.optim.adam), r"optimizer is the function fnn.optim.adam, not an "
+                                     r"optimizer: did you forget to call it\? e.g. "
+                                     r"fnn.optim.adam\(1e-3\)"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", MISTAKES, ids=["keras order", "all swapped",
+                                                              "uncalled optimizer"])
+def test_common_mistakes_get_errors_that_say_what_to_do(overrides, message):
+    with no_compilation(), pytest.raises(TypeError, match=message):
+        fit(**overrides)
+
+
+def test_a_model_that_cannot_take_the_data_gets_no_advice_about_params():
+    conv = fnn.Sequential([fnn.Conv2D(2, (3, 3)), fnn.Flatten(), fnn.Dense(3)])
+    with no_compilation(), pytest.raises(ValueError, match=r"model.init fails for x of shape "
+                                                           r"\(20, 5\)") as error:
+        fit(model=conv)
+    assert "params=..." not in str(error.value) and "Pass params" not in str(error.value)
+
+
+def test_a_shape_instead_of_an_example_input_says_what_to_pass():
+    conv = fnn.Sequential([fnn.Conv2D(2, (3, 3)), fnn.Flatten(), fnn.Dense(3)])
+    expected = (r"got the shape \(8, 8, 1\), not an example input: pass an example batch, e.g. "
+                r"jnp.zeros\(\(1,\) \+ \(8, 8, 1\)\), or a jax.ShapeDtypeStruct")
+    with pytest.raises(fnn.LayerTypeError, match="Sequential .*init " + expected):
+        conv.init(KEY, (8, 8, 1))
+    with pytest.raises(TypeError, match="summary " + expected):
+        fnn.summary(conv, (8, 8, 1))
+    assert fnn.summary(conv, jnp.zeros((1, 8, 8, 1)))        # the suggested fix works
+
+
 def test_evaluate_and_predict_check_their_input():
     params, state = MODEL.init(KEY, X)
     with no_compilation(), pytest.raises(ValueError, match=r"x has shape \(20, 5\)"):
@@ -92,22 +130,44 @@ def nan_step(epoch_key, position, batch_size=8, n=20):
     return int(np.flatnonzero(perm == position)[0]) // batch_size
 
 
-def test_nan_loss_raises_naming_epoch_and_step():
+SENTINEL = 12345.0
+
+
+def poisoned(value):
+    """Data whose example 5 turns into ``value`` (NaN/inf) inside the compiled step: fit
+    refuses non-finite x up front, so the NaN enters through ``augment``, as a NaN born
+    during training would."""
     x = X.copy()
-    x[5, 2] = np.inf  # passes relu as +inf; the outputs mix +inf and -inf: NaN loss
+    x[5, 2] = SENTINEL
+    return dict(data=(x, Y), augment=lambda key, b: jnp.where(b == SENTINEL, value, b))
+
+
+def test_non_finite_inputs_are_refused_before_compiling():
+    x = X.copy()
+    x[7, 3] = np.nan
+    with no_compilation(), pytest.raises(ValueError, match=r"data x has a non-finite value "
+                                         r"\(nan\) at row 7, position \(3,\) \(x\[7, 3\]\)"):
+        fit(data=(x, Y))
+    x[7, 3], xv = 1.0, X[:6].copy()
+    xv[4, 0] = -np.inf
+    with no_compilation(), pytest.raises(ValueError, match=r"validation_data x has a "
+                                         r"non-finite value \(-inf\) at row 4"):
+        fit(data=(x, Y), validation_data=(xv, Y[:6]))
+
+
+def test_nan_loss_raises_naming_epoch_and_step():
+    # inf passes relu as +inf; the outputs mix +inf and -inf: NaN loss
     _, loop_key = jax.random.split(KEY)
     step = nan_step(jax.random.fold_in(loop_key, 0), 5)
     with pytest.raises(FloatingPointError, match=rf"at epoch 0 .*step {step} of that epoch"):
-        fit(data=(x, Y), epochs=3)
+        fit(**poisoned(np.inf), epochs=3)
 
 
 def test_nan_parameters_behind_a_finite_loss_raise_naming_the_epoch():
     # relu(NaN) == 0: the loss stays finite, but the gradient x^T delta is NaN.
-    x = X.copy()
-    x[5, 2] = np.nan
     with pytest.raises(FloatingPointError, match=r"parameters became NaN or infinite during "
                                                  r"epoch 0"):
-        fit(data=(x, Y), epochs=3)
+        fit(**poisoned(np.nan), epochs=3)
 
 
 def test_divergence_in_a_later_epoch_names_that_epoch():
@@ -119,15 +179,13 @@ def test_divergence_in_a_later_epoch_names_that_epoch():
 
 
 def test_skip_nonfinite_optimizer_skips_and_reports_instead_of_raising():
-    x = X.copy()
-    x[5, 2] = np.nan
     opt = fnn.optim.skip_nonfinite(fnn.optim.adam(0.01))
-    result = fit(data=(x, Y), optimizer=opt, epochs=3)
+    result = fit(**poisoned(np.nan), optimizer=opt, epochs=3)
     assert result.history["skipped"] == [1.0, 1.0, 1.0]  # one bad batch per epoch
     assert all(np.isfinite(result.history["loss"]))
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(result.params))
     count = fnn.optim.find_states(result.opt_state, fnn.optim.ScaleByAdamState)[0].count
     assert int(count) == 3 * 3 - 3  # the skipped updates left Adam's state untouched
-    more = fit(data=(x, Y), optimizer=opt, epochs=1, params=result.params,
+    more = fit(**poisoned(np.nan), optimizer=opt, epochs=1, params=result.params,
                opt_state=result.opt_state)
     assert more.history["skipped"] == [1.0]  # per epoch, not the running total (4)

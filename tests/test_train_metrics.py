@@ -10,7 +10,7 @@ from sklearn import metrics as sk
 import fnn
 
 X, Y = fnn.datasets.load_breast_cancer()
-(X,) = fnn.preprocessing.standardize(X)
+X = fnn.preprocessing.standardize(X)
 Y = Y.astype(np.float32).reshape(-1, 1)
 MODEL = fnn.Dense(1)
 NAMES = ["accuracy", "precision", "recall", "f1"]

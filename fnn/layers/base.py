@@ -18,17 +18,53 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from fnn.errors import LayerTypeError
+
 Params = dict[str, Any]
 State = dict[str, Any]
 
 
+def is_shape(x: Any) -> bool:
+    """Whether ``x`` is a bare shape (a tuple or list of Python ints), not an input."""
+    return (isinstance(x, (tuple, list)) and len(x) > 0
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in x))
+
+
+def shape_instead_of_input(where: str, x: Any) -> str:
+    """The message for a bare shape passed where an example input belongs."""
+    shape = tuple(x)
+    return (f"{where} got the shape {shape}, not an example input: pass an example batch, "
+            f"e.g. jnp.zeros((1,) + {shape}), or a jax.ShapeDtypeStruct((batch,) + {shape}, "
+            f"jnp.float32) (inputs have a leading batch axis, so a shape alone is ambiguous)")
+
+
 class Layer(abc.ABC):
-    """Base class of fnn layers (subclasses are ``@dataclass(frozen=True)``)."""
+    """Base class of fnn layers (subclasses are ``@dataclass(frozen=True)``).
+
+    Every subclass's ``init`` first refuses a bare shape (``init(key, (8, 8, 1))``),
+    with a message saying to pass an example batch or a ``jax.ShapeDtypeStruct``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("init")
+        if init is None or getattr(init, "refuses_shapes", False) or getattr(
+                init, "__isabstractmethod__", False):
+            return
+
+        @functools.wraps(init)
+        def checked_init(self, key, x, *args, **kw):
+            if is_shape(x):
+                raise LayerTypeError(self, shape_instead_of_input("init", x))
+            return init(self, key, x, *args, **kw)
+        checked_init.refuses_shapes = True
+        cls.init = checked_init
 
     @abc.abstractmethod
     def init(self, key: jax.Array, x: Any) -> tuple[Params, State]:
@@ -138,11 +174,16 @@ def _is_default(value: Any, default: Any) -> bool:
     return value == default
 
 
+def child_repr(layer: Any) -> str:
+    # Containers with named children (Sequential with names, Parallel) write their own.
+    return repr(layer) if getattr(layer, "names", None) is not None else layer_repr(layer)
+
+
 def _value_repr(value: Any) -> str:
     if is_layer(value):
-        return layer_repr(value)
+        return child_repr(value)
     if isinstance(value, (tuple, list)) and value and all(is_layer(v) for v in value):
-        return "[" + ", ".join(layer_repr(v) for v in value) + "]"
+        return "[" + ", ".join(child_repr(v) for v in value) + "]"
     if callable(value) and hasattr(value, "__qualname__"):
         return value.__qualname__
     return repr(value)

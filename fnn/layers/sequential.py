@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 
 from fnn.errors import LayerError, LayerTypeError, LayerValueError
-from fnn.layers.base import Layer, Params, State, input_struct, is_layer, layer_repr
+from fnn.layers.base import (Layer, Params, State, child_repr, input_struct, is_layer,
+                             layer_repr)
 
 
 def _struct(tree: Any) -> Any:
@@ -25,7 +26,10 @@ class Sequential(Layer):
     ``params == {"0": params_0, "1": params_1, ...}`` has an entry for every
     child (``{}`` for parameter-free ones such as :class:`fnn.Activation`);
     ``state`` has entries only for children with state, so a model without
-    state has ``state == {}``.
+    state has ``state == {}``. Given a dict ``{name: layer}`` (in order), the
+    children are keyed by their names instead, so paths read ``"body/conv1/w"``
+    (freeze the body with ``fnn.optim.freeze("body", ...)``, get a child with
+    :meth:`layer`).
 
     Keys: child ``i`` gets ``jax.random.fold_in(key, i)``, in ``init`` and in
     ``apply``, so adding a layer at the end (or changing one) leaves the other
@@ -43,11 +47,12 @@ class Sequential(Layer):
     ``Dense at path '1/0': expected input of shape (batch, ..., 4) ...``.
 
     Args:
-      layers: the layers, in order (a list or tuple).
+      layers: the layers, in order (a list or tuple), or a dict ``{name: layer}``.
 
     Raises:
       LayerTypeError: an element is not a layer (has no ``init``/``apply``).
-      LayerValueError: params/state dicts whose keys do not match the layers.
+      LayerValueError: params/state dicts whose keys do not match the layers; names
+        that are not non-empty strings without ``/``.
 
     Example:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("relu"), fnn.Dense(1)])
@@ -57,26 +62,62 @@ class Sequential(Layer):
       >>> y, state = model.apply(params, state, jnp.zeros((4, 3)))
       >>> y.shape, state
       ((4, 1), {})
+      >>> named = fnn.Sequential({"body": fnn.Sequential({"hidden": fnn.Dense(8)}),
+      ...                         "head": fnn.Dense(1)})
+      >>> jax.tree.map(jnp.shape, named.init(jax.random.key(0), jnp.zeros((4, 3)))[0])
+      {'body': {'hidden': {'b': (8,), 'w': (3, 8)}}, 'head': {'b': (1,), 'w': (8, 1)}}
     """
 
-    layers: Sequence[Layer]
+    layers: Sequence[Layer] | Mapping[str, Layer]
+    names: tuple[str, ...] | None = None     # the dict's keys; None: "0", "1", ...
 
     def __post_init__(self):
-        if is_layer(self.layers) or isinstance(self.layers, (str, bytes)) or not hasattr(
+        names = self.names
+        if isinstance(self.layers, Mapping):
+            names, layers = tuple(self.layers), tuple(self.layers.values())
+        elif is_layer(self.layers) or isinstance(self.layers, (str, bytes)) or not hasattr(
                 self.layers, "__iter__"):
-            raise LayerTypeError(self, "expected a list of layers, got "
-                                 f"{type(self.layers).__name__}")
-        layers = tuple(self.layers)
-        for i, layer in enumerate(layers):
+            raise LayerTypeError(self, "expected a list of layers or a dict {name: layer}, "
+                                 f"got {type(self.layers).__name__}")
+        else:
+            layers = tuple(self.layers)
+        if names is not None:
+            names = tuple(names)
+            if len(names) != len(layers) or len(set(names)) != len(names) or not all(
+                    isinstance(n, str) and n and "/" not in n for n in names):
+                raise LayerValueError(self, f"layer names must be distinct non-empty strings "
+                                      f"without '/', one per layer; got {names}")
+        for name, layer in zip(names or range(len(layers)), layers):
             if not is_layer(layer):
                 raise LayerTypeError(
-                    self, f"element {i} is {layer!r}, not a layer (no init/apply); wrap a "
-                    "function of x in fnn.Activation(fn), or a function of (params, x) in "
+                    self, f"element {name!r} is {layer!r}, not a layer (no init/apply); wrap "
+                    "a function of x in fnn.Activation(fn), or a function of (params, x) in "
                     "fnn.FunctionLayer(fn)")
         object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "names", names)
+
+    @property
+    def child_names(self) -> tuple[str, ...]:
+        """The keys of the children in params and state: their names, or ``"0", "1", ..."``."""
+        return self.names if self.names is not None else tuple(
+            str(i) for i in range(len(self.layers)))
+
+    def layer(self, name: str) -> Layer:
+        """The child called ``name`` (``"0", "1", ...`` for an unnamed Sequential).
+
+        Raises:
+          KeyError: no such child (the message lists the names).
+        """
+        names = self.child_names
+        if name not in names:
+            raise KeyError(f"Sequential has no layer {name!r}; its layers are {list(names)}")
+        return self.layers[names.index(name)]
 
     def __repr__(self) -> str:
-        return layer_repr(self)
+        if self.names is None:
+            return layer_repr(self)
+        inner = ", ".join(f"{n!r}: {child_repr(l)}" for n, l in zip(self.names, self.layers))
+        return f"Sequential({{{inner}}})"
 
     def input_layers(self) -> list:
         """The children that see the model's input as it is: the first one."""
@@ -87,8 +128,7 @@ class Sequential(Layer):
         # a tuple or dict input (e.g. a sequence and its mask) is a pytree of arrays
         x = _struct(x) if isinstance(x, (tuple, dict)) else input_struct(x)
         params, state = {}, {}
-        for i, layer in enumerate(self.layers):
-            name = str(i)
+        for i, (name, layer) in enumerate(zip(self.child_names, self.layers)):
             try:
                 p, s = layer.init(jax.random.fold_in(key, i), x)
                 x, _ = jax.eval_shape(functools.partial(layer.apply, train=False),
@@ -101,7 +141,7 @@ class Sequential(Layer):
         return params, state
 
     def _check_keys(self, tree: Any, what: str, required: bool) -> None:
-        names = [str(i) for i in range(len(self.layers))]
+        names = list(self.child_names)
         if not isinstance(tree, dict):
             raise LayerValueError(self, f"{what} must be a dict keyed {names}, got "
                                   f"{type(tree).__name__}")
@@ -119,8 +159,7 @@ class Sequential(Layer):
         self._check_keys(params, "params", required=True)
         self._check_keys(state, "state", required=False)
         new_state = {}
-        for i, layer in enumerate(self.layers):
-            name = str(i)
+        for i, (name, layer) in enumerate(zip(self.child_names, self.layers)):
             child_key = None if key is None else jax.random.fold_in(key, i)
             try:
                 x, s = layer.apply(params[name], state.get(name, {}), x,

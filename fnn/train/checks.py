@@ -26,6 +26,28 @@ def _shape(a: Any) -> tuple:
     return tuple(np.shape(a))
 
 
+def check_argument_order(where: str, loss: Any, optimizer: Any, data: Any) -> None:
+    """``TypeError`` for Keras's order ``fit(model, (x, y), loss, optimizer)``: fnn's is
+    ``fit(model, loss, optimizer, (x, y))``, and the swap would otherwise surface as a
+    confusing error about ``x`` being a function."""
+    from fnn.optim.base import GradientTransformation
+
+    def looks_like_data(value: Any) -> bool:
+        return (isinstance(value, (tuple, list)) and len(value) == 2
+                and not isinstance(value, GradientTransformation)
+                and all(hasattr(v, "shape") or isinstance(v, (list, dict)) for v in value))
+
+    if isinstance(data, GradientTransformation) or looks_like_data(loss):
+        got = []
+        if looks_like_data(loss):
+            got.append("the data (x, y) as loss")
+        if isinstance(data, GradientTransformation):
+            got.append("an optimizer as data")
+        raise TypeError(f"{where}: the arguments are {where}(model, loss, optimizer, (x, y), "
+                        f"...) (loss and optimizer before the data, unlike Keras's "
+                        f"model.fit(x, y)); got {' and '.join(got)}")
+
+
 def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
     """``(x, y)`` from ``data``; ``ValueError`` unless it is a pair of arrays of equal length.
 
@@ -221,6 +243,34 @@ def _check_range(where: str, loss_fn: Any, y: Any, num_classes: int | None, labe
         prefix = f"{data_name} " if data_name else ""
         raise ValueError(f"{where}: {label}{prefix}labels y must lie in {allowed}, got values "
                          f"from {values.min()} to {values.max()}")
+
+
+def check_finite_inputs(where: str, x: Any, data_name: str = "data") -> None:
+    """``ValueError`` naming the first non-finite value (NaN or inf) of the concrete inputs
+    ``x`` (its example row and position), before anything is compiled: inside training a
+    NaN input only shows up as a NaN loss after a whole epoch.
+
+    Example:
+      >>> x = np.ones((4, 3), np.float32); x[2, 1] = np.nan
+      >>> fnn.train.checks.check_finite_inputs("fit", x)
+      Traceback (most recent call last):
+      ...
+      ValueError: fit: data x has a non-finite value (nan) at row 2, position (1,) (x[2, 1]); ...
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(x)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
+            continue
+        values = np.asarray(leaf)         # (no XLA program: nothing to compile)
+        if np.isfinite(values).all():
+            continue
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+        part = "x" + jax.tree_util.keystr(path)
+        raise ValueError(
+            f"{where}: {data_name} {part} has a non-finite value ({values[index]}) at row "
+            f"{index[0]}, position {index[1:]} ({part}[{', '.join(map(str, index))}]); every "
+            f"loss it touches would be NaN. Remove or impute such values first (e.g. "
+            f"np.nan_to_num, or drop the rows np.isfinite(x).all(axis=1) rejects)")
 
 
 def _dtypes(tree: Any) -> Any:

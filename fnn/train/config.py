@@ -48,6 +48,8 @@ class TrainConfig:
       augment: ``augment(key, x) -> x`` or ``None``.
       policy: a :class:`fnn.train.precision.Policy` or ``None``.
       accumulation_steps: micro-batches per batch.
+      penalty: ``penalty(params) -> scalar`` added to the loss (a
+        :class:`fnn.regularizers.Penalty`), or ``None``.
     """
 
     model: Any
@@ -57,6 +59,13 @@ class TrainConfig:
     augment: Callable | None = None
     policy: Any = None
     accumulation_steps: int = 1
+    penalty: Callable | None = None
+
+    def logged_names(self) -> tuple[str, ...]:
+        """The per-step numbers a training epoch averages: ``"loss"`` (the data loss),
+        ``"penalty"`` (with a penalty), then each metric."""
+        return (("loss",) + (("penalty",) if self.penalty is not None else ())
+                + tuple(name for name, _ in self.metric_fns))
 
 
 @memoize
@@ -162,7 +171,7 @@ def check_output_activation(where: str, model: Any, loss_fn: Callable) -> None:
 def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any] = (),
                  loss_weights: Any = None, augment: Callable | None = None, precision: Any = None,
                  accumulation_steps: int = 1, max_accumulation_steps: int | None = None,
-                 where: str = "fit") -> TrainConfig:
+                 where: str = "fit", penalty: Any = None) -> TrainConfig:
     """Resolve names and check the static options of a train step.
 
     Args:
@@ -176,6 +185,7 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
       accumulation_steps: micro-batches per batch.
       max_accumulation_steps: the batch size, when known (a bound on ``accumulation_steps``).
       where: the calling function, named in messages.
+      penalty: a weight penalty (:mod:`fnn.regularizers`) or ``None``.
 
     Returns:
       The :class:`TrainConfig`.
@@ -187,6 +197,10 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
     """
     if isinstance(optimizer, GradientTransformation) or hasattr(optimizer, "update"):
         update_fn = optimizer.update
+    elif callable(optimizer) and getattr(optimizer, "__module__", "").startswith("fnn.optim"):
+        name = getattr(optimizer, "__name__", "the optimizer")
+        raise TypeError(f"{where}: optimizer is the function fnn.optim.{name}, not an "
+                        f"optimizer: did you forget to call it? e.g. fnn.optim.{name}(1e-3)")
     else:
         raise TypeError(f"{where}: optimizer must be a fnn.optim GradientTransformation (with "
                         f"init and update), got {type(optimizer).__name__}")
@@ -195,13 +209,21 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
     if augment is not None and not callable(augment):
         raise TypeError(f"{where}: augment must be a function augment(key, x) -> x, got "
                         f"{augment!r}")
+    if penalty is not None and not callable(penalty):
+        raise TypeError(f"{where}: penalty must be a weight penalty such as "
+                        f"fnn.regularizers.l2(1e-4) (a function params -> scalar), got "
+                        f"{penalty!r:.80}")
     model, loss_fn = as_layer(model), outputs.resolve_loss(loss, loss_weights, where)
     check_output_activation(where, model, loss_fn)
+    metric_fns = resolve_metrics(metrics, loss_fn, where)
+    if penalty is not None and any(name == "penalty" for name, _ in metric_fns):
+        raise ValueError(f"{where}: a metric is named 'penalty', which the history uses for "
+                         f"the weight penalty; rename the metric")
     return TrainConfig(
         model=model, loss_fn=loss_fn, update_fn=update_fn,
-        metric_fns=resolve_metrics(metrics, loss_fn, where), augment=augment,
+        metric_fns=metric_fns, augment=augment,
         policy=None if precision is None else get_policy(precision),
-        accumulation_steps=accumulation_steps)
+        accumulation_steps=accumulation_steps, penalty=penalty)
 
 
 def donate_buffers() -> bool:

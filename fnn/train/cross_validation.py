@@ -98,6 +98,7 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
       (5, True)
     """
     where = "cross_validate"
+    checks.check_argument_order(where, loss, optimizer, data)
     x, y = checks.check_data(where, data, "data")
     n = len(jax.tree.leaves(x)[0])
     check_int(where, "k", k, minimum=2, maximum=n, maximum_name="the number of examples")

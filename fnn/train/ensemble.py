@@ -165,6 +165,7 @@ def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, valida
     its own (cross-validation folds; ``data`` is then the first member's, for the checks).
     """
     model = as_layer(model)
+    checks.check_argument_order(where, loss, optimizer, data)
     x, y = checks.check_data(where, data, "data")
     n = len(jax.tree.leaves(x)[0])
     check_int(where, "epochs", epochs)
@@ -180,6 +181,7 @@ def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, valida
     out = checks.check_shapes(where, cfg, param_structs, state_structs, x, y)
     checks.check_label_range(where, cfg, y, out)
     checks.check_input_values(where, cfg.model, x)
+    checks.check_finite_inputs(where, x)
     if validation_data is not None:
         checks.check_shapes(where, cfg, param_structs, state_structs, xv, yv, train=False)
         checks.check_label_range(where, cfg, yv, out, "validation_data")
@@ -399,7 +401,7 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
              else (run.shared, run.validation) for b in bounds]
     bests: list = ([None] * count if best_start is None
                    else [_rows(best_start, *b, members) for b in bounds])
-    names = ["loss"] + [name for name, _ in cfg.metric_fns]
+    names = list(cfg.logged_names())
 
     def whole(parts: list) -> Any:
         """The members' rows (without the repeated copies) of per-group trees."""

@@ -98,7 +98,7 @@ def skipped_count(opt_state: Any) -> jax.Array | None:
 
 
 def _init_acc(cfg: TrainConfig) -> dict:
-    names = ("loss",) + tuple(name for name, _ in cfg.metric_fns)
+    names = cfg.logged_names()
     zero = jnp.zeros([], jnp.float32)
     return {"sums": {name: zero for name in names}, "count": zero,
             "first_nonfinite": jnp.full([], -1, jnp.int32)}

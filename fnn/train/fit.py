@@ -71,8 +71,8 @@ def _check_monitor(early_stopping: Any, cfg: Any, has_validation: bool) -> None:
     if not isinstance(early_stopping, EarlyStopping):
         raise TypeError("fit: early_stopping must be a fnn.EarlyStopping, got "
                         f"{type(early_stopping).__name__}")
-    names = ["loss"] + [name for name, _ in cfg.metric_fns]
-    known = names + (["val_" + n for n in names] if has_validation else [])
+    names = list(cfg.logged_names())
+    known = names + (["val_" + n for n in names if n != "penalty"] if has_validation else [])
     if early_stopping.monitor not in known + ["learning_rate"]:
         hint = " (pass validation_data to monitor 'val_...')" if (
             early_stopping.monitor.startswith("val_") and not has_validation) else ""
@@ -111,7 +111,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         validation_batch_size: int | None = None, shuffle: bool = True,
         strategy: str | None = None, steps_per_dispatch: int | None = None,
         mesh: Any = None, param_sharding: Any = None, checkpoint_dir: Any = None,
-        checkpoint_every: int = 1, resume: bool = False) -> FitResult:
+        checkpoint_every: int = 1, resume: bool = False, penalty: Any = None) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -178,6 +178,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       resume: continue the run whose checkpoints are in ``checkpoint_dir`` from its
         newest one (bit for bit the uninterrupted run on CPU); without it, a
         ``checkpoint_dir`` that already holds checkpoints is an error.
+      penalty: a weight penalty added to every step's loss,
+        ``J = L + Omega(params)`` (``fnn.regularizers.l2(1e-4, on="*/w")``, ``l1``,
+        ``elastic_net``); the history's ``"loss"`` stays the data loss (comparable
+        with ``"val_loss"``) and ``"penalty"`` is ``Omega`` (mean over the epoch's steps).
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -196,6 +200,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       (50, True)
     """
     model = as_layer(model)
+    checks.check_argument_order("fit", loss, optimizer, data)
     x, y = checks.check_data("fit", data, "data")
     n = num_examples(x)
     if mesh is not None:            # several processes: x is this process's shard
@@ -210,7 +215,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     cfg = build_config(model, loss, opt, metrics=metrics, loss_weights=loss_weights,
                        augment=augment, precision=precision,
                        accumulation_steps=accumulation_steps,
-                       max_accumulation_steps=batch_size or n)
+                       max_accumulation_steps=batch_size or n, penalty=penalty)
     _check_monitor(early_stopping, cfg, validation_data is not None)
     callbacks = () if callbacks is None else tuple(callbacks)
     for callback in callbacks:
@@ -238,10 +243,14 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         checks.check_shapes("fit", cfg, param_structs, state_structs, xv, yv, train=False)
     checks.check_label_range("fit", cfg, y, out)
     checks.check_input_values("fit", cfg.model, x)
+    checks.check_finite_inputs("fit", x)
     if validation_data is not None:
         checks.check_label_range("fit", cfg, yv, out, "validation_data")
         checks.check_input_values("fit", cfg.model, xv, "validation_data")
+        checks.check_finite_inputs("fit", xv, "validation_data")
     opt_state = check_opt_state(opt, opt_state, param_structs)
+    if hasattr(penalty, "selected"):
+        penalty.selected(param_structs)          # its path patterns, before compiling
 
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
@@ -273,7 +282,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         validation = (jax.device_put((xv, yv)) if mesh is None
                       else data_parallel.put_data(mesh, (xv, yv)))
 
-    names, extras = ["loss"] + [name for name, _ in cfg.metric_fns], ["learning_rate", "skipped"]
+    names, extras = list(cfg.logged_names()), ["learning_rate", "skipped"]
     history: dict[str, list[float]] = {} if resumed is None else {
         name: list(values) for name, values in resumed.history.items()}
     skipped_before = skipped_count(opt_state)

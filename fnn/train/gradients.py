@@ -61,11 +61,17 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
             out = policy.cast_to_output(out)
             new_state = _cast_like(new_state, state)
         loss = cfg.loss_fn(out, y)
-        scaled = loss if loss_scale is None else loss_scale.scale(loss)
-        return scaled, (loss, new_state, out)
+        # J = L + Omega(theta): the penalty on the float32 parameters themselves.
+        penalty = None if cfg.penalty is None else cfg.penalty(params)
+        total = loss if penalty is None else loss + penalty
+        scaled = total if loss_scale is None else loss_scale.scale(total)
+        return scaled, (loss, penalty, new_state, out)
 
-    (_, (loss, new_state, out)), grads = jax.value_and_grad(objective, has_aux=True)(params)
+    (_, (loss, penalty, new_state, out)), grads = jax.value_and_grad(
+        objective, has_aux=True)(params)
     metrics = {name: jnp.asarray(fn(out, y), jnp.float32) for name, fn in cfg.metric_fns}
+    if penalty is not None:
+        metrics["penalty"] = jnp.asarray(penalty, jnp.float32)
     return loss, new_state, metrics, grads
 
 

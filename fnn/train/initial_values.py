@@ -34,9 +34,11 @@ def initial_structs(model: Any, params: Any, state: Any, key: Any, x: Any) -> tu
                                                 jax.ShapeDtypeStruct(key.shape, key.dtype))
     except (ValueError, TypeError) as err:
         if params is None:
-            raise ValueError(f"fit: params=None, so the model must initialise itself, but "
+            # The init error says what is wrong (a FunctionLayer without init_fn says to
+            # pass params=); advice to pass params= would mislead for bad data.
+            raise ValueError(f"fit: the model initialises itself from x (params=None), and "
                              f"model.init fails for x of shape {jax.tree.map(jnp.shape, x)}: "
-                             f"{err}. Pass params=... (your own parameters).") from err
+                             f"{err}") from err
         init_params, init_state = None, {}
     return (init_params if params is None else checks.struct(params),
             init_state if state is None else checks.struct(state))
