@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from typing import Any, Callable
 
 import jax
@@ -57,7 +58,7 @@ from fnn.preprocessing import check_labels, is_concrete
 __all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "get",
            "with_from_logits", "metric_name"]
 
-_AVERAGES = ("binary", "macro", "none")
+_AVERAGES = ("binary", "macro", "micro", "weighted", "none")
 
 
 def _array(x):
@@ -254,7 +255,8 @@ def _counts(name, predictions, targets, average, num_classes, threshold, from_lo
     if average == "binary":
         if inferred is not None and inferred > 2:
             raise ValueError(f"{name}: average='binary' needs two classes, got scores of "
-                             f"{inferred} classes; use average='macro'")
+                             f"{inferred} classes; use average='macro' (or the name "
+                             f"'{name}_macro')")
         pred_pos, true_pos = yp == 1, yt == 1
         tp = jnp.sum(pred_pos & true_pos)
         return tp, jnp.sum(pred_pos) - tp, jnp.sum(true_pos) - tp
@@ -267,8 +269,19 @@ def _counts(name, predictions, targets, average, num_classes, threshold, from_lo
     return tp, jnp.sum(cm, axis=0) - tp, jnp.sum(cm, axis=1) - tp
 
 
-def _average(per_class, average):
-    return jnp.mean(per_class) if average == "macro" else per_class
+def _average(per_class, average, counts=None, ratio=None):
+    """Average per-class values: "macro" (unweighted mean), "weighted" (by each class's
+    support ``TP + FN``), "micro" (``ratio`` of the summed ``counts``), "binary"/"none" as
+    they are."""
+    if average == "macro":
+        return jnp.mean(per_class)
+    if average == "weighted":
+        tp, _, fn = counts
+        support = (tp + fn).astype(jnp.float32)
+        return _divide(jnp.sum(support * per_class), jnp.sum(support))
+    if average == "micro":
+        return ratio(*(jnp.sum(c) for c in counts))
+    return per_class
 
 
 @_binary_docs
@@ -280,13 +293,16 @@ def precision(predictions, targets, *, average: str = "binary",
     Equation: ``P = TP / (TP + FP)``, 0 when ``TP + FP = 0``. ``average``:
     "binary" (class 1 is positive, every other label negative), "macro" (the
     unweighted mean of the per-class precisions over all ``num_classes``
-    classes, including classes absent from the batch), "none" (per class).
+    classes, including classes absent from the batch), "weighted" (the mean
+    weighted by each class's support ``TP + FN``), "micro" (``P`` of the counts
+    summed over classes; equals accuracy for single-label data), "none" (per
+    class). As names: ``"precision_macro"``, ``"precision_weighted"``, ...
 
     Args:
       predictions: as for :func:`accuracy`.
       targets: as for :func:`accuracy`.
-      average: "binary" | "macro" | "none".
-      num_classes: ``K`` for "macro"/"none"; inferred from ``(n, K)`` scores
+      average: "binary" | "macro" | "micro" | "weighted" | "none".
+      num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores
         when omitted.
       {binary_args}
 
@@ -300,9 +316,10 @@ def precision(predictions, targets, *, average: str = "binary",
       ...                             from_logits=True))
       0.5000
     """
-    tp, fp, _ = _counts("precision", predictions, targets, average, num_classes, threshold,
-                        from_logits)
-    return _average(_divide(tp, tp + fp), average)
+    counts = _counts("precision", predictions, targets, average, num_classes, threshold,
+                     from_logits)
+    ratio = lambda tp, fp, fn: _divide(tp, tp + fp)  # noqa: E731
+    return _average(ratio(*counts), average, counts, ratio)
 
 
 @_binary_docs
@@ -317,8 +334,8 @@ def recall(predictions, targets, *, average: str = "binary",
     Args:
       predictions: as for :func:`accuracy`.
       targets: as for :func:`accuracy`.
-      average: "binary" | "macro" | "none".
-      num_classes: ``K`` for "macro"/"none"; inferred from ``(n, K)`` scores.
+      average: "binary" | "macro" | "micro" | "weighted" | "none".
+      num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores.
       {binary_args}
 
     Returns:
@@ -331,9 +348,10 @@ def recall(predictions, targets, *, average: str = "binary",
       ...                          from_logits=True))
       0.5000
     """
-    tp, _, fn = _counts("recall", predictions, targets, average, num_classes, threshold,
-                        from_logits)
-    return _average(_divide(tp, tp + fn), average)
+    counts = _counts("recall", predictions, targets, average, num_classes, threshold,
+                     from_logits)
+    ratio = lambda tp, fp, fn: _divide(tp, tp + fn)  # noqa: E731
+    return _average(ratio(*counts), average, counts, ratio)
 
 
 @_binary_docs
@@ -349,8 +367,8 @@ def f1(predictions, targets, *, average: str = "binary",
     Args:
       predictions: as for :func:`accuracy`.
       targets: as for :func:`accuracy`.
-      average: "binary" | "macro" | "none".
-      num_classes: ``K`` for "macro"/"none"; inferred from ``(n, K)`` scores.
+      average: "binary" | "macro" | "micro" | "weighted" | "none".
+      num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores.
       {binary_args}
 
     Returns:
@@ -362,15 +380,74 @@ def f1(predictions, targets, *, average: str = "binary",
       >>> float(fnn.metrics.f1(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), from_logits=True))
       1.0000
     """
-    tp, fp, fn = _counts("f1", predictions, targets, average, num_classes, threshold,
-                         from_logits)
-    return _average(_divide(2 * tp, 2 * tp + fp + fn), average)
+    counts = _counts("f1", predictions, targets, average, num_classes, threshold,
+                     from_logits)
+    ratio = lambda tp, fp, fn: _divide(2 * tp, 2 * tp + fp + fn)  # noqa: E731
+    return _average(ratio(*counts), average, counts, ratio)
+
+
+def top_k_accuracy(predictions, targets, *, k: int = 5) -> jax.Array:
+    """Fraction of examples whose true class is among the ``k`` highest scores.
+
+    Equation: ``(1/n) sum_i [y_i in top_k(s_i)]``; a true class tied with the ``k``-th
+    score counts as in (its score is at least the ``k``-th largest). ``k = 1`` is accuracy.
+    As a name: ``"top_k_accuracy"`` (``k = 5``) or ``"top_3_accuracy"``.
+
+    Args:
+      predictions: scores (logits or probabilities), shape ``(n, K)``.
+      targets: class labels ``(n,)`` or one-hot rows ``(n, K)``.
+      k: how many of the highest scores count (``1 <= k``).
+
+    Returns:
+      a float32 scalar in ``[0, 1]``.
+
+    Example:
+      >>> scores = jnp.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]])
+      >>> float(fnn.metrics.top_k_accuracy(scores, jnp.array([2, 2]), k=2))
+      0.5000
+    """
+    scores = _array(predictions)
+    labels = _array(targets)
+    if scores.ndim != 2:
+        raise ValueError(f"top_k_accuracy: predictions must be scores of shape (n, K), got "
+                         f"{scores.shape}")
+    if labels.ndim == 2:
+        labels = jnp.argmax(labels, axis=-1)
+    if labels.shape != scores.shape[:1]:
+        raise ValueError(f"top_k_accuracy: targets must be labels of shape "
+                         f"{scores.shape[:1]} (or one-hot rows), got {labels.shape}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"top_k_accuracy: k must be a positive int, got {k!r}")
+    kth = jax.lax.top_k(scores, min(k, scores.shape[-1]))[0][:, -1]
+    own = jnp.take_along_axis(scores, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
+    return jnp.mean((own >= kth).astype(jnp.float32))
 
 
 _REGISTRY = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
-             "confusion_matrix": confusion_matrix}
+             "confusion_matrix": confusion_matrix, "top_k_accuracy": top_k_accuracy}
 _ALIASES = {"acc": "accuracy", "f1_score": "f1"}
-_THRESHOLD_METRICS = tuple(_REGISTRY.values())  # the metrics taking from_logits
+_AVERAGED = ("precision", "recall", "f1")
+
+
+_OPTION_NAMES = tuple(f"{base}_{average}" for base in _AVERAGED
+                      for average in ("macro", "micro", "weighted", "binary")) + (
+                          "top_5_accuracy",)
+
+
+@functools.lru_cache(maxsize=None)
+def _variant(key: str) -> Callable | None:
+    """The metric a name with options stands for (``"f1_macro"``, ``"precision_weighted"``,
+    ``"top_3_accuracy"``); the same object for the same name, so compiled code is reused."""
+    for base in _AVERAGED:
+        for prefix in (base, "f1_score" if base == "f1" else base):
+            suffix = key[len(prefix) + 1:] if key.startswith(prefix + "_") else None
+            if suffix in _AVERAGES and suffix != "none":
+                return functools.partial(_REGISTRY[base], average=suffix)
+    match = re.fullmatch(r"top_?(\d+)_accuracy", key)
+    if match and int(match.group(1)) >= 1:
+        return functools.partial(top_k_accuracy, k=int(match.group(1)))
+    return None
+_THRESHOLD_METRICS = (accuracy, precision, recall, f1, confusion_matrix)  # take from_logits
 
 
 def _base_function(metric: Any) -> Any:
@@ -459,7 +536,7 @@ def with_from_logits(metric: Any, from_logits: bool | None, *, reason: str = "")
       ValueError: metric f1 was given from_logits=False but the loss binary_cross_entropy_with_logits takes logits; ...
     """
     if isinstance(metric, str):
-        metric = resolve("metrics", "metric", metric, _REGISTRY, _ALIASES)
+        metric = get(metric)
     if from_logits is None:
         return metric
     if not isinstance(from_logits, (bool, np.bool_)):
@@ -489,7 +566,10 @@ def get(name_or_callable, *, from_logits: bool | None = None) -> Callable[..., j
     """Resolve a metric name (or pass a callable through).
 
     Names are case-insensitive (``-`` and spaces count as ``_``): accuracy
-    (acc), precision, recall, f1 (f1_score), confusion_matrix.
+    (acc), precision, recall, f1 (f1_score), confusion_matrix, top_k_accuracy;
+    with options: ``"<precision|recall|f1>_<macro|micro|weighted|binary>"``
+    (``"f1_macro"``) and ``"top_<k>_accuracy"``. A misspelled name gets a "did you
+    mean" hint.
 
     Args:
       name_or_callable: a name or a callable ``metric(predictions, targets)``.
@@ -511,5 +591,14 @@ def get(name_or_callable, *, from_logits: bool | None = None) -> Callable[..., j
       >>> fnn.metrics.get("acc", from_logits=True).keywords
       {'from_logits': True}
     """
-    metric = resolve("metrics", "metric", name_or_callable, _REGISTRY, _ALIASES)
+    if isinstance(name_or_callable, str):
+        variant = _variant(name_or_callable.strip().lower().replace("-", "_").replace(" ", "_"))
+        if variant is not None:
+            return with_from_logits(variant, from_logits)
+    metric = resolve("metrics", "metric", name_or_callable, _REGISTRY, _ALIASES, _OPTION_NAMES)
     return with_from_logits(metric, from_logits)
+
+
+# Host-side reports on a whole evaluation set (a module of their own).
+from fnn.classification_report import (ClassificationReport,  # noqa: E402
+                                       classification_report, plot_confusion_matrix)

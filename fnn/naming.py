@@ -6,11 +6,12 @@ keeps a table of its names and a table of aliases.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Mapping
 
 
 def lookup(module: str, kind: str, name: str, table: Mapping[str, Any],
-           aliases: Mapping[str, str]) -> Any:
+           aliases: Mapping[str, str], more_names: tuple[str, ...] = ()) -> Any:
     """The entry of ``table`` for ``name`` (after normalising it and following aliases).
 
     Args:
@@ -19,33 +20,44 @@ def lookup(module: str, kind: str, name: str, table: Mapping[str, Any],
       name: the user's name, e.g. ``"Leaky-ReLU"``.
       table: canonical name -> entry.
       aliases: alias -> canonical name.
+      more_names: other names the caller accepts (e.g. names with options), offered in
+        the "did you mean" hint.
 
     Returns:
       the entry.
 
     Raises:
-      ValueError: an unknown name; the message lists every known name.
+      ValueError: an unknown name; the message suggests the closest known names
+        (``difflib``) and lists every known name.
 
     Example:
       >>> from fnn.naming import lookup
       >>> lookup("demo", "thing", "Mean-Squared Error", {"mse": 1}, {"mean_squared_error": "mse"})
       1
+      >>> fnn.metrics.get("acuracy")
+      Traceback (most recent call last):
+      ...
+      ValueError: metrics.get: unknown metric 'acuracy' (did you mean 'accuracy' ...?); known names: ...
     """
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = aliases.get(key, key)
     if key not in table:
-        known = ", ".join(sorted(set(table) | set(aliases)))
-        raise ValueError(f"{module}.get: unknown {kind} {name!r}; known names: {known}")
+        names = sorted(set(table) | set(aliases))
+        close = difflib.get_close_matches(key, names + list(more_names), n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise ValueError(f"{module}.get: unknown {kind} {name!r}{hint}; known names: "
+                         f"{', '.join(names)}")
     return table[key]
 
 
 def resolve(module: str, kind: str, name_or_callable: Any, table: Mapping[str, Any],
-            aliases: Mapping[str, str]) -> Any:
+            aliases: Mapping[str, str], more_names: tuple[str, ...] = ()) -> Any:
     """A callable passed through, or a name looked up with :func:`lookup`.
 
     Args:
       module, kind, table, aliases: as for :func:`lookup`.
       name_or_callable: a name, or a callable (returned unchanged).
+      more_names: as for :func:`lookup`.
 
     Returns:
       the callable, or the entry of ``table`` for the name.
@@ -58,4 +70,4 @@ def resolve(module: str, kind: str, name_or_callable: Any, table: Mapping[str, A
     if not isinstance(name_or_callable, str):
         raise TypeError(f"{module}.get: expected a name or a callable, got "
                         f"{type(name_or_callable).__name__}")
-    return lookup(module, kind, name_or_callable, table, aliases)
+    return lookup(module, kind, name_or_callable, table, aliases, more_names)

@@ -116,8 +116,8 @@ def test_ambiguous_and_bad_inputs_raise():
         M.precision(LOGITS, Y_TRUE)
     with pytest.raises(ValueError, match="recall: average='macro' needs num_classes"):
         M.recall(Y_PRED, Y_TRUE, average="macro")
-    with pytest.raises(ValueError, match="f1: unknown average 'micro'"):
-        M.f1(Y_PRED, Y_TRUE, average="micro")
+    with pytest.raises(ValueError, match="f1: unknown average 'mikro'"):
+        M.f1(Y_PRED, Y_TRUE, average="mikro")
 
 
 def test_get():
@@ -263,3 +263,69 @@ def test_metric_name():
     assert M.metric_name(M.get("accuracy", from_logits=True)) == "accuracy"
     assert M.metric_name(functools.partial(Top1())) == "Top1" and M.metric_name(Top1()) == "Top1"
     assert M.metric_name(lambda p, t: p) == "<lambda>"
+
+
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+def test_class_averages_equal_scikit_learn(average):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(5)
+    y_true, y_pred = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
+    y_true[:3] = 3                       # class 3 present; class sizes unequal
+    for ours, theirs in ((M.precision, sklearn_metrics.precision_score),
+                         (M.recall, sklearn_metrics.recall_score),
+                         (M.f1, sklearn_metrics.f1_score)):
+        got = float(ours(jnp.asarray(y_pred), jnp.asarray(y_true), average=average,
+                         num_classes=4))
+        want = theirs(y_true, y_pred, average=average, zero_division=0)
+        assert got == pytest.approx(want, abs=1e-6), (ours.__name__, average)
+        by_name = M.get(f"{ours.__name__}_{average}")      # the same by name
+        assert float(by_name(jnp.asarray(np.eye(4)[y_pred]), jnp.asarray(y_true))) == \
+            pytest.approx(want, abs=1e-6)
+        assert M.get(f"{ours.__name__}_{average}") is by_name    # cached: one compile
+
+
+def test_top_k_accuracy_and_names_with_options():
+    scores = jnp.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.3, 0.3, 0.4]])
+    labels = jnp.array([2, 2, 0])
+    ranks = np.argsort(-np.asarray(scores), axis=1)            # numpy reference
+    for k in (1, 2, 3):
+        want = np.mean([labels[i] in ranks[i, :k] for i in range(3)])
+        assert float(M.top_k_accuracy(scores, labels, k=k)) == pytest.approx(want)
+    assert float(M.get("top_2_accuracy")(scores, labels)) == pytest.approx(2 / 3)
+    assert M.get("top_k_accuracy") is M.top_k_accuracy
+    with pytest.raises(ValueError, match=r"unknown metric 'f1_makro' \(did you mean "
+                                         r"'f1_macro'"):
+        M.get("f1_makro")
+
+
+def test_classification_report_equals_scikit_learn():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(7)
+    y_true = rng.integers(0, 4, 80)
+    scores = rng.normal(size=(80, 4)) + 2.0 * np.eye(4)[y_true]
+    report = M.classification_report(scores, y_true, class_names=["a", "b", "c", "d"])
+    want = sklearn_metrics.classification_report(y_true, scores.argmax(1), output_dict=True,
+                                                 zero_division=0)
+    for k, name in enumerate("abcd"):
+        assert report.precision[k] == pytest.approx(want[str(k)]["precision"])
+        assert report.recall[k] == pytest.approx(want[str(k)]["recall"])
+        assert report.f1[k] == pytest.approx(want[str(k)]["f1-score"])
+        assert report.support[k] == want[str(k)]["support"]
+    assert report.accuracy == pytest.approx(want["accuracy"])
+    for ours, key in ((report.macro, "macro avg"), (report.weighted, "weighted avg")):
+        assert ours == pytest.approx((want[key]["precision"], want[key]["recall"],
+                                      want[key]["f1-score"]))
+    text = str(report)
+    assert "weighted avg" in text and text.splitlines()[2].split()[0] == "a"
+    with pytest.raises(ValueError, match="pass integer labels"):
+        M.classification_report(np.array([0.2, 0.9]), np.array([0, 1]))
+
+
+def test_confusion_matrix_plot():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    cm = M.confusion_matrix(jnp.array([0, 1, 1, 2]), jnp.array([0, 1, 2, 2]), 3)
+    ax = M.plot_confusion_matrix(cm, class_names=["x", "y", "z"])
+    assert [t.get_text() for t in ax.texts] == ["1", "0", "0", "0", "1", "0", "0", "1", "1"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y", "z"]
+    matplotlib.pyplot.close("all")

@@ -122,3 +122,22 @@ def test_predict_and_evaluate_in_batches_equal_one_pass():
     np.testing.assert_allclose([a["loss"], a["accuracy"]], [loss, accuracy], rtol=1e-5)
     # Evaluation mode: dropout is off, so predict is deterministic and equals apply(train=False).
     np.testing.assert_array_equal(whole, MODEL.apply(params, state, jnp.asarray(X))[0])
+
+
+def test_validation_split_holds_out_the_last_examples_before_shuffling():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    model = fnn.Sequential([fnn.Dense(4), fnn.Activation("tanh"), fnn.Dense(2)])
+    options = dict(epochs=2, batch_size=8, key=jax.random.key(0), progress=False)
+    split = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.sgd(0.1), (x, y),
+                    validation_split=0.2, **options)
+    explicit = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.sgd(0.1),
+                       (x[:40], y[:40]), validation_data=(x[40:], y[40:]), **options)
+    assert split.history == explicit.history
+    for kwargs, message in ((dict(validation_split=1.5), "fraction in \\(0, 1\\)"),
+                            (dict(validation_split=0.2, validation_data=(x, y)), "not both"),
+                            (dict(validation_split=0.001), "holds out 0")):
+        with pytest.raises(ValueError, match=message):
+            fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.sgd(0.1), (x, y),
+                    **options, **kwargs)

@@ -24,6 +24,8 @@ from fnn.train.compile_cache import (compilation_cache_path, disable_compilation
 from fnn.train.data import kfold_indices, split_indices, train_dev_test_split
 from fnn.train.dispatch import prefers_unrolled
 from fnn.train.early_stopping import EarlyStopping, EarlyStoppingState
+from fnn.train.callbacks import (Callback, LearningRateScheduler, ModelCheckpoint,
+                                 ReduceLROnPlateau)
 from fnn.train.epoch import make_epoch
 from fnn.train.evaluation import evaluate, predict
 from fnn.train.fit import FitResult, fit

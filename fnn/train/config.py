@@ -108,18 +108,25 @@ def resolve_metrics(metrics: Sequence[Any] | str | Callable, loss_fn: Callable |
 
 
 def _resolve_one(metrics: Any, loss_fn: Callable | None) -> tuple:
-    if isinstance(metrics, dict):
-        raise ValueError("metrics: a dict of metrics per output needs a loss per output, e.g. "
-                         "loss={'digit': ..., 'parity': ...}")
+    """``((name, fn), ...)``: a list of names/callables, or a dict ``{name: metric}``
+    naming one's own metrics (with one loss; with a loss per output a dict is per output)."""
     if metrics is None:
         metrics = ()
     elif isinstance(metrics, str) or callable(metrics):
         metrics = (metrics,)
+    if isinstance(metrics, dict):
+        for name in metrics:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"metrics: a dict of metrics maps names (strings) to metrics, "
+                                 f"got the key {name!r}")
+        named = list(metrics.items())
+    else:
+        named = [(metrics_module.metric_name(m), m) for m in metrics]
     kind = None if loss_fn is None else losses_module.output_kind(loss_fn)
     from_logits = None if kind is None else kind == "logits"
     reason = "" if kind is None else f"the loss {_name(loss_fn)} takes {kind}"
-    return tuple((metrics_module.metric_name(m),
-                  _metric_for(metrics_module.get(m), from_logits, reason)) for m in metrics)
+    return tuple((name, _metric_for(metrics_module.get(m), from_logits, reason))
+                 for name, m in named)
 
 
 def _last_layer(model: Any) -> Any:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from fnn.caching import memoize
 from fnn.layers.function import as_layer
-from fnn.train import checks, data_parallel
+from fnn.train import checks, data_parallel, sample_weights
 from fnn.train.precision import get_policy
 from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
 from fnn.train.data import num_examples
@@ -127,7 +127,8 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
 
 def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None,
              metrics: Sequence[Any] = (), loss_weights: Any = None, batch_size: int | None = None,
-             precision: Any = None, mesh: Any = None) -> dict[str, float]:
+             precision: Any = None, mesh: Any = None, sample_weight: Any = None,
+             class_weight: Any = None) -> dict[str, float]:
     """Loss and metrics of the model on a whole dataset.
 
     ``loss`` is the mean over all examples, ``J = (1/m) sum_i L(f(x_i), y_i)``
@@ -149,6 +150,8 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       precision: a precision policy for the forward pass.
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
         does (:func:`fnn.train.data_parallel.place`).
+      sample_weight, class_weight: weight the loss as ``fit`` does,
+        ``(1/N) sum_i w_i l_i`` (:mod:`fnn.train.sample_weights`); metrics unweighted.
 
     Returns:
       ``{"loss": float, <metric>: float, ...}`` (Python floats).
@@ -180,6 +183,14 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     if loss_fn is not None:
         checks.check_label_range("evaluate", cfg, y, out)
     checks.check_input_values("evaluate", model, x)
+    weights = sample_weights.example_weights("evaluate", y, len(jax.tree.leaves(x)[0]),
+                                             sample_weight, class_weight)
+    if weights is not None:
+        if loss_fn is None:
+            raise ValueError("evaluate: sample_weight/class_weight weight the loss; give one")
+        sample_weights.check_weighted_loss("evaluate", loss_fn)
+        cfg = sample_weights.weighted(cfg)
+        loss_fn, metric_fns, y = cfg.loss_fn, cfg.metric_fns, (y, weights)
     fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
     if mesh is not None:
         params, state, (x, y) = data_parallel.place("evaluate", mesh, params, state, (x, y))

@@ -25,6 +25,8 @@ import numpy as np
 from fnn.layers.function import as_layer
 from fnn.train import checks, data_parallel, dispatch, loss_scaling
 from fnn.train import resume as resume_
+from fnn.train import sample_weights
+from fnn.train.callbacks import Callback, Control
 from fnn.train.config import build_config, donate_buffers
 from fnn.train.data import num_examples
 from fnn.train.early_stopping import EarlyStopping
@@ -32,7 +34,7 @@ from fnn.train.epoch import EpochConfig, epoch_function, plan, skipped_count
 from fnn.train.evaluation import evaluation_function
 from fnn.train.initial_values import check_opt_state, initial_params, initial_structs, own_arrays
 from fnn.train.precision import get_policy
-from fnn.train.progress import EpochBar, wants_bar
+from fnn.train.progress import EpochBar, resolve_verbose, wants_bar
 from fnn.validation import check_int
 
 
@@ -80,6 +82,54 @@ def _check_monitor(early_stopping: Any, cfg: Any, has_validation: bool) -> None:
                          f"does not compute; known: {known}{hint}")
 
 
+def split_off_validation(x: Any, y: Any, fraction: Any, validation_data: Any,
+                         mesh: Any = None) -> tuple[tuple, tuple]:
+    """``((x_train, y_train), (x_val, y_val))``: the last ``round(n * fraction)`` examples
+    held out, in their order (Keras's ``validation_split``).
+
+    Raises:
+      ValueError: ``fraction`` outside ``(0, 1)``, ``validation_data`` given too, a
+        split that leaves either part empty, or a ``mesh`` (each process holds a shard).
+
+    Example:
+      >>> (xt, yt), (xv, yv) = split_off_validation(np.arange(10), np.arange(10), 0.2, None)
+      >>> xt.tolist(), xv.tolist()
+      ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    if validation_data is not None:
+        raise ValueError("fit: pass validation_data or validation_split, not both")
+    if mesh is not None:
+        raise ValueError("fit: validation_split is not supported with mesh= (each process "
+                         "holds its own shard); pass validation_data")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
+            0 < fraction < 1):
+        raise ValueError(f"fit: validation_split must be a fraction in (0, 1), got "
+                         f"{fraction!r}")
+    n = num_examples(x)
+    held = int(round(n * fraction))
+    if not 0 < held < n:
+        raise ValueError(f"fit: validation_split={fraction} of {n} examples holds out {held}; "
+                         f"both parts need at least one example")
+    cut = lambda tree, part: jax.tree.map(lambda a: a[:n - held] if part == 0  # noqa: E731
+                                          else a[n - held:], tree)
+    return (cut(x, 0), cut(y, 0)), (cut(x, 1), cut(y, 1))
+
+
+def _stop_message(rule: Any, tracker: Any, by_rule: bool, epoch: int, epochs: int,
+                  restored: bool) -> str:
+    """Why training ended before ``epochs``, and which epoch's weights are returned
+    (epochs counted from 1, as the bar counts them)."""
+    if not by_rule:
+        return f"fit: a callback stopped training after epoch {epoch + 1} of {epochs}"
+    text = (f"fit: stopped early after epoch {epoch + 1} of {epochs}: {rule.monitor} did not "
+            f"improve{f' by more than {rule.min_delta:g}' if rule.min_delta else ''} for "
+            f"{rule.patience + 1} epoch{'s' if rule.patience else ''}")
+    if restored:
+        return (text + f"; restored the weights of epoch {tracker.best_epoch + 1} (best "
+                f"{rule.monitor} {tracker.best:.4g})")
+    return text + "; returning this epoch's weights"
+
+
 def _raise_if_not_finite(numbers: dict, epoch: int, steps: int, batch_size: Any) -> None:
     """Pop the epoch's NaN checks from ``numbers``; raise unless the optimizer skips such steps."""
     bad_step = int(numbers.pop("nonfinite_step"))
@@ -111,7 +161,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         validation_batch_size: int | None = None, shuffle: bool = True,
         strategy: str | None = None, steps_per_dispatch: int | None = None,
         mesh: Any = None, param_sharding: Any = None, checkpoint_dir: Any = None,
-        checkpoint_every: int = 1, resume: bool = False, penalty: Any = None) -> FitResult:
+        checkpoint_every: int = 1, resume: bool = False, penalty: Any = None,
+        verbose: int | None = None, validation_split: float | None = None,
+        sample_weight: Any = None, class_weight: Any = None) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -134,6 +186,13 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       params, state: start from these (fine-tuning) instead of ``model.init``.
       opt_state: continue from this optimizer state (default ``optimizer.init(params)``).
       validation_data: ``(x_dev, y_dev)`` evaluated after every epoch (``val_*``).
+      validation_split: instead of ``validation_data``, hold out this fraction of the
+        examples, the *last* ones, before any shuffling (as Keras does; shuffle the data
+        first if its order is not random): ``round(n * validation_split)`` of them.
+      sample_weight, class_weight: a weight per example ``(n,)`` and/or per class
+        (``{class: weight}``); the loss becomes ``(1/N) sum_i w_i l_i``, exactly under
+        every batching (:mod:`fnn.train.sample_weights`); metrics and validation are
+        not weighted.
       metrics: metric names or callables ``metric(predictions, targets) -> scalar``;
         accuracy, precision, recall and F1 read binary outputs as logits or
         probabilities as the loss takes them (:func:`fnn.losses.output_kind`);
@@ -144,8 +203,14 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
       early_stopping: an :class:`fnn.EarlyStopping` rule.
       callbacks: functions ``callback(epoch, logs)`` called after every epoch
         with the epoch index and a dict of Python floats (this epoch's history
-        entries); returning ``True`` stops training after this epoch.
+        entries); returning ``True`` stops training after this epoch. Or
+        :class:`fnn.train.Callback` objects, which can also change the optimizer's
+        hyperparameters between epochs and stop (:mod:`fnn.train.callbacks`:
+        ``ReduceLROnPlateau``, ``LearningRateScheduler``, ``ModelCheckpoint``).
       progress: show a tqdm bar (only when stderr is a terminal).
+      verbose: as Keras's: ``0`` silent, ``1`` a bar (on a terminal; the numbers on the
+        line under it), ``2`` one line per epoch on stdout; overrides ``progress``
+        (:class:`fnn.train.progress.EpochBar`).
       augment: ``augment(key, x) -> x`` applied to every training batch.
       precision: a policy (``"mixed_bfloat16"``, ``"mixed_float16"``, a
         :class:`fnn.train.precision.Policy`); params and optimizer stay in the
@@ -202,10 +267,20 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     model = as_layer(model)
     checks.check_argument_order("fit", loss, optimizer, data)
     x, y = checks.check_data("fit", data, "data")
+    if validation_split is not None:
+        full = num_examples(x)
+        (x, y), validation_data = split_off_validation(x, y, validation_split,
+                                                       validation_data, mesh)
+        if sample_weight is not None:      # given for all the data, as Keras takes it
+            if np.shape(sample_weight) != (full,):
+                raise ValueError(f"fit: sample_weight must have shape ({full},), one weight "
+                                 f"per example, got {np.shape(sample_weight)}")
+            sample_weight = np.asarray(sample_weight)[:num_examples(x)]
     n = num_examples(x)
     if mesh is not None:            # several processes: x is this process's shard
         n = data_parallel.global_examples("fit", n)
     check_int("fit", "epochs", epochs)
+    verbose = resolve_verbose("fit", verbose, progress)
     check_int("fit", "batch_size", batch_size, allow_none=True, maximum=n,
               maximum_name="the number of examples")
     checks.check_key("fit", key)
@@ -219,9 +294,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     _check_monitor(early_stopping, cfg, validation_data is not None)
     callbacks = () if callbacks is None else tuple(callbacks)
     for callback in callbacks:
-        if not callable(callback):
-            raise TypeError(f"fit: callbacks must be functions callback(epoch, logs), got "
-                            f"{callback!r}")
+        if not callable(callback) and not isinstance(callback, Callback):
+            raise TypeError(f"fit: callbacks must be functions callback(epoch, logs) or "
+                            f"fnn.train.Callback objects, got {callback!r}")
     if validation_data is not None:
         xv, yv = checks.check_data("fit", validation_data, "validation_data")
         _check_validation(x, y, xv, yv)
@@ -252,6 +327,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     if hasattr(penalty, "selected"):
         penalty.selected(param_structs)          # its path patterns, before compiling
 
+    val_cfg = cfg
+    weights = sample_weights.example_weights("fit", y, n, sample_weight, class_weight)
+    if weights is not None:
+        sample_weights.check_weighted_loss("fit", cfg.loss_fn)
+        cfg, y = sample_weights.weighted(cfg), (y, weights)
     params, state = initial_params(cfg.model, params, state, key, x, state_structs)
     if opt_state is None:
         opt_state = opt.init(params)
@@ -277,8 +357,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         donate)
     run_validation = None
     if validation_data is not None:
-        run_validation = evaluation_function(cfg.model, cfg.loss_fn, cfg.metric_fns,
-                                             validation_batch_size, cfg.policy)
+        run_validation = evaluation_function(val_cfg.model, val_cfg.loss_fn,
+                                             val_cfg.metric_fns, validation_batch_size,
+                                             cfg.policy)
         validation = (jax.device_put((xv, yv)) if mesh is None
                       else data_parallel.put_data(mesh, (xv, yv)))
 
@@ -321,9 +402,26 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
             # The checkpoint's own epoch was the best (its copy was skipped as the last).
             best = own_arrays((params, state, opt_state), copy=True)
     epoch = first - 1
-    bar = EpochBar(epochs, wants_bar(progress), done=min(first, epochs))
+    objects = [c for c in callbacks if isinstance(c, Callback)]
+    control = Control(params, state, opt_state)
+
+    def act(hook: str, *args: Any) -> None:
+        """Run ``hook`` of every callback object; take any hyperparameters it set."""
+        nonlocal opt_state
+        control.params, control.state, control.opt_state = params, state, opt_state
+        for callback in objects:
+            getattr(callback, hook)(*args, control)
+        if control.changed:
+            opt_state, control.changed = control.opt_state, False
+            if mesh is not None:
+                opt_state = data_parallel.replicate(mesh, opt_state, data_parallel.
+                                                    opt_state_specs(opt_state, params, specs))
+    act("on_train_begin")
+    bar = EpochBar(epochs, wants_bar(verbose == 1), done=min(first, epochs), verbose=verbose)
+    rule_stopped = False
     try:
         for epoch in range(first, epochs):
+            act("on_epoch_begin", epoch)
             params, state, opt_state, numbers = run_epoch(params, state, opt_state, data, key,
                                                           epoch)
             val_numbers = {} if run_validation is None else run_validation(
@@ -338,12 +436,16 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
             if early_stopping is not None:
                 tracker, improved, stop = early_stopping.update(
                     tracker, epoch, logs[early_stopping.monitor])
+                rule_stopped = stop
                 if improved and early_stopping.restore_best:
                     # The last epoch needs no copy: nothing runs after it.
                     best = None if epoch == epochs - 1 else own_arrays(
                         (params, state, opt_state), copy=donate)
             for callback in callbacks:
-                stop = bool(callback(epoch, dict(logs))) or stop
+                if not isinstance(callback, Callback):
+                    stop = bool(callback(epoch, dict(logs))) or stop
+            act("on_epoch_end", epoch, dict(logs))
+            stop = stop or control.stop_requested
             if manager is not None and (stop or epoch == epochs - 1
                                         or (epoch + 1) % checkpoint_every == 0):
                 resume_.write(manager, run, epoch, params, state, opt_state, history, tracker,
@@ -352,6 +454,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                 break
         if pending is not None:
             record(*pending)
+        if rule_stopped or (first < epochs and epoch < epochs - 1):
+            bar.message(_stop_message(early_stopping, tracker, rule_stopped, epoch, epochs,
+                                      best is not None and tracker.best_epoch != epoch))
     finally:
         bar.close()
     if best is not None and tracker.best_epoch != epoch:
