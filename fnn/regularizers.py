@@ -192,6 +192,9 @@ def l1(params, scale=None, *, include: Predicate | None = None, on: Any = None):
             raise TypeError("l1: the penalty form chooses leaves with on= (path patterns), "
                             "not include=")
         return Penalty(l1=params, on=on)
+    if scale is None:
+        raise TypeError("l1: give the scale, l1(params, scale), or call l1(scale, "
+                        "on=...) with one number for fit's penalty=")
     return _penalty(params, scale, include, _abs)
 
 
@@ -228,6 +231,9 @@ def l2(params, scale=None, *, include: Predicate | None = None, on: Any = None):
             raise TypeError("l2: the penalty form chooses leaves with on= (path patterns), "
                             "not include=")
         return Penalty(l2=params, on=on)
+    if scale is None:
+        raise TypeError("l2: give the scale, l2(params, scale), or call l2(scale, "
+                        "on=...) with one number for fit's penalty=")
     return _penalty(params, scale, include, jnp.square)
 
 

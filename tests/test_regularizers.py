@@ -156,3 +156,8 @@ def test_a_bad_penalty_pattern_fails_before_compiling():
     with pytest.raises(TypeError, match="penalty must be a weight penalty"):
         fnn.fit(fnn.Dense(1), "mse", fnn.optim.sgd(0.1), (x, y), epochs=1, batch_size=2,
                 key=jax.random.key(0), penalty=0.1, progress=False)
+
+
+def test_the_function_form_without_a_scale_says_how_to_call_it():
+    with pytest.raises(TypeError, match=r"l2: give the scale, l2\(params, scale\)"):
+        fnn.regularizers.l2({"w": jnp.ones(2)})
