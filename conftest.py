@@ -47,3 +47,16 @@ def _suite_compilation_cache():
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace):
     doctest_namespace.update(jax=jax, jnp=jnp, np=np, fnn=fnn)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Frees the XLA programs a test module compiled once the module is done.
+
+    Each compiled CPU program holds memory mappings of its machine code, and a process
+    may hold at most ``vm.max_map_count`` (65,530 here) of them: the whole suite in one
+    process reached ~55,000 and crashed in XLA (a segfault or abort while reading or
+    writing the compilation cache). The persistent cache makes a later recompile a load.
+    """
+    yield
+    jax.clear_caches()
