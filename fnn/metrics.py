@@ -46,7 +46,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -55,8 +55,9 @@ import numpy as np
 from fnn.naming import resolve
 from fnn.preprocessing import check_labels, is_concrete
 
-__all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "get",
-           "with_from_logits", "metric_name"]
+__all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "top_k_accuracy",
+           "auc", "get", "with_from_logits", "metric_name", "epoch_statistics",
+           "EpochStatistics", "from_counts"]
 
 _AVERAGES = ("binary", "macro", "micro", "weighted", "none")
 
@@ -148,7 +149,8 @@ def _to_labels(name, predictions, targets, threshold, from_logits):
                 if kind_p == "binary" else None)
     yp = _as_labels(p, kind_p, decision)
     yt = _as_labels(t, kind_t, 0.5)  # targets are never logits
-    return yp, yt, (max(scores) if scores else None)
+    # binary scores are two classes (negative, positive)
+    return yp, yt, (max(scores) if scores else 2 if "binary" in (kind_p, kind_t) else None)
 
 
 _BINARY_ARGS = """
@@ -269,6 +271,28 @@ def _counts(name, predictions, targets, average, num_classes, threshold, from_lo
     return tp, jnp.sum(cm, axis=0) - tp, jnp.sum(cm, axis=1) - tp
 
 
+_RATIOS = {
+    "precision": lambda tp, fp, fn: _divide(tp, tp + fp),
+    "recall": lambda tp, fp, fn: _divide(tp, tp + fn),
+    "f1": lambda tp, fp, fn: _divide(2 * tp, 2 * tp + fp + fn),
+}
+
+
+def from_counts(name: str, counts: Any, average: str) -> jax.Array:
+    """Precision, recall or F1 (``name``) from the counts ``(TP, FP, FN)`` (scalars for
+    "binary", per class otherwise), averaged as ``average`` says. The metric functions
+    compute their value with it, and so does an epoch from the counts summed over its
+    batches, so both give the same number for the same predictions.
+
+    Example:
+      >>> float(fnn.metrics.from_counts("f1", (jnp.array(3.0), jnp.array(1.0),
+      ...                                      jnp.array(1.0)), "binary"))
+      0.7500
+    """
+    ratio = _RATIOS[name]
+    return _average(ratio(*counts), average, counts, ratio)
+
+
 def _average(per_class, average, counts=None, ratio=None):
     """Average per-class values: "macro" (unweighted mean), "weighted" (by each class's
     support ``TP + FN``), "micro" (``ratio`` of the summed ``counts``), "binary"/"none" as
@@ -318,8 +342,7 @@ def precision(predictions, targets, *, average: str = "binary",
     """
     counts = _counts("precision", predictions, targets, average, num_classes, threshold,
                      from_logits)
-    ratio = lambda tp, fp, fn: _divide(tp, tp + fp)  # noqa: E731
-    return _average(ratio(*counts), average, counts, ratio)
+    return from_counts("precision", counts, average)
 
 
 @_binary_docs
@@ -350,8 +373,7 @@ def recall(predictions, targets, *, average: str = "binary",
     """
     counts = _counts("recall", predictions, targets, average, num_classes, threshold,
                      from_logits)
-    ratio = lambda tp, fp, fn: _divide(tp, tp + fn)  # noqa: E731
-    return _average(ratio(*counts), average, counts, ratio)
+    return from_counts("recall", counts, average)
 
 
 @_binary_docs
@@ -382,8 +404,7 @@ def f1(predictions, targets, *, average: str = "binary",
     """
     counts = _counts("f1", predictions, targets, average, num_classes, threshold,
                      from_logits)
-    ratio = lambda tp, fp, fn: _divide(2 * tp, 2 * tp + fp + fn)  # noqa: E731
-    return _average(ratio(*counts), average, counts, ratio)
+    return from_counts("f1", counts, average)
 
 
 def top_k_accuracy(predictions, targets, *, k: int = 5) -> jax.Array:
@@ -423,8 +444,131 @@ def top_k_accuracy(predictions, targets, *, k: int = 5) -> jax.Array:
     return jnp.mean((own >= kth).astype(jnp.float32))
 
 
+AUC_BINS = 4096
+
+
+def _auc_scores(name, predictions, targets, from_logits):
+    """Binary scores as probabilities in [0, 1] and 0/1 labels, flattened."""
+    _check_options(name, None, from_logits)
+    scores = _array(predictions).astype(jnp.float32)
+    labels = _array(targets)
+    if scores.ndim == 2 and scores.shape[-1] == 1:
+        scores = scores[:, 0]
+    if labels.ndim == 2 and labels.shape[-1] == 1:
+        labels = labels[:, 0]
+    if scores.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(f"{name}: needs binary scores (n,) or (n, 1) and labels of the same "
+                         f"length; got {scores.shape} and {labels.shape}")
+    if from_logits is None:
+        _decision_threshold(name, scores, None, None)   # refuses values outside [0, 1]
+    probs = jax.nn.sigmoid(scores) if from_logits else scores
+    return probs, labels
+
+
+def auc_counts(predictions, targets, *, from_logits: bool | None = None,
+               bins: int = AUC_BINS) -> jax.Array:
+    """Histograms of the positives' and negatives' scores, shape ``(2, bins)`` (float32):
+    the statistics :func:`auc` is computed from, summed over an epoch's batches."""
+    probs, labels = _auc_scores("auc", predictions, targets, from_logits)
+    index = jnp.clip((probs * bins).astype(jnp.int32), 0, bins - 1)
+    positive = (labels > 0).astype(jnp.float32)
+    ones = jnp.ones_like(positive)
+    return jnp.stack([jnp.zeros(bins).at[index].add(positive),
+                      jnp.zeros(bins).at[index].add(ones - positive)])
+
+
+def auc_from_counts(counts: jax.Array) -> jax.Array:
+    """ROC AUC from :func:`auc_counts`: the probability that a positive scores above a
+    negative, ties (the same bin) counting one half."""
+    positives, negatives = counts[0], counts[1]
+    above = jnp.cumsum(positives[::-1])[::-1] - positives     # positives in higher bins
+    pairs = jnp.sum(positives) * jnp.sum(negatives)
+    return _divide(jnp.sum(negatives * (above + 0.5 * positives)), pairs)
+
+
+def auc(predictions, targets, *, from_logits: bool | None = None,
+        bins: int = AUC_BINS) -> jax.Array:
+    """Area under the ROC curve of binary scores (logits or probabilities alike).
+
+    Equation: ``AUC = P(s_pos > s_neg) + P(s_pos = s_neg) / 2`` over all pairs of a
+    positive and a negative example (the Mann-Whitney statistic), computed from
+    histograms of the probabilities (``sigmoid`` of logits) in ``bins`` equal bins of
+    ``[0, 1]``: scores in one bin count as tied, so the value is exact to the bin width.
+    ``fit`` sums the histograms over an epoch's batches, so the history's ``"auc"`` is
+    the epoch's, and equals :func:`fnn.evaluate` on the same predictions.
+
+    Args:
+      predictions: binary scores ``(n,)`` or ``(n, 1)``.
+      targets: 0/1 labels of the same length.
+      from_logits: ``True`` for logits; ``False`` or ``None`` for probabilities (``None``
+        refuses concrete values outside ``[0, 1]``).
+      bins: the histogram's resolution.
+
+    Returns:
+      a float32 scalar in ``[0, 1]`` (0 when one class is absent).
+
+    Example:
+      >>> float(fnn.metrics.auc(jnp.array([0.1, 0.4, 0.35, 0.8]), jnp.array([0, 0, 1, 1])))
+      0.7500
+    """
+    return auc_from_counts(auc_counts(predictions, targets, from_logits=from_logits,
+                                      bins=bins))
+
+
+class EpochStatistics(NamedTuple):
+    """How an epoch computes a metric exactly: ``value = result(sum of stats(batch))``."""
+
+    stats: Callable
+    result: Callable
+
+
+def epoch_statistics(metric: Any) -> EpochStatistics | None:
+    """For a metric that is not a mean over examples (precision, recall, F1 with any
+    average, AUC, and partials of them), how to accumulate it over batches: statistics
+    summed over the epoch's batches and the value computed from their sum. ``None`` for a
+    metric that is a mean over examples (accuracy, top-k accuracy) or a user's own one
+    (unless it has an ``epoch_statistics`` attribute of this type): the epoch averages
+    those over batches, weighted by batch size.
+
+    Example:
+      >>> import functools
+      >>> rule = fnn.metrics.epoch_statistics(
+      ...     functools.partial(fnn.metrics.f1, average="macro", num_classes=3))
+      >>> p, y = jnp.array([0, 1, 2, 2]), jnp.array([0, 1, 2, 1])
+      >>> total = rule.stats(p[:2], y[:2]) + rule.stats(p[2:], y[2:])    # two batches
+      >>> float(rule.result(total)) == float(fnn.metrics.f1(p, y, average="macro",
+      ...                                                    num_classes=3))
+      True
+    """
+    own = getattr(metric, "epoch_statistics", None)
+    if isinstance(own, EpochStatistics):
+        return own
+    base = _base_function(metric)
+    keywords = {}
+    layer = metric
+    while isinstance(layer, functools.partial):
+        keywords = {**layer.keywords, **keywords}
+        layer = layer.func
+    if base is auc:
+        return EpochStatistics(functools.partial(auc_counts, **keywords), auc_from_counts)
+    if base in (precision, recall, f1):
+        name = base.__name__
+        average = keywords.get("average", "binary")
+        options = {k: keywords.get(k) for k in ("num_classes", "threshold", "from_logits")}
+
+        def stats(predictions, targets):
+            return jnp.stack(_counts(name, predictions, targets, average,
+                                     **options)).astype(jnp.float32)
+
+        def result(total):
+            return from_counts(name, tuple(total), average)
+        return EpochStatistics(stats, result)
+    return None
+
+
 _REGISTRY = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
-             "confusion_matrix": confusion_matrix, "top_k_accuracy": top_k_accuracy}
+             "confusion_matrix": confusion_matrix, "top_k_accuracy": top_k_accuracy,
+             "auc": auc}
 _ALIASES = {"acc": "accuracy", "f1_score": "f1"}
 _AVERAGED = ("precision", "recall", "f1")
 
@@ -447,7 +591,7 @@ def _variant(key: str) -> Callable | None:
     if match and int(match.group(1)) >= 1:
         return functools.partial(top_k_accuracy, k=int(match.group(1)))
     return None
-_THRESHOLD_METRICS = (accuracy, precision, recall, f1, confusion_matrix)  # take from_logits
+_THRESHOLD_METRICS = (accuracy, precision, recall, f1, confusion_matrix, auc)  # from_logits
 
 
 def _base_function(metric: Any) -> Any:

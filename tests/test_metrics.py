@@ -123,8 +123,8 @@ def test_ambiguous_and_bad_inputs_raise():
 def test_get():
     assert M.get("Accuracy") is M.accuracy and M.get("acc") is M.accuracy
     assert M.get("F1-Score") is M.f1 and M.get("confusion matrix") is M.confusion_matrix
-    with pytest.raises(ValueError, match="unknown metric 'auc'.*known names:.*precision.*recall"):
-        M.get("auc")
+    with pytest.raises(ValueError, match="unknown metric 'roc'.*known names:.*precision.*recall"):
+        M.get("roc")
     with pytest.raises(TypeError, match="metrics.get"):
         M.get(None)
 
@@ -249,8 +249,8 @@ def test_get_and_with_from_logits():
     assert M.with_from_logits(my_metric, True) is my_metric and M.get(my_metric, from_logits=False) is my_metric
     with pytest.raises(TypeError, match="from_logits must be True, False or None"):
         M.with_from_logits(M.accuracy, "logits")
-    with pytest.raises(ValueError, match="unknown metric 'auc'"):
-        M.with_from_logits("auc", True)
+    with pytest.raises(ValueError, match="unknown metric 'roc'"):
+        M.with_from_logits("roc", True)
 
 
 def test_metric_name():

@@ -82,3 +82,35 @@ def test_a_second_softmax_or_sigmoid_is_refused(activation, loss):
                 key=jax.random.key(0), progress=False)
     with pytest.raises(ValueError, match="evaluate: the model ends with"):
         fnn.evaluate(model, {}, {}, (X, y), loss=loss)
+
+
+@pytest.mark.parametrize("strategy", [None, "step"])   # one compiled epoch; chunks of calls
+def test_epoch_metrics_are_the_epochs_values_not_averages_of_batches(strategy):
+    """With a learning rate of 0 every step predicts with the same weights, so the epoch's
+    precision, recall, F1 and AUC must equal evaluate (and scikit-learn) on the whole set,
+    although the batches' own values differ; accuracy is a mean and was exact already."""
+    params, state = MODEL.init(jax.random.key(3), X)
+    names = NAMES + ["auc", "f1_macro"]
+    result = fnn.fit(MODEL, "binary_cross_entropy_with_logits", fnn.optim.sgd(0.0), (X, Y),
+                     epochs=1, batch_size=50, key=jax.random.key(0), params=params,
+                     metrics=names, progress=False, strategy=strategy)
+    logits = np.asarray(fnn.predict(MODEL, params, state, X))[:, 0]
+    labels = Y[:, 0].astype(int)
+    predicted = (logits >= 0).astype(int)
+    expected = {"accuracy": sk.accuracy_score(labels, predicted),
+                "precision": sk.precision_score(labels, predicted),
+                "recall": sk.recall_score(labels, predicted),
+                "f1": sk.f1_score(labels, predicted),
+                "f1_macro": sk.f1_score(labels, predicted, average="macro"),
+                "auc": sk.roc_auc_score(labels, logits)}
+    for name in names:
+        tolerance = 2e-3 if name == "auc" else 1e-6        # AUC: 4096 histogram bins
+        assert result.history[name][0] == pytest.approx(expected[name], abs=tolerance), name
+    scores = fnn.evaluate(MODEL, params, state, (X, Y), batch_size=64,
+                          loss="binary_cross_entropy_with_logits", metrics=names)
+    for name in names:                 # the same predictions: the same numbers
+        assert result.history[name][0] == pytest.approx(scores[name], abs=1e-6), name
+    batch_f1 = [sk.f1_score(labels[i:i + 50], predicted[i:i + 50])
+                for i in range(0, len(labels), 50)]
+    assert abs(np.average(batch_f1, weights=np.diff(list(range(0, len(labels), 50))
+                                                    + [len(labels)])) - expected["f1"]) > 1e-4

@@ -118,3 +118,14 @@ def test_a_custom_loss_may_take_the_whole_output_tree():
 
     result = _fit(loss=joint)
     assert np.isfinite(result.history["loss"]).all()
+
+
+def test_per_output_f1_and_auc_are_the_epochs_values():
+    """Summed epoch metrics pass through the per-output wrapper: with a learning rate of 0,
+    the history equals evaluate on the whole set."""
+    metrics = {"digit": ["f1_macro"], "parity": ["auc", "f1"]}
+    result = fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.0), (X, Y), metrics=metrics,
+                     params=PARAMS, state=STATE, **{**KW, "epochs": 1, "batch_size": 5})
+    scores = fnn.evaluate(MODEL, PARAMS, STATE, (X, Y), loss=LOSS, metrics=metrics)
+    for name in ("digit_f1_macro", "parity_auc", "parity_f1"):
+        assert result.history[name][0] == pytest.approx(scores[name], abs=1e-6), name

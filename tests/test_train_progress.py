@@ -91,3 +91,31 @@ def test_verbose_2_prints_a_line_per_epoch_and_0_nothing():
 def test_verbose_must_be_0_1_or_2():
     with pytest.raises(ValueError, match=r"verbose must be 0 \(silent\), 1"):
         fnn.train.progress.resolve_verbose("fit", 3, True)
+
+
+def test_evaluate_and_predict_show_a_bar_over_the_examples_with_the_same_numbers(monkeypatch):
+    import io
+
+    import jax
+    import numpy as np
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    model = fnn.Sequential([fnn.Dense(8), fnn.Activation("relu"), fnn.Dense(2)])
+    params, state = model.init(jax.random.key(0), x)
+    options = dict(loss="sparse_softmax_cross_entropy", metrics=["accuracy"], batch_size=32)
+    plain = fnn.evaluate(model, params, state, (x, y), **options)
+    plain_outputs = fnn.predict(model, params, state, x, batch_size=32)
+    err = Terminal()
+    monkeypatch.setattr("sys.stderr", err)
+    assert fnn.evaluate(model, params, state, (x, y), verbose=1, **options) == plain
+    np.testing.assert_array_equal(fnn.predict(model, params, state, x, batch_size=32,
+                                              verbose=1), plain_outputs)
+    assert re.search(r"evaluate: .*\d+/500", err.getvalue()) and "predict" in err.getvalue()
+    with pytest.raises(ValueError, match="verbose must be 0 or 1"):
+        fnn.predict(model, params, state, x, verbose=2)

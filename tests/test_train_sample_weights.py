@@ -87,3 +87,13 @@ def test_a_loss_without_per_example_values_is_refused():
     with pytest.raises(ValueError, match="need a loss with per-example values"):
         fnn.fit(MODEL, my_loss, fnn.optim.sgd(0.1), (X, Y), epochs=1, batch_size=10,
                 key=jax.random.key(0), progress=False, sample_weight=W)
+
+
+def test_summed_metrics_stay_exact_and_unweighted_with_weights():
+    result = fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.0), (X, Y), epochs=1, batch_size=7,
+                     key=jax.random.key(0), params=PARAMS, sample_weight=W,
+                     metrics=["f1_macro", "accuracy"], progress=False)
+    plain = fnn.evaluate(MODEL, PARAMS, STATE, (X, Y), loss=LOSS,
+                         metrics=["f1_macro", "accuracy"])
+    assert result.history["f1_macro"][0] == pytest.approx(plain["f1_macro"], abs=1e-6)
+    assert result.history["accuracy"][0] == pytest.approx(plain["accuracy"], abs=1e-6)

@@ -19,10 +19,12 @@ and the epoch's metrics, without any transfer to the host in between:
   the mean over its real examples; ``drop_remainder=True`` skips it instead
   (the examples left out change every epoch with the shuffle);
 - batches are gathered on the device from the permutation, one step at a time;
-- metrics: ``loss`` and every metric are the example-weighted mean over the
-  epoch's steps of the per-batch values (exact for the loss and accuracy;
-  for precision/recall/F1 an average of per-batch values: use
-  ``fnn.evaluate`` for the exact dataset value); ``learning_rate`` is the one
+- metrics: ``loss`` and every metric that is a mean over examples (accuracy)
+  are the example-weighted mean over the epoch's steps of the per-batch
+  values (the mean over the epoch's examples); precision, recall, F1 and AUC
+  are computed from statistics summed over the epoch's steps (confusion
+  counts, score histograms: :func:`fnn.metrics.epoch_statistics`), so they
+  are the values on all the epoch's predictions; ``learning_rate`` is the one
   of the epoch's last update; ``nonfinite_step`` is the index of the first
   step whose loss was NaN/inf (``-1``: none); ``params_finite`` whether the
   parameters are free of NaN/inf at the end of the epoch (one check per
@@ -54,6 +56,8 @@ from fnn.train import dispatch
 from fnn.train.config import TrainConfig, build_config, donate_buffers
 from fnn.train.data import num_examples
 from fnn.train.shuffle import shuffled_indices
+from fnn.metrics import epoch_statistics
+from fnn.train.gradients import metric_results, summed_names
 from fnn.train.step import train_step
 
 
@@ -97,15 +101,30 @@ def skipped_count(opt_state: Any) -> jax.Array | None:
     return functools.reduce(jnp.add, [s.skipped for s in states])
 
 
-def _init_acc(cfg: TrainConfig) -> dict:
-    names = cfg.logged_names()
+def _init_acc(cfg: TrainConfig, counts: dict) -> dict:
+    summed = set(counts)
     zero = jnp.zeros([], jnp.float32)
-    return {"sums": {name: zero for name in names}, "count": zero,
-            "first_nonfinite": jnp.full([], -1, jnp.int32)}
+    return {"sums": {name: zero for name in cfg.logged_names() if name not in summed},
+            "counts": counts, "count": zero, "first_nonfinite": jnp.full([], -1, jnp.int32)}
+
+
+def _zero_counts(cfg: TrainConfig, params: Any, state: Any, data: Any, size: int) -> dict:
+    """Zeros shaped like the statistics of the metrics an epoch sums (precision, recall,
+    F1, AUC: :func:`fnn.metrics.epoch_statistics`), from one batch's abstract outputs."""
+    names = summed_names(cfg)
+    if not names:
+        return {}
+    x, y = jax.tree.map(lambda a: jax.ShapeDtypeStruct((size,) + a.shape[1:], a.dtype), data)
+    out = jax.eval_shape(lambda p, s, v: cfg.model.apply(p, s, v, train=False)[0],
+                         params, state, x)
+    stats = dict(cfg.metric_fns)
+    return {name: jnp.zeros(jax.eval_shape(epoch_statistics(stats[name]).stats, out, y).shape,
+                            jnp.float32) for name in names}
 
 
 def _accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool) -> dict:
-    """Add the per-step values ``stacked[name]`` (shape ``(steps,)``) of steps ``start...``."""
+    """Add the per-step values ``stacked[name]`` (shape ``(steps,)``) of steps ``start...``
+    (``acc["counts"]``, summed in the loop, passes through)."""
     losses = stacked["loss"]
     finite = jnp.isfinite(losses)
     index = start + jnp.arange(losses.shape[0], dtype=jnp.int32)
@@ -120,7 +139,8 @@ def _accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool)
     else:
         sums = {k: s + size * jnp.sum(stacked[k]) for k, s in acc["sums"].items()}
         count = acc["count"] + size * losses.shape[0]
-    return {"sums": sums, "count": count, "first_nonfinite": first.astype(jnp.int32)}
+    return {"sums": sums, "counts": acc["counts"], "count": count,
+            "first_nonfinite": first.astype(jnp.int32)}
 
 
 def _batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) -> Any:
@@ -141,21 +161,26 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
     written out one after another when ``unroll`` (or ``count == 1``); their
     metrics are stacked (as a hand-written scan returns its losses) and
     reduced into ``acc`` after the loop, so the loop body holds only the step.
+    The statistics of the summed metrics (``acc["counts"]``: confusion counts, score
+    histograms) are added up in the loop's carry instead of stacked.
     """
     params, state, opt_state, acc = carry
     skipping = skipped_count(opt_state) is not None
     names = tuple(acc["sums"])
 
     def one(carry, i):
+        *carry, counts = carry
         batch = _batch(data, perm, i, ecfg.batch_size, size)
         if ecfg.mesh is not None:     # each device computes its slice of the batch
             batch = jax.lax.with_sharding_constraint(
                 batch, NamedSharding(ecfg.mesh, PartitionSpec("data")))
         params, state, opt_state, metrics = train_step(
             ecfg.train, *carry, batch, jax.random.fold_in(steps_key, i))
-        return (params, state, opt_state), {k: metrics[k] for k in names}
+        keep = jnp.isfinite(metrics["loss"]) if skipping else True   # a skipped step: none
+        counts = {k: c + jnp.where(keep, metrics[k], 0.0) for k, c in counts.items()}
+        return (params, state, opt_state, counts), {k: metrics[k] for k in names}
 
-    carry = (params, state, opt_state)
+    carry = (params, state, opt_state, acc["counts"])
     if unroll or count == 1:
         outputs = []
         for i in range(count):
@@ -164,7 +189,8 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
         stacked = jax.tree.map(lambda *v: jnp.stack(v), *outputs)
     else:
         carry, stacked = jax.lax.scan(one, carry, start + jnp.arange(count, dtype=jnp.int32))
-    return (*carry, _accumulate(acc, stacked, start, size, skipping))
+    *carry, counts = carry
+    return (*carry, _accumulate({**acc, "counts": counts}, stacked, start, size, skipping))
 
 
 def epoch_key(key: Any, epoch: Any = None) -> Any:
@@ -172,17 +198,23 @@ def epoch_key(key: Any, epoch: Any = None) -> Any:
     return key if epoch is None else jax.random.fold_in(jax.random.split(key)[1], epoch)
 
 
-def _begin(ecfg: EpochConfig, n: int, key: Any, epoch: Any = None) -> tuple:
+def _begin(ecfg: EpochConfig, n: int, params: Any, state: Any, data: Any, key: Any,
+           epoch: Any = None) -> tuple:
     shuffle_key, steps_key = jax.random.split(epoch_key(key, epoch))
     perm = (shuffled_indices(shuffle_key, n) if ecfg.batch_size is not None and ecfg.shuffle
             else None)
-    return perm, steps_key, _init_acc(ecfg.train)
+    size = n if ecfg.batch_size is None else min(ecfg.batch_size, n)
+    return perm, steps_key, _init_acc(ecfg.train, _zero_counts(ecfg.train, params, state,
+                                                                data, size))
 
 
-def finish(carry: tuple) -> tuple:
-    """``(params, state, opt_state, metrics)`` from the final carry of an epoch."""
+def finish(cfg: TrainConfig, carry: tuple) -> tuple:
+    """``(params, state, opt_state, metrics)`` from the final carry of an epoch: the
+    averaged numbers divided by the examples, the summed metrics computed from their
+    epoch's statistics (:func:`fnn.train.gradients.metric_results`)."""
     params, state, opt_state, acc = carry
     metrics = {k: s / acc["count"] for k, s in acc["sums"].items()}
+    metrics.update(metric_results(cfg, acc["counts"]))
     metrics["nonfinite_step"] = acc["first_nonfinite"]
     metrics["params_finite"] = all_finite(params)
     learning_rate = current_learning_rate(opt_state)
@@ -197,12 +229,12 @@ def finish(carry: tuple) -> tuple:
 def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=None):
     n = num_examples(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
-    perm, steps_key, acc = _begin(ecfg, n, key, epoch)
+    perm, steps_key, acc = _begin(ecfg, n, params, state, data, key, epoch)
     carry = run_steps(ecfg, (params, state, opt_state, acc), data, perm, steps_key, 0, full,
                       size, unroll=ecfg.mode == "unroll")
     if remainder:
         carry = run_steps(ecfg, carry, data, perm, steps_key, full, 1, remainder, unroll=True)
-    return finish(carry)
+    return finish(ecfg.train, carry)
 
 
 @memoize
@@ -218,7 +250,9 @@ def _jitted_chunk(ecfg: EpochConfig, count: int, size: int, donate: bool) -> Cal
     return jax.jit(chunk, donate_argnums=(0,) if donate else ())
 
 
-_jitted_finish = jax.jit(finish)
+@memoize
+def _jitted_finish(cfg: TrainConfig) -> Callable:
+    return jax.jit(functools.partial(finish, cfg))
 
 
 def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, data, key,
@@ -226,7 +260,8 @@ def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, da
     n = num_examples(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
     begin = _jitted_begin(ecfg, n)
-    perm, steps_key, acc = begin(key) if epoch is None else begin(key, epoch)
+    perm, steps_key, acc = (begin(params, state, data, key) if epoch is None
+                            else begin(params, state, data, key, epoch))
     carry = (params, state, opt_state, acc)
     run = {count: _jitted_chunk(ecfg, count, size, donate)  # looked up once per epoch
            for count in {min(ecfg.chunk, full - start) for start in range(0, full, ecfg.chunk)}}
@@ -234,7 +269,7 @@ def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, da
         carry = run[min(ecfg.chunk, full - start)](carry, data, perm, steps_key, start)
     if remainder:
         carry = _jitted_chunk(ecfg, 1, remainder, donate)(carry, data, perm, steps_key, full)
-    return _jitted_finish(carry)
+    return _jitted_finish(ecfg.train)(carry)
 
 
 @memoize

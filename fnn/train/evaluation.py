@@ -13,6 +13,7 @@ examples; precision/recall/F1 of the whole set).
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable, Sequence
 
 import jax
@@ -22,6 +23,7 @@ from fnn.caching import memoize
 from fnn.layers.function import as_layer
 from fnn.train import checks, data_parallel, sample_weights
 from fnn.train.precision import get_policy
+from fnn.train.progress import wants_bar
 from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
 from fnn.train.data import num_examples
 from fnn.train.outputs import resolve_loss
@@ -94,8 +96,34 @@ def evaluation_function(model: Any, loss_fn: Callable | None, metric_fns: tuple,
     return lambda params, state, x, y: score(forward(params, state, x), y)
 
 
+def _forward_with_bar(where: str, model: Any, policy: Any, batch_size: int, params: Any,
+                      state: Any, x: Any) -> Any:
+    """The outputs on ``x``, computed in about 20 compiled calls of whole batches with a
+    tqdm bar over the examples (the same batches, so the same outputs)."""
+    from tqdm import tqdm
+    n = num_examples(x)
+    batches = -(-n // batch_size)
+    chunk = batch_size * max(1, -(-batches // 20))
+    forward = forward_function(model, policy, batch_size)
+    parts = []
+    with tqdm(total=n, unit="example", desc=where, file=sys.stderr, leave=False,
+              dynamic_ncols=True, mininterval=0, miniters=1) as bar:   # ~20 updates: each
+        for start in range(0, n, chunk):
+            part = jax.tree.map(lambda a: a[start:start + chunk], x)
+            parts.append(jax.block_until_ready(forward(params, state, part)))
+            bar.update(num_examples(part))
+    return parts[0] if len(parts) == 1 else _concat(parts)
+
+
+def _shows_bar(verbose: Any, batch_size: int | None, where: str) -> bool:
+    if verbose not in (0, 1) or isinstance(verbose, bool):
+        raise ValueError(f"{where}: verbose must be 0 or 1 (a bar over the batches), got "
+                         f"{verbose!r}")
+    return bool(verbose) and batch_size is not None and wants_bar(True)
+
+
 def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None = None, *,
-            precision: Any = None, mesh: Any = None) -> Any:
+            precision: Any = None, mesh: Any = None, verbose: int = 0) -> Any:
     """The model's outputs on ``x`` in evaluation mode: ``y_hat = f(x; theta)``.
 
     Args:
@@ -106,6 +134,8 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
       precision: a precision policy for the forward pass (default: params' dtype).
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
         does (:func:`fnn.train.data_parallel.place`).
+      verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
+        terminal (the same outputs, computed in about 20 calls); ``0``: none.
 
     Returns:
       The outputs for every example (a JAX array, or the model's output pytree).
@@ -120,15 +150,18 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
     check_int("predict", "batch_size", batch_size, allow_none=True)
     checks.check_input_values("predict", model, x, "")
     policy = None if precision is None else get_policy(precision)
+    bar = _shows_bar(verbose, batch_size, "predict")
     if mesh is not None:
         params, state, x = data_parallel.place("predict", mesh, params, state, x)
+    if bar:
+        return _forward_with_bar("predict", model, policy, batch_size, params, state, x)
     return forward_function(model, policy, batch_size)(params, state, x)
 
 
 def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None,
              metrics: Sequence[Any] = (), loss_weights: Any = None, batch_size: int | None = None,
              precision: Any = None, mesh: Any = None, sample_weight: Any = None,
-             class_weight: Any = None) -> dict[str, float]:
+             class_weight: Any = None, verbose: int = 0) -> dict[str, float]:
     """Loss and metrics of the model on a whole dataset.
 
     ``loss`` is the mean over all examples, ``J = (1/m) sum_i L(f(x_i), y_i)``
@@ -152,6 +185,8 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
         does (:func:`fnn.train.data_parallel.place`).
       sample_weight, class_weight: weight the loss as ``fit`` does,
         ``(1/N) sum_i w_i l_i`` (:mod:`fnn.train.sample_weights`); metrics unweighted.
+      verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
+        terminal (the same numbers); ``0``: none.
 
     Returns:
       ``{"loss": float, <metric>: float, ...}`` (Python floats).
@@ -191,10 +226,21 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
         sample_weights.check_weighted_loss("evaluate", loss_fn)
         cfg = sample_weights.weighted(cfg)
         loss_fn, metric_fns, y = cfg.loss_fn, cfg.metric_fns, (y, weights)
-    fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
+    bar = _shows_bar(verbose, batch_size, "evaluate")
     if mesh is not None:
         params, state, (x, y) = data_parallel.place("evaluate", mesh, params, state, (x, y))
-    return {k: float(v) for k, v in jax.device_get(fn(params, state, x, y)).items()}
+    if bar:
+        out = _forward_with_bar("evaluate", model, policy, batch_size, params, state, x)
+        scores = _jitted_score(loss_fn, metric_fns)(out, y)
+    else:
+        fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
+        scores = fn(params, state, x, y)
+    return {k: float(v) for k, v in jax.device_get(scores).items()}
+
+
+@memoize
+def _jitted_score(loss_fn: Callable | None, metric_fns: tuple) -> Callable:
+    return jax.jit(functools.partial(_score, loss_fn, metric_fns))
 
 
 def _no_loss(predictions: Any, targets: Any) -> jax.Array:

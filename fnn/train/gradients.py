@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from fnn.metrics import epoch_statistics
 from fnn.train.data import num_examples
 
 
@@ -69,10 +70,37 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
 
     (_, (loss, penalty, new_state, out)), grads = jax.value_and_grad(
         objective, has_aux=True)(params)
-    metrics = {name: jnp.asarray(fn(out, y), jnp.float32) for name, fn in cfg.metric_fns}
+    metrics = batch_metrics(cfg, out, y)
     if penalty is not None:
         metrics["penalty"] = jnp.asarray(penalty, jnp.float32)
     return loss, new_state, metrics, grads
+
+
+def batch_metrics(cfg: Any, out: Any, y: Any) -> dict:
+    """Each metric on one batch's outputs: its value, or, for a metric that an epoch
+    accumulates exactly (:func:`fnn.metrics.epoch_statistics`: precision, recall, F1,
+    AUC), the statistics to sum over the epoch's batches."""
+    metrics = {}
+    for name, fn in cfg.metric_fns:
+        rule = epoch_statistics(fn)
+        metrics[name] = (rule.stats(out, y) if rule is not None
+                         else jnp.asarray(fn(out, y), jnp.float32))
+    return metrics
+
+
+def summed_names(cfg: Any) -> tuple[str, ...]:
+    """The metrics whose per-batch values are statistics summed over an epoch."""
+    return tuple(name for name, fn in cfg.metric_fns if epoch_statistics(fn) is not None)
+
+
+def metric_results(cfg: Any, metrics: dict) -> dict:
+    """``metrics`` with each summed metric's statistics turned into its value."""
+    out = dict(metrics)
+    for name, fn in cfg.metric_fns:
+        rule = epoch_statistics(fn)
+        if rule is not None and name in out:
+            out[name] = jnp.asarray(rule.result(out[name]), jnp.float32)
+    return out
 
 
 def _weighted(tree: Any, weight: float) -> Any:
@@ -98,12 +126,16 @@ def loss_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: Any,
     m = -(-n // k)
     full, tail = divmod(n, m)
 
+    summed = summed_names(cfg)
+
     def micro(j, state, xs, ys):
         j_key = None if key is None else jax.random.fold_in(key, j)
         loss, state, metrics, grads = forward_and_grads(cfg, params, state, xs, ys, j_key,
                                                         loss_scale)
         size = num_examples(xs)
-        return state, _weighted((loss, metrics, grads), size / n)
+        counts = {k: metrics.pop(k) for k in summed}        # sums, not means
+        loss, metrics, grads = _weighted((loss, metrics, grads), size / n)
+        return state, (loss, {**metrics, **counts}, grads)
 
     split = lambda a: a[:full * m].reshape((full, m) + a.shape[1:])
     xs, ys = jax.tree.map(split, x), jax.tree.map(split, y)

@@ -102,6 +102,18 @@ class OutputMetric:
         return self.metric(self.loss.pick(predictions, self.output, "model outputs"),
                            self.loss.pick(targets, self.output, "targets y"))
 
+    @property
+    def epoch_statistics(self) -> Any:
+        """The wrapped metric's epoch statistics, on this output (or ``None``)."""
+        from fnn.metrics import EpochStatistics, epoch_statistics
+        rule = epoch_statistics(self.metric)
+        if rule is None:
+            return None
+        pick = self.loss.pick
+        return EpochStatistics(
+            lambda p, t: rule.stats(pick(p, self.output, "model outputs"),
+                                    pick(t, self.output, "targets y")), rule.result)
+
 
 def prefix(loss: MultiOutputLoss, name: str) -> str:
     """The history prefix of output ``name``: the name itself, or ``output_<i>``."""

@@ -45,6 +45,14 @@ class OnTargets:
     def __call__(self, predictions: Any, targets: Any) -> Any:
         return self.metric(predictions, targets[0])
 
+    @property
+    def epoch_statistics(self) -> Any:
+        """The wrapped metric's epoch statistics, on the targets alone (or ``None``)."""
+        from fnn.metrics import EpochStatistics, epoch_statistics
+        rule = epoch_statistics(self.metric)
+        return None if rule is None else EpochStatistics(
+            lambda p, t: rule.stats(p, t[0]), rule.result)
+
 
 def _labels(where: str, y: Any) -> np.ndarray:
     y = np.asarray(y)

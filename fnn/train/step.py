@@ -30,7 +30,7 @@ from fnn.caching import memoize
 from fnn.optim.base import GradientTransformation, apply_updates
 from fnn.optim.hyperparams import current_learning_rate
 from fnn.train.config import TrainConfig, build_config, donate_buffers
-from fnn.train.gradients import loss_and_grads
+from fnn.train.gradients import loss_and_grads, metric_results
 from fnn.train.loss_scaling import loss_scale_of
 
 def train_step(cfg: TrainConfig, params: Any, state: Any, opt_state: Any, batch: Any,
@@ -53,10 +53,17 @@ def train_step(cfg: TrainConfig, params: Any, state: Any, opt_state: Any, batch:
     return params, state, opt_state, out
 
 
+def _step_with_values(cfg: TrainConfig, *args: Any) -> tuple:
+    """``train_step`` with every metric as its value on the batch (the epoch keeps the
+    statistics of precision, recall, F1 and AUC to sum them; a single step reports them)."""
+    params, state, opt_state, metrics = train_step(cfg, *args)
+    return params, state, opt_state, metric_results(cfg, metrics)
+
+
 @memoize
 def jitted_step(cfg: TrainConfig, donate: bool) -> Callable:
     """The compiled step for ``cfg`` (one per configuration)."""
-    return jax.jit(functools.partial(train_step, cfg),
+    return jax.jit(functools.partial(_step_with_values, cfg),
                    donate_argnums=(0, 1, 2) if donate else ())
 
 
