@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn import metrics as sk
@@ -114,3 +115,32 @@ def test_epoch_metrics_are_the_epochs_values_not_averages_of_batches(strategy):
                 for i in range(0, len(labels), 50)]
     assert abs(np.average(batch_f1, weights=np.diff(list(range(0, len(labels), 50))
                                                     + [len(labels)])) - expected["f1"]) > 1e-4
+
+
+def test_a_users_metric_declares_how_an_epoch_accumulates_it():
+    """A metric with an ``epoch_statistics`` attribute is summed over the epoch; without one
+    it is averaged over batches (weighted by batch size)."""
+    def positives_rate(predictions, targets):          # a ratio, not a mean over examples
+        return jnp.sum(predictions[:, 0] > 0) / jnp.maximum(jnp.sum(targets[:, 0] > 0), 1)
+
+    def stats(predictions, targets):
+        return jnp.stack([jnp.sum(predictions[:, 0] > 0),
+                          jnp.sum(targets[:, 0] > 0)]).astype(jnp.float32)
+
+    def summed_rate(predictions, targets):
+        return positives_rate(predictions, targets)
+    summed_rate.epoch_statistics = fnn.metrics.EpochStatistics(
+        stats, lambda total: total[0] / jnp.maximum(total[1], 1))
+    params, state = MODEL.init(jax.random.key(3), X)
+    result = fnn.fit(MODEL, "binary_cross_entropy_with_logits", fnn.optim.sgd(0.0), (X, Y),
+                     epochs=1, batch_size=50, key=jax.random.key(0), params=params,
+                     metrics={"averaged": positives_rate, "summed": summed_rate},
+                     progress=False, shuffle=False)
+    logits = np.asarray(fnn.predict(MODEL, params, state, X))[:, 0]
+    whole = np.sum(logits > 0) / np.sum(Y[:, 0] > 0)
+    assert result.history["summed"][0] == pytest.approx(whole, rel=1e-6)
+    sizes = [min(50, len(X) - i) for i in range(0, len(X), 50)]
+    per_batch = [np.sum(logits[i:i + 50] > 0) / max(np.sum(Y[i:i + 50, 0] > 0), 1)
+                 for i in range(0, len(X), 50)]
+    assert result.history["averaged"][0] == pytest.approx(np.average(per_batch,
+                                                                     weights=sizes), rel=1e-5)
