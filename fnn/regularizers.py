@@ -160,6 +160,20 @@ def _is_scale(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _either_form(name: str, params: Any, scale: Any, include: Any, on: Any,
+                 term: Callable) -> Any:
+    """``name(params, scale)``: the penalty's value; ``name(scale, on=...)``: a Penalty."""
+    if scale is None and _is_scale(params):
+        if include is not None:
+            raise TypeError(f"{name}: the penalty form chooses leaves with on= (path "
+                            f"patterns), not include=")
+        return Penalty(**{name: params}, on=on)
+    if scale is None:
+        raise TypeError(f"{name}: give the scale, {name}(params, scale), or call {name}(scale, "
+                        f"on=...) with one number for fit's penalty=")
+    return _penalty(params, scale, include, term)
+
+
 def l1(params, scale=None, *, include: Predicate | None = None, on: Any = None):
     """L1 penalty (lasso): pushes weights to exactly zero.
 
@@ -187,15 +201,7 @@ def l1(params, scale=None, *, include: Predicate | None = None, on: Any = None):
       >>> fnn.regularizers.l1(0.5)({"w": jnp.array([1.0, -2.0]), "b": jnp.array([5.0])})
       Array(1.5..., dtype=float32)
     """
-    if scale is None and _is_scale(params):
-        if include is not None:
-            raise TypeError("l1: the penalty form chooses leaves with on= (path patterns), "
-                            "not include=")
-        return Penalty(l1=params, on=on)
-    if scale is None:
-        raise TypeError("l1: give the scale, l1(params, scale), or call l1(scale, "
-                        "on=...) with one number for fit's penalty=")
-    return _penalty(params, scale, include, _abs)
+    return _either_form("l1", params, scale, include, on, _abs)
 
 
 def l2(params, scale=None, *, include: Predicate | None = None, on: Any = None):
@@ -226,15 +232,7 @@ def l2(params, scale=None, *, include: Predicate | None = None, on: Any = None):
       >>> fnn.regularizers.l2(1e-3, on="*/w")
       Penalty(l1=0.0, l2=0.001, on=('*/w',))
     """
-    if scale is None and _is_scale(params):
-        if include is not None:
-            raise TypeError("l2: the penalty form chooses leaves with on= (path patterns), "
-                            "not include=")
-        return Penalty(l2=params, on=on)
-    if scale is None:
-        raise TypeError("l2: give the scale, l2(params, scale), or call l2(scale, "
-                        "on=...) with one number for fit's penalty=")
-    return _penalty(params, scale, include, jnp.square)
+    return _either_form("l2", params, scale, include, on, jnp.square)
 
 
 def elastic_net(l1: float, l2: float, *, on: Any = None) -> Penalty:
