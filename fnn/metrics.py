@@ -45,14 +45,12 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.naming import resolve
 from fnn.preprocessing import check_labels, is_concrete
 
 __all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "top_k_accuracy",
@@ -515,6 +513,23 @@ def auc(predictions, targets, *, from_logits: bool | None = None,
                                       bins=bins))
 
 
+def _base_function(metric: Any) -> Any:
+    """``metric`` with every ``functools.partial`` layer removed."""
+    while isinstance(metric, functools.partial):
+        metric = metric.func
+    return metric
+
+
+def _partial_keywords(metric: Any) -> dict:
+    """The keywords bound by ``metric``'s ``functools.partial`` layers (outer ones win, as
+    in a call)."""
+    keywords: dict = {}
+    while isinstance(metric, functools.partial):
+        keywords = {**metric.keywords, **keywords}
+        metric = metric.func
+    return keywords
+
+
 class EpochStatistics(NamedTuple):
     """How an epoch computes a metric exactly: ``value = result(sum of stats(batch))``."""
 
@@ -544,11 +559,7 @@ def epoch_statistics(metric: Any) -> EpochStatistics | None:
     if isinstance(own, EpochStatistics):
         return own
     base = _base_function(metric)
-    keywords = {}
-    layer = metric
-    while isinstance(layer, functools.partial):
-        keywords = {**layer.keywords, **keywords}
-        layer = layer.func
+    keywords = _partial_keywords(metric)
     if base is auc:
         return EpochStatistics(functools.partial(auc_counts, **keywords), auc_from_counts)
     if base in (precision, recall, f1):
@@ -566,183 +577,8 @@ def epoch_statistics(metric: Any) -> EpochStatistics | None:
     return None
 
 
-_REGISTRY = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
-             "confusion_matrix": confusion_matrix, "top_k_accuracy": top_k_accuracy,
-             "auc": auc}
-_ALIASES = {"acc": "accuracy", "f1_score": "f1"}
-_AVERAGED = ("precision", "recall", "f1")
-
-
-_OPTION_NAMES = tuple(f"{base}_{average}" for base in _AVERAGED
-                      for average in ("macro", "micro", "weighted", "binary")) + (
-                          "top_5_accuracy",)
-
-
-@functools.lru_cache(maxsize=None)
-def _variant(key: str) -> Callable | None:
-    """The metric a name with options stands for (``"f1_macro"``, ``"precision_weighted"``,
-    ``"top_3_accuracy"``); the same object for the same name, so compiled code is reused."""
-    for base in _AVERAGED:
-        for prefix in (base, "f1_score" if base == "f1" else base):
-            suffix = key[len(prefix) + 1:] if key.startswith(prefix + "_") else None
-            if suffix in _AVERAGES and suffix != "none":
-                return functools.partial(_REGISTRY[base], average=suffix)
-    match = re.fullmatch(r"top_?(\d+)_accuracy", key)
-    if match and int(match.group(1)) >= 1:
-        return functools.partial(top_k_accuracy, k=int(match.group(1)))
-    return None
-_THRESHOLD_METRICS = (accuracy, precision, recall, f1, confusion_matrix, auc)  # from_logits
-
-
-def _base_function(metric: Any) -> Any:
-    """``metric`` with every ``functools.partial`` layer removed."""
-    while isinstance(metric, functools.partial):
-        metric = metric.func
-    return metric
-
-
-def metric_name(metric: Any) -> str:
-    """The name of a metric, e.g. its key in a training history.
-
-    Args:
-      metric: a name (returned as given), a function (its ``__name__``), a
-        ``functools.partial`` (the wrapped function's ``__name__``) or any
-        other callable (its ``__name__``, else its type's name).
-
-    Returns:
-      the name.
-
-    Example:
-      >>> import functools
-      >>> fnn.metrics.metric_name("acc"), fnn.metrics.metric_name(fnn.metrics.f1)
-      ('acc', 'f1')
-      >>> fnn.metrics.metric_name(functools.partial(fnn.metrics.recall, average="macro"))
-      'recall'
-    """
-    if isinstance(metric, str):
-        return metric
-    name = getattr(metric, "__name__", None)
-    if isinstance(name, str) and name:
-        return name
-    base = _base_function(metric)
-    name = getattr(base, "__name__", None)
-    return name if isinstance(name, str) and name else type(base).__name__
-
-
-@functools.lru_cache(maxsize=256)
-def _bind(metric: Callable, from_logits: bool) -> Callable:
-    """One partial per (metric, from_logits): equal configurations share compiled code."""
-    return functools.partial(metric, from_logits=from_logits)
-
-
-def with_from_logits(metric: Any, from_logits: bool | None, *, reason: str = "") -> Callable:
-    """Tell a metric whether the predictions are logits (``True``) or probabilities.
-
-    This is how a training loop passes what its loss knows
-    (:func:`fnn.losses.output_kind`) to the threshold metrics, whose binary
-    decision threshold is 0 for logits and 0.5 for probabilities (see the
-    module docstring):
-
-    - ``accuracy``, ``precision``, ``recall``, ``f1``, ``confusion_matrix``
-      and ``functools.partial`` objects of them get the keyword
-      ``from_logits`` (the result is a ``functools.partial``; the same one
-      for the same input, so compiled functions cached on it are reused);
-    - a partial already carrying the same ``from_logits`` is returned as it
-      is, one carrying the other value raises ``ValueError``;
-    - a partial carrying an explicit ``threshold`` is returned as it is (the
-      threshold is the user's decision);
-    - any other callable (a user's own metric) is returned unchanged;
-    - ``from_logits=None`` returns ``metric`` unchanged (names are resolved).
-
-    Args:
-      metric: a metric name or callable.
-      from_logits: ``True`` (logits), ``False`` (probabilities) or ``None``.
-      reason: why ``from_logits`` is what it is, for the error message (e.g.
-        ``"the loss binary_cross_entropy_with_logits takes logits"``).
-
-    Returns:
-      the metric callable.
-
-    Raises:
-      ValueError: the metric already has the opposite ``from_logits``; an
-        unknown metric name.
-      TypeError: ``from_logits`` is not a bool or ``None``.
-
-    Example:
-      >>> acc = fnn.metrics.with_from_logits("accuracy", True)
-      >>> acc.keywords, float(acc(jnp.array([-1.0, 0.3]), jnp.array([0, 1])))
-      ({'from_logits': True}, 1.0000)
-      >>> import functools
-      >>> fnn.metrics.with_from_logits(functools.partial(fnn.metrics.f1, from_logits=False),
-      ...     True, reason="the loss binary_cross_entropy_with_logits takes logits")
-      Traceback (most recent call last):
-      ...
-      ValueError: metric f1 was given from_logits=False but the loss binary_cross_entropy_with_logits takes logits; ...
-    """
-    if isinstance(metric, str):
-        metric = get(metric)
-    if from_logits is None:
-        return metric
-    if not isinstance(from_logits, (bool, np.bool_)):
-        raise TypeError(f"with_from_logits: from_logits must be True, False or None, got "
-                        f"{from_logits!r}")
-    from_logits = bool(from_logits)
-    if not any(_base_function(metric) is fn for fn in _THRESHOLD_METRICS):
-        return metric  # a user's own metric: it decides itself
-    keywords = {}
-    layer = metric
-    while isinstance(layer, functools.partial):
-        keywords = {**layer.keywords, **keywords}  # outer layers win, as in a call
-        layer = layer.func
-    given = keywords.get("from_logits")
-    if given is not None:
-        if bool(given) == from_logits:
-            return metric
-        because = reason or f"from_logits={from_logits} was requested"
-        raise ValueError(f"metric {metric_name(metric)} was given from_logits={given!r} but "
-                         f"{because}; remove the metric's from_logits or change the loss")
-    if keywords.get("threshold") is not None:
-        return metric
-    return _bind(metric, from_logits)
-
-
-def get(name_or_callable, *, from_logits: bool | None = None) -> Callable[..., jax.Array]:
-    """Resolve a metric name (or pass a callable through).
-
-    Names are case-insensitive (``-`` and spaces count as ``_``): accuracy
-    (acc), precision, recall, f1 (f1_score), confusion_matrix, top_k_accuracy;
-    with options: ``"<precision|recall|f1>_<macro|micro|weighted|binary>"``
-    (``"f1_macro"``) and ``"top_<k>_accuracy"``. A misspelled name gets a "did you
-    mean" hint.
-
-    Args:
-      name_or_callable: a name or a callable ``metric(predictions, targets)``.
-      from_logits: if not ``None``, bound to the threshold metrics with
-        :func:`with_from_logits` (``True``: the predictions are logits,
-        ``False``: probabilities); other callables are returned unchanged.
-
-    Returns:
-      the metric function (a ``functools.partial`` when ``from_logits`` is bound).
-
-    Raises:
-      ValueError: unknown name (the message lists the known names); a
-        partial whose ``from_logits`` contradicts the given one.
-      TypeError: neither a string nor a callable.
-
-    Example:
-      >>> fnn.metrics.get("Accuracy") is fnn.metrics.accuracy
-      True
-      >>> fnn.metrics.get("acc", from_logits=True).keywords
-      {'from_logits': True}
-    """
-    if isinstance(name_or_callable, str):
-        variant = _variant(name_or_callable.strip().lower().replace("-", "_").replace(" ", "_"))
-        if variant is not None:
-            return with_from_logits(variant, from_logits)
-    metric = resolve("metrics", "metric", name_or_callable, _REGISTRY, _ALIASES, _OPTION_NAMES)
-    return with_from_logits(metric, from_logits)
-
-
-# Host-side reports on a whole evaluation set (a module of their own).
+# Metrics by name (the registry, names with options, from_logits binding) and host-side
+# reports on a whole evaluation set: modules of their own, read as fnn.metrics.*.
+from fnn.metric_names import get, metric_name, with_from_logits  # noqa: E402
 from fnn.classification_report import (ClassificationReport,  # noqa: E402
                                        classification_report, plot_confusion_matrix)

@@ -216,14 +216,20 @@ def _load_data(check: _Checker, data: dict, split: float | None) -> tuple[tuple,
         x, y = fnn.datasets.load_digits(images=bool(data.get("images", False)))
     else:
         x, y = getattr(fnn.datasets, f"load_{name}")()
-    held = 0 if not split else int(round(len(x) * split))
-    train, held_out = (x[:len(x) - held], y[:len(x) - held]), (x[len(x) - held:],
-                                                                y[len(x) - held:])
+    if not split:
+        train, held_out = (x, y), None
+    else:       # fit's own rule: the last fraction, before any shuffling
+        from fnn.train.data import split_off_validation
+        try:
+            train, held_out = split_off_validation(x, y, split, None)
+        except ValueError as error:
+            check.fail("validation_split", None, str(error))
     if data.get("standardize"):
         scaler = fnn.preprocessing.fit_standardizer(train[0])
         train = (np.asarray(scaler.transform(train[0])), train[1])
-        held_out = (np.asarray(scaler.transform(held_out[0])), held_out[1])
-    return train, (held_out if held else None)
+        if held_out is not None:
+            held_out = (np.asarray(scaler.transform(held_out[0])), held_out[1])
+    return train, held_out
 
 
 def parse(path: str) -> tuple[dict, str]:

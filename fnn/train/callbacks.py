@@ -208,10 +208,9 @@ class ModelCheckpoint(Callback):
             raise ValueError("ModelCheckpoint: save_best_only needs a monitor")
         self.manager = Manager(directory, keep=keep, best=monitor, mode=mode)
         self.monitor, self.save_best_only, self.every = monitor, save_best_only, every
-        self.mode = None if monitor is None else monitor_mode("ModelCheckpoint", monitor, mode)
 
     def on_train_begin(self, control: Control) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best = math.inf if self.manager.mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch: int, logs: dict, control: Control) -> None:
         if self.save_best_only:
@@ -219,7 +218,7 @@ class ModelCheckpoint(Callback):
                 raise ValueError(f"ModelCheckpoint monitors {self.monitor!r}, which the "
                                  f"history does not have; it has {sorted(logs)}")
             value = logs[self.monitor]
-            if not (value < self.best if self.mode == "min" else value > self.best):
+            if not (value < self.best if self.manager.mode == "min" else value > self.best):
                 return
             self.best = value
         elif (epoch + 1) % self.every:

@@ -244,3 +244,36 @@ def kfold_indices(n: int, k: int, *, key: jax.Array,
     fold[order] = np.arange(n) % k
     fold_in_perm_order = fold[perm]
     return [(perm[fold_in_perm_order != j], perm[fold_in_perm_order == j]) for j in range(int(k))]
+
+
+def split_off_validation(x: Any, y: Any, fraction: Any, validation_data: Any,
+                         mesh: Any = None) -> tuple[tuple, tuple]:
+    """``((x_train, y_train), (x_val, y_val))``: the last ``round(n * fraction)`` examples
+    held out, in their order (Keras's ``validation_split``).
+
+    Raises:
+      ValueError: ``fraction`` outside ``(0, 1)``, ``validation_data`` given too, a
+        split that leaves either part empty, or a ``mesh`` (each process holds a shard).
+
+    Example:
+      >>> (xt, yt), (xv, yv) = split_off_validation(np.arange(10), np.arange(10), 0.2, None)
+      >>> xt.tolist(), xv.tolist()
+      ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    if validation_data is not None:
+        raise ValueError("fit: pass validation_data or validation_split, not both")
+    if mesh is not None:
+        raise ValueError("fit: validation_split is not supported with mesh= (each process "
+                         "holds its own shard); pass validation_data")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
+            0 < fraction < 1):
+        raise ValueError(f"fit: validation_split must be a fraction in (0, 1), got "
+                         f"{fraction!r}")
+    n = num_examples(x)
+    held = int(round(n * fraction))
+    if not 0 < held < n:
+        raise ValueError(f"fit: validation_split={fraction} of {n} examples holds out {held}; "
+                         f"both parts need at least one example")
+    cut = lambda tree, part: jax.tree.map(lambda a: a[:n - held] if part == 0  # noqa: E731
+                                          else a[n - held:], tree)
+    return (cut(x, 0), cut(y, 0)), (cut(x, 1), cut(y, 1))
