@@ -153,24 +153,23 @@ def _batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) 
     return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), data)
 
 
-def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: Any,
-              start: Any, count: int, size: int, unroll: bool) -> tuple:
-    """Steps ``start .. start+count-1`` of batch size ``size`` on ``carry``.
+def step_loop(ecfg: EpochConfig, carry: tuple, batch_of: Callable, xs: Any, xs_at: Callable,
+              steps_key: Any, count: int, names: tuple, unroll: bool) -> tuple:
+    """``count`` training steps on ``carry = (params, state, opt_state, counts)``.
 
-    ``carry`` is ``(params, state, opt_state, acc)``. The steps are scanned, or
-    written out one after another when ``unroll`` (or ``count == 1``); their
-    metrics are stacked (as a hand-written scan returns its losses) and
-    reduced into ``acc`` after the loop, so the loop body holds only the step.
-    The statistics of the summed metrics (``acc["counts"]``: confusion counts, score
-    histograms) are added up in the loop's carry instead of stacked.
+    Step ``j`` trains on ``(i, batch) = batch_of(x_j)``, where ``x_j`` is ``xs``'s ``j``-th
+    row (``xs_at(j)`` when the steps are written out) and ``i`` is the step's index in the
+    epoch (its key is ``fold_in(steps_key, i)``). The steps are scanned, or written out
+    one after another when ``unroll`` (or ``count == 1``). Returns the new carry and the
+    metrics ``names`` stacked over the steps (as a hand-written scan returns its losses);
+    the statistics of the summed metrics (``counts``: confusion counts, score histograms)
+    are added up in the carry instead.
     """
-    params, state, opt_state, acc = carry
-    skipping = skipped_count(opt_state) is not None
-    names = tuple(acc["sums"])
+    skipping = skipped_count(carry[2]) is not None
 
-    def one(carry, i):
+    def one(carry, x):
         *carry, counts = carry
-        batch = _batch(data, perm, i, ecfg.batch_size, size)
+        i, batch = batch_of(x)
         if ecfg.mesh is not None:     # each device computes its slice of the batch
             batch = jax.lax.with_sharding_constraint(
                 batch, NamedSharding(ecfg.mesh, PartitionSpec("data")))
@@ -180,15 +179,32 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
         counts = {k: c + jnp.where(keep, metrics[k], 0.0) for k, c in counts.items()}
         return (params, state, opt_state, counts), {k: metrics[k] for k in names}
 
-    carry = (params, state, opt_state, acc["counts"])
     if unroll or count == 1:
         outputs = []
-        for i in range(count):
-            carry, out = one(carry, start + i)
+        for j in range(count):
+            carry, out = one(carry, xs_at(j))
             outputs.append(out)
-        stacked = jax.tree.map(lambda *v: jnp.stack(v), *outputs)
-    else:
-        carry, stacked = jax.lax.scan(one, carry, start + jnp.arange(count, dtype=jnp.int32))
+        return carry, jax.tree.map(lambda *v: jnp.stack(v), *outputs)
+    return jax.lax.scan(one, carry, xs)
+
+
+def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: Any,
+              start: Any, count: int, size: int, unroll: bool,
+              batch_of: Callable | None = None) -> tuple:
+    """Steps ``start .. start+count-1`` of batch size ``size`` on ``carry``, their batches
+    gathered on the device from ``data`` (:func:`step_loop`), or ``batch_of(i) -> (i,
+    batch)`` (a streamed block's).
+
+    ``carry`` is ``(params, state, opt_state, acc)``; the stacked metrics are reduced
+    into ``acc`` after the loop, so the loop body holds only the step.
+    """
+    params, state, opt_state, acc = carry
+    skipping = skipped_count(opt_state) is not None
+    carry, stacked = step_loop(
+        ecfg, (params, state, opt_state, acc["counts"]),
+        batch_of or (lambda i: (i, _batch(data, perm, i, ecfg.batch_size, size))),
+        start + jnp.arange(count, dtype=jnp.int32), lambda j: start + j, steps_key, count,
+        tuple(acc["sums"]), unroll)
     *carry, counts = carry
     return (*carry, _accumulate({**acc, "counts": counts}, stacked, start, size, skipping))
 

@@ -17,6 +17,7 @@ Randomness, exactly (so a hand-written loop can reproduce a fit)::
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -25,13 +26,14 @@ import numpy as np
 from fnn.layers.function import as_layer
 from fnn.train import checks, data_parallel, dispatch, loss_scaling
 from fnn.train import resume as resume_
-from fnn.train import sample_weights
+from fnn.train import sample_weights, streaming
 from fnn.train.callbacks import Callback, Control
 from fnn.train.config import build_config, donate_buffers
 from fnn.train.data import num_examples, split_off_validation
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train.epoch import EpochConfig, epoch_function, plan, skipped_count
 from fnn.train.evaluation import evaluation_function
+from fnn.train.streamed_epoch import streamed_epoch
 from fnn.train.initial_values import check_opt_state, initial_params, initial_structs, own_arrays
 from fnn.train.precision import get_policy
 from fnn.train.progress import EpochBar, resolve_verbose, wants_bar
@@ -118,6 +120,13 @@ def _raise_if_not_finite(numbers: dict, epoch: int, steps: int, batch_size: Any)
             "fnn.optim.skip_nonfinite to skip such steps.")
 
 
+def _check_values(cfg: Any, out: Any, x: Any, y: Any) -> None:
+    """The checks of concrete values (label ranges, a layer's input values such as
+    Embedding ids): once for data in memory, per block for streamed data."""
+    checks.check_label_range("fit", cfg, y, out)
+    checks.check_input_values("fit", cfg.model, x)
+
+
 def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         batch_size: int | None, key: jax.Array, params: Any = None, state: Any = None,
         opt_state: Any = None, validation_data: Any = None, metrics: Sequence[Any] = (),
@@ -130,7 +139,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         mesh: Any = None, param_sharding: Any = None, checkpoint_dir: Any = None,
         checkpoint_every: int = 1, resume: bool = False, penalty: Any = None,
         verbose: int | None = None, validation_split: float | None = None,
-        sample_weight: Any = None, class_weight: Any = None) -> FitResult:
+        sample_weight: Any = None, class_weight: Any = None, stream: bool | None = None,
+        steps_per_epoch: int | None = None, prefetch: int = 2) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -142,8 +152,13 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         output, ``{"digit": ..., "parity": ...}`` (a list for tuple outputs),
         with ``y`` of the same structure; see :mod:`fnn.train.outputs`.
       optimizer: a ``fnn.optim`` optimizer, e.g. ``fnn.optim.adam(1e-3)``.
-      data: ``(x, y)``, numpy or JAX arrays with a leading example axis; put
-        on the device once.
+      data: ``(x, y)``, numpy or JAX arrays with a leading example axis: put on the
+        device once; or memory-mapped arrays (``np.load(path, mmap_mode="r")``) larger
+        than :data:`fnn.train.streaming.STREAM_THRESHOLD_BYTES`, streamed batch by
+        batch in the same order (the same numbers); or an iterable of ``(x, y)``
+        batches (a generator function, a Grain or PyTorch ``DataLoader``, a list), read
+        in its own order, one pass per epoch (:mod:`fnn.train.streaming`,
+        ``docs/data.md``).
       epochs: passes over the data (``>= 1``).
       batch_size: ``None``: batch gradient descent (one step per epoch on all
         the data); ``1``: stochastic gradient descent; ``b``: mini-batch
@@ -214,6 +229,12 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         ``J = L + Omega(params)`` (``fnn.regularizers.l2(1e-4, on="*/w")``, ``l1``,
         ``elastic_net``); the history's ``"loss"`` stays the data loss (comparable
         with ``"val_loss"``) and ``"penalty"`` is ``Omega`` (mean over the epoch's steps).
+      stream: ``None``: stream arrays larger than the threshold (and any iterable);
+        ``True``/``False``: stream the ``(x, y)`` arrays, or put them on the device whole.
+      steps_per_epoch: with an iterable, the batches per epoch, read on from one
+        iterator across epochs (an endless iterable works); ``None``: one pass.
+      prefetch: with streamed data, the blocks of batches read ahead by a background
+        thread (``>= 1``).
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -233,7 +254,24 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     """
     model = as_layer(model)
     checks.check_argument_order("fit", loss, optimizer, data)
-    x, y = checks.check_data("fit", data, "data")
+    kind = streaming.kind_of("fit", data, stream)
+    check_int("fit", "prefetch", prefetch)
+    check_int("fit", "steps_per_epoch", steps_per_epoch, allow_none=True)
+    source = None
+    if kind == "iterable":
+        source = streaming.open_iterable("fit", data, steps_per_epoch, epochs, batch_size, mesh,
+                                         validation_split, sample_weight, class_weight)
+        x, y = checks.check_data("fit", source.first(), "the first batch")
+        batch_size, shuffle, drop_remainder = num_examples(x), False, False
+    else:
+        if steps_per_epoch is not None:
+            raise ValueError("fit: steps_per_epoch is for an iterable of batches; with (x, y) "
+                             "arrays an epoch is one pass over them")
+        x, y = checks.check_data("fit", data, "data")
+        if kind == "array" and batch_size is None:
+            raise ValueError("fit: streamed data needs a batch_size (batch_size=None trains "
+                             "on all the examples in one step, so they would all be on the "
+                             "device at once); pass stream=False to load them")
     if validation_split is not None:
         full = num_examples(x)
         (x, y), validation_data = split_off_validation(x, y, validation_split,
@@ -283,9 +321,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     out = checks.check_shapes("fit", cfg, param_structs, state_structs, x, y)
     if validation_data is not None:
         checks.check_shapes("fit", cfg, param_structs, state_structs, xv, yv, train=False)
-    checks.check_label_range("fit", cfg, y, out)
-    checks.check_input_values("fit", cfg.model, x)
-    checks.check_finite_inputs("fit", x)
+    check_values = functools.partial(_check_values, cfg, out)
+    if kind == "memory":
+        check_values(x, y)
+        checks.check_finite_inputs("fit", x)
     if validation_data is not None:
         checks.check_label_range("fit", cfg, yv, out, "validation_data")
         checks.check_input_values("fit", cfg.model, xv, "validation_data")
@@ -308,7 +347,13 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         resumed = resume_.restore("fit", manager, resume, run, (params, state, opt_state))
         if resumed is not None:
             params, state, opt_state = jax.device_put(resumed[1:4])
-    data = jax.device_put((x, y)) if mesh is None else data_parallel.put_data(mesh, (x, y))
+    if kind == "memory":
+        data = (jax.device_put((x, y)) if mesh is None
+                else data_parallel.put_data(mesh, (x, y)))
+    else:
+        data = checks.struct(jax.tree.map(lambda a: a[:min(batch_size or n, n)], (x, y)))
+        source = streaming.training_source("fit", source, (x, y), check_values,
+                                           weights is not None)
     if mesh is not None:
         specs = data_parallel.param_specs(mesh, param_sharding, params)
         params = data_parallel.replicate(mesh, params, specs)
@@ -319,9 +364,9 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     # of everything donated (the caller's arrays must survive), so CPU does not donate.
     donate = donate_buffers()
     params, state, opt_state = own_arrays((params, state, opt_state), copy=donate)
-    run_epoch = epoch_function(
-        EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle), mesh),
-        donate)
+    ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle), mesh)
+    run_epoch = (epoch_function(ecfg, donate) if source is None else functools.partial(
+        streamed_epoch, ecfg, donate, source, prefetch))
     run_validation = None
     if validation_data is not None:
         run_validation = evaluation_function(val_cfg.model, val_cfg.loss_fn,
@@ -330,6 +375,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         validation = (jax.device_put((xv, yv)) if mesh is None
                       else data_parallel.put_data(mesh, (xv, yv)))
 
+    steps = (full + (remainder > 0) if source is None or source.examples is not None
+             else steps_per_epoch or "an unknown number of")
     names, extras = list(cfg.logged_names()), ["learning_rate", "skipped"]
     history: dict[str, list[float]] = {} if resumed is None else {
         name: list(values) for name, values in resumed.history.items()}
@@ -340,7 +387,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         """Bring epoch ``epoch``'s numbers to the host, check them, add them to the history."""
         nonlocal skipped_before
         numbers, val_numbers = jax.device_get((numbers, val_numbers))
-        _raise_if_not_finite(numbers, epoch, full + (remainder > 0), batch_size)
+        _raise_if_not_finite(numbers, epoch, steps, batch_size)
         # Ordered for people: loss, metrics, validation, learning rate, skipped steps.
         logs = {name: float(numbers[name]) for name in names if name in numbers}
         logs.update({"val_" + name: float(val_numbers[name]) for name in names

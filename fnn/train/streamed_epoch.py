@@ -1,0 +1,160 @@
+"""An epoch over streamed batches (:mod:`fnn.train.streaming`), equal to the in-memory epoch.
+
+The in-memory epoch (:mod:`fnn.train.epoch`) gathers each step's batch on the
+device from the permutation. A streamed epoch computes the same permutation
+(the same compiled ``begin``), copies it to the host, and a background thread
+(:class:`fnn.train.prefetch.Prefetcher`) gathers the same rows from the
+memory-mapped arrays, ``steps_per_dispatch`` steps at a time
+(:data:`fnn.train.streaming.STREAM_STEPS_PER_DISPATCH` for a model that scans),
+and puts them on the device ahead of use. Each block of steps runs the same
+step (:func:`fnn.train.epoch.step_loop`) with the same keys
+``fold_in(steps_key, i)``, and the per-step metrics are reduced in the same
+groups as in memory (all the full steps, then the last partial one; per chunk
+for a chunked model), so on CPU the parameters, optimizer state and history
+equal the in-memory fit's bit for bit.
+
+For an iterable of batches the order is the iterable's; the keys and the
+reduction are the same as for the in-memory epoch over those batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from fnn.caching import memoize
+from fnn.train.epoch import (EpochConfig, _accumulate, _batch, _begin, _init_acc,
+                             _jitted_finish, finish, plan, run_steps, skipped_count,
+                             step_loop)
+from fnn.train.prefetch import Prefetcher
+from fnn.train.streaming import STREAM_STEPS_PER_DISPATCH, Block
+
+
+def block_plan(full: int, size: int, remainder: int, per_block: int) -> list[tuple[int, int, int]]:
+    """``[(start, count, size), ...]``: the full steps in blocks of ``per_block``, then the
+    partial last step on its own.
+
+    Example:
+      >>> fnn.train.streamed_epoch.block_plan(5, 8, 3, 2)
+      [(0, 2, 8), (2, 2, 8), (4, 1, 8), (5, 1, 3)]
+    """
+    blocks = [(start, min(per_block, full - start), size) for start in range(0, full, per_block)]
+    return blocks + ([(full, 1, remainder)] if remainder else [])
+
+
+def per_block(ecfg: EpochConfig) -> int:
+    """Steps per streamed block: the model's own ``steps_per_dispatch`` when it runs in
+    chunks, else :data:`~fnn.train.streaming.STREAM_STEPS_PER_DISPATCH`."""
+    return ecfg.chunk or STREAM_STEPS_PER_DISPATCH
+
+
+@memoize
+def _jitted_begin(ecfg: EpochConfig, n: int, structs: Any) -> Callable:
+    def begin(params, state, key, epoch):
+        return _begin(ecfg, n, params, state, structs, key, epoch)
+    return jax.jit(begin)
+
+
+@memoize
+def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
+                  donate: bool) -> Callable:
+    # The block's batches are taken from it as the in-memory epoch takes them from the
+    # data (a gather over an index array, or contiguous slices): the same loop body, so
+    # XLA makes the same fusion choices and the numbers agree to the bit. A chunked
+    # epoch reduces the metrics in each chunk's program, as in memory; a scanned one
+    # returns them stacked, reduced at the end (:func:`_jitted_end`).
+    unroll = ecfg.mode == "unroll"
+
+    def run(carry, block, rows, steps_key, start):
+        def batch_of(i):
+            return i, _batch(block, rows, i - start, size, size)
+        if ecfg.chunk is not None:
+            return run_steps(ecfg, carry, None, None, steps_key, start, count, size, unroll,
+                             batch_of), None
+        return step_loop(ecfg, carry, batch_of, start + jnp.arange(count, dtype=jnp.int32),
+                         lambda j: start + j, steps_key, count, names, unroll)
+    return jax.jit(run, donate_argnums=(0,) if donate else ())
+
+
+@memoize
+def _rows(count: int, size: int, shuffled: bool) -> Any:
+    """The block's own row order (an input, so XLA cannot turn the gather into a slice)."""
+    return jnp.arange(count * size, dtype=jnp.int32) if shuffled else None
+
+
+@memoize
+def _jitted_end(cfg: Any, groups: tuple, skipping: bool) -> Callable:
+    """The epoch's metrics from its blocks' stacked per-step values, reduced in ``groups``
+    ``((start, size), ...)``, in one program shaped like the in-memory epoch's tail (the
+    sums start from constant zeros there too: XLA then simplifies both alike)."""
+    def end(carry, stacked):
+        *carry, counts = carry
+        acc = _init_acc(cfg, counts)
+        for (start, size), parts in zip(groups, stacked):
+            acc = _accumulate(acc, jax.tree.map(lambda *a: jnp.concatenate(a), *parts),
+                              start, size, skipping)
+        return finish(cfg, (*carry, acc))
+    return jax.jit(end)
+
+
+def _putter(mesh: Any) -> Callable[[Block], Block]:
+    """Put a block on the device (replicated over a mesh; each step splits its batch)."""
+    sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec())
+
+    def put(block: Block) -> Block:
+        return Block(block.start, block.count, block.size,
+                     jax.device_put(block.data, sharding))
+    return put
+
+
+def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, params: Any,
+                   state: Any, opt_state: Any, structs: Any, key: Any, epoch: int) -> tuple:
+    """One epoch over ``source`` (an :class:`fnn.train.streaming.ArraySource` or
+    ``IterableSource``): ``(params, state, opt_state, metrics)`` as
+    :func:`fnn.train.epoch.epoch_function` returns them.
+
+    Args:
+      ecfg: the epoch configuration (for an iterable: its first batch's size and
+        ``shuffle=False``).
+      donate: donate the carry between blocks.
+      source: where the batches come from.
+      prefetch: blocks read ahead.
+      params, state, opt_state: the training state.
+      structs: one batch's ``(x, y)`` structs (for the summed metrics' shapes).
+      key, epoch: ``fit``'s key and the epoch index.
+    """
+    n = source.examples
+    if n is None:                       # an iterable: no order of ours
+        n = ecfg.batch_size
+    perm, steps_key, acc = _jitted_begin(ecfg, n, structs)(params, state, key, epoch)
+    if source.examples is not None:
+        full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
+        order = None if perm is None else np.asarray(perm)
+        blocks = source.blocks(epoch, order, block_plan(full, size, remainder,
+                                                         per_block(ecfg)))
+    else:
+        blocks = source.blocks(epoch, per_block(ecfg))
+    names = tuple(acc["sums"])
+    skipping = skipped_count(opt_state) is not None
+    chunked = ecfg.chunk is not None
+    carry = (params, state, opt_state, acc if chunked else acc["counts"])
+    groups: list = []                   # [start, size, [stacked, ...]] reduced together
+    with Prefetcher(blocks, _putter(ecfg.mesh), prefetch) as ready:
+        for block in ready:
+            carry, stacked = _jitted_block(ecfg, block.count, block.size, names, donate)(
+                carry, block.data, _rows(block.count, block.size, ecfg.shuffle), steps_key,
+                jnp.int32(block.start))
+            if chunked:
+                continue
+            if groups and groups[-1][1] == block.size:
+                groups[-1][2].append(stacked)
+            else:
+                groups.append([block.start, block.size, [stacked]])
+    if chunked:
+        return _jitted_finish(ecfg.train)(carry)
+    groups_key = tuple((start, size) for start, size, _ in groups)
+    return _jitted_end(ecfg.train, groups_key, skipping)(carry, [g[2] for g in groups])
