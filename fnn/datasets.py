@@ -1,4 +1,5 @@
-"""Small real data sets that ship with scikit-learn (no download, no network).
+"""Real data sets: small ones that ship with scikit-learn, and MNIST, Fashion-MNIST and
+CIFAR-10 from their standard files (:mod:`fnn.dataset_files`).
 
 Each loader returns numpy arrays ``(x, y)`` with fixed dtypes, in the order
 scikit-learn stores them (not shuffled: split them with
@@ -19,7 +20,10 @@ import importlib
 
 import numpy as np
 
-__all__ = ["load_digits", "load_breast_cancer", "load_diabetes"]
+from fnn.dataset_files import cifar10, data_home, fashion_mnist, mnist, read_idx
+
+__all__ = ["load_digits", "load_breast_cancer", "load_diabetes", "mnist", "fashion_mnist",
+           "cifar10", "read_idx", "data_home"]
 
 
 def _sklearn_datasets(loader: str):

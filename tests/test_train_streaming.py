@@ -220,3 +220,81 @@ def test_prefetcher_propagates_errors_and_stops_when_closed_early():
     with pytest.raises(OSError, match="bad sector"):
         next(items)
     assert no_prefetch_threads()
+
+
+def test_evaluate_and_predict_stream_memmaps_and_iterables(memmaps, in_memory):
+    xm, ym, _ = memmaps
+    params, state = in_memory.params, in_memory.state
+    kw = dict(loss=LOSS, metrics=["accuracy", "f1_macro"])
+    whole = fnn.evaluate(MODEL, params, state, (X, Y), **kw)
+    streamed = fnn.evaluate(MODEL, params, state, (xm, ym), batch_size=4, stream=True, **kw)
+    batches = fnn.evaluate(MODEL, params, state,
+                           lambda: ((X[i:i + 5], Y[i:i + 5]) for i in range(0, 21, 5)), **kw)
+    assert streamed.keys() == whole.keys() == batches.keys()
+    for name in whole:        # a mean of batch means against one mean: equal up to rounding
+        np.testing.assert_allclose([streamed[name], batches[name]], whole[name], rtol=1e-6)
+    out = np.asarray(fnn.predict(MODEL, params, state, X))
+    for got in (fnn.predict(MODEL, params, state, xm, batch_size=4, stream=True),
+                fnn.predict(MODEL, params, state, iter([X[:8], X[8:16], X[16:]])),
+                fnn.predict(MODEL, params, state, lambda: iter([(X[:8], Y[:8]), (X[8:], Y[8:])]))):
+        assert isinstance(got, np.ndarray)
+        np.testing.assert_allclose(got, out, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="streamed data needs a batch_size"):
+        fnn.evaluate(MODEL, params, state, (xm, ym), stream=True, **kw)
+    labels = Y.copy()
+    labels[9] = 5
+    with pytest.raises(ValueError, match=r"labels y must lie in \[0, 3\).*epoch 0, step 2"):
+        fnn.evaluate(MODEL, params, state, (X, labels), batch_size=4, stream=True, **kw)
+    assert no_prefetch_threads()
+
+
+def test_streamed_validation_data_gives_the_in_memory_validation_numbers(memmaps):
+    xm, ym, _ = memmaps
+    kw = {**FIT, "epochs": 2, "metrics": ["accuracy"]}
+    a = fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (X, Y), validation_data=(X, Y), **kw)
+    b = fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (X, Y), validation_data=(xm, ym), stream=True,
+                **kw)
+    c = fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (X, Y), **kw,
+                validation_data=lambda: ((X[i:i + 6], Y[i:i + 6]) for i in range(0, 21, 6)))
+    for other in (b, c):
+        assert other.history["loss"] == a.history["loss"]
+        for name in ("val_loss", "val_accuracy"):
+            np.testing.assert_allclose(other.history[name], a.history[name], rtol=1e-6)
+    with pytest.raises(ValueError, match="validation_data is an iterator"):
+        fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (X, Y), validation_data=iter([(X, Y)]), **kw)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_at(epoch):
+    def callback(e, logs):
+        if e == epoch:
+            raise Interrupt
+    return callback
+
+
+def test_a_streamed_fit_interrupted_and_resumed_equals_the_uninterrupted_one(memmaps, tmp_path,
+                                                                             in_memory):
+    xm, ym, _ = memmaps
+    kw = dict(FIT, stream=True, checkpoint_dir=tmp_path)
+    with pytest.raises(Interrupt):
+        fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (xm, ym), callbacks=[stop_at(1)], **kw)
+    assert fnn.checkpoint.Manager(tmp_path).epochs() == [0]
+    resumed = fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (xm, ym), resume=True, **kw)
+    assert_same_fit(in_memory, resumed)
+    place = fnn.checkpoint.info(fnn.checkpoint.Manager(tmp_path).latest()).config["stream"]
+    assert place == {"epoch": 3, "step": 0}
+
+
+def test_an_iterator_that_cannot_be_repositioned_resumes_with_a_warning(tmp_path):
+    def endless():
+        while True:
+            yield X[:4], Y[:4]
+    kw = dict(epochs=2, batch_size=None, key=KEY, progress=False, steps_per_epoch=2,
+              checkpoint_dir=tmp_path)
+    with pytest.raises(Interrupt):
+        fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.1), endless(), callbacks=[stop_at(1)], **kw)
+    with pytest.warns(RuntimeWarning, match="cannot be repositioned"):
+        fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.1), endless(), resume=True, **kw)

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from fnn.caching import memoize
 from fnn.layers.function import as_layer
-from fnn.train import checks, data_parallel, sample_weights
+from fnn.train import checks, data_parallel, sample_weights, streaming
+from fnn.train import streamed_evaluation as streamed
 from fnn.train.precision import get_policy
 from fnn.train.progress import wants_bar
 from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
@@ -123,22 +124,28 @@ def _shows_bar(verbose: Any, batch_size: int | None, where: str) -> bool:
 
 
 def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None = None, *,
-            precision: Any = None, mesh: Any = None, verbose: int = 0) -> Any:
+            precision: Any = None, mesh: Any = None, verbose: int = 0,
+            stream: bool | None = None, prefetch: int = 2) -> Any:
     """The model's outputs on ``x`` in evaluation mode: ``y_hat = f(x; theta)``.
 
     Args:
       model: an fnn layer or a pure function ``apply(params, x)``.
       params, state: the trained parameters and state (``state={}`` if none).
-      x: inputs with a leading batch axis (numpy or JAX).
+      x: inputs with a leading batch axis (numpy or JAX); or a memory-mapped array, or
+        an iterable of input batches (or of ``(x, y)`` pairs, ``y`` unused), streamed
+        batch by batch as ``fit`` streams (:mod:`fnn.train.streamed_evaluation`).
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass (default: params' dtype).
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
         does (:func:`fnn.train.data_parallel.place`).
       verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
         terminal (the same outputs, computed in about 20 calls); ``0``: none.
+      stream, prefetch: as for :func:`fnn.fit`.
 
     Returns:
-      The outputs for every example (a JAX array, or the model's output pytree).
+      The outputs for every example (a JAX array, or the model's output pytree); for
+      streamed data, numpy arrays assembled on the host (they need not fit on the
+      device).
 
     Example:
       >>> model = fnn.Dense(2)
@@ -148,8 +155,17 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
     """
     model = as_layer(model)
     check_int("predict", "batch_size", batch_size, allow_none=True)
-    checks.check_input_values("predict", model, x, "")
     policy = None if precision is None else get_policy(precision)
+    source = streamed.open_source("predict", x, stream, inputs_only=True)
+    if source is not None:
+        _streamed_only("predict", mesh=mesh)
+        streamed.check_batch_size("predict", source, batch_size)
+        streaming.set_value_check(source, lambda xb: checks.check_input_values(
+            "predict", model, xb, ""))
+        with _bar(verbose, source, "predict") as bar:
+            return streamed.streamed_predict(model, policy, source, batch_size, params, state,
+                                             prefetch, bar)
+    checks.check_input_values("predict", model, x, "")
     bar = _shows_bar(verbose, batch_size, "predict")
     if mesh is not None:
         params, state, x = data_parallel.place("predict", mesh, params, state, x)
@@ -161,7 +177,8 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
 def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None,
              metrics: Sequence[Any] = (), loss_weights: Any = None, batch_size: int | None = None,
              precision: Any = None, mesh: Any = None, sample_weight: Any = None,
-             class_weight: Any = None, verbose: int = 0) -> dict[str, float]:
+             class_weight: Any = None, verbose: int = 0, stream: bool | None = None,
+             prefetch: int = 2) -> dict[str, float]:
     """Loss and metrics of the model on a whole dataset.
 
     ``loss`` is the mean over all examples, ``J = (1/m) sum_i L(f(x_i), y_i)``
@@ -171,7 +188,10 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     Args:
       model: an fnn layer or a pure function ``apply(params, x)``.
       params, state: the parameters and state.
-      data: a pair ``(x, y)``.
+      data: a pair ``(x, y)``; or memory-mapped arrays, or an iterable of ``(x, y)``
+        batches, streamed batch by batch (:mod:`fnn.train.streamed_evaluation`: the
+        loss and metrics are then sums over the batches divided at the end, equal to
+        the in-memory values up to float rounding).
       loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry);
         one per output for a model with several (as in :func:`fnn.fit`).
       metrics: metric names or callables ``metric(predictions, targets)``;
@@ -187,6 +207,7 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
         ``(1/N) sum_i w_i l_i`` (:mod:`fnn.train.sample_weights`); metrics unweighted.
       verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
         terminal (the same numbers); ``0``: none.
+      stream, prefetch: as for :func:`fnn.fit`.
 
     Returns:
       ``{"loss": float, <metric>: float, ...}`` (Python floats).
@@ -203,8 +224,14 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       {'loss': 1.0}
     """
     model = as_layer(model)
-    x, y = checks.check_data("evaluate", data, "data")
     check_int("evaluate", "batch_size", batch_size, allow_none=True)
+    source = streamed.open_source("evaluate", data, stream)
+    if source is not None:
+        _streamed_only("evaluate", mesh=mesh, sample_weight=sample_weight,
+                       class_weight=class_weight)
+        streamed.check_batch_size("evaluate", source, batch_size)
+        data = streamed.first_batch(source, batch_size)
+    x, y = checks.check_data("evaluate", data, "data")
     if loss is None and not metrics:
         raise ValueError("evaluate: give a loss and/or metrics to compute")
     loss_fn = None if loss is None else resolve_loss(loss, loss_weights, "evaluate")
@@ -215,9 +242,19 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     cfg = TrainConfig(model, loss_fn if loss_fn is not None else _no_loss, None, metric_fns,
                       None, policy)
     out = checks.check_shapes("evaluate", cfg, params, state, x, y, train=False)
-    if loss_fn is not None:
-        checks.check_label_range("evaluate", cfg, y, out)
-    checks.check_input_values("evaluate", model, x)
+
+    def check_values(x: Any, y: Any) -> None:
+        if loss_fn is not None:
+            checks.check_label_range("evaluate", cfg, y, out)
+        checks.check_input_values("evaluate", model, x)
+    if source is not None:
+        streaming.set_value_check(source, check_values)
+        with _bar(verbose, source, "evaluate") as bar:
+            scores = streamed.streamed_scores(cfg, source, batch_size, params, state,
+                                              prefetch=prefetch, bar=bar)
+        return {k: float(v) for k, v in jax.device_get(scores).items()
+                if k != "loss" or loss_fn is not None}
+    check_values(x, y)
     weights = sample_weights.example_weights("evaluate", y, len(jax.tree.leaves(x)[0]),
                                              sample_weight, class_weight)
     if weights is not None:
@@ -236,6 +273,24 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
         fn = evaluation_function(model, loss_fn, metric_fns, batch_size, policy)
         scores = fn(params, state, x, y)
     return {k: float(v) for k, v in jax.device_get(scores).items()}
+
+
+def _streamed_only(where: str, **options: Any) -> None:
+    for name, value in options.items():
+        if value is not None:
+            raise ValueError(f"{where}: {name}= is not supported with streamed data yet; "
+                             f"pass arrays in memory (stream=False)")
+
+
+def _bar(verbose: Any, source: Any, where: str) -> Any:
+    """A tqdm bar over the examples (or batches, when their number is unknown), or a
+    context that gives ``None``."""
+    import contextlib
+    if not _shows_bar(verbose, 1, where):
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+    return tqdm(total=source.examples, unit="example", desc=where, file=sys.stderr,
+                leave=False, dynamic_ncols=True)
 
 
 @memoize

@@ -33,6 +33,7 @@ from fnn.train.data import num_examples, split_off_validation
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train.epoch import EpochConfig, epoch_function, plan, skipped_count
 from fnn.train.evaluation import evaluation_function
+from fnn.train import streamed_evaluation as streamed
 from fnn.train.streamed_epoch import streamed_epoch
 from fnn.train.initial_values import check_opt_state, initial_params, initial_structs, own_arrays
 from fnn.train.precision import get_policy
@@ -120,11 +121,11 @@ def _raise_if_not_finite(numbers: dict, epoch: int, steps: int, batch_size: Any)
             "fnn.optim.skip_nonfinite to skip such steps.")
 
 
-def _check_values(cfg: Any, out: Any, x: Any, y: Any) -> None:
+def _check_values(cfg: Any, out: Any, x: Any, y: Any, data_name: str = "") -> None:
     """The checks of concrete values (label ranges, a layer's input values such as
     Embedding ids): once for data in memory, per block for streamed data."""
-    checks.check_label_range("fit", cfg, y, out)
-    checks.check_input_values("fit", cfg.model, x)
+    checks.check_label_range("fit", cfg, y, out, data_name)
+    checks.check_input_values("fit", cfg.model, x, data_name or "data")
 
 
 def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
@@ -302,10 +303,18 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         if not callable(callback) and not isinstance(callback, Callback):
             raise TypeError(f"fit: callbacks must be functions callback(epoch, logs) or "
                             f"fnn.train.Callback objects, got {callback!r}")
+    val_source = None
     if validation_data is not None:
+        check_int("fit", "validation_batch_size", validation_batch_size, allow_none=True)
+        val_source = streamed.open_source("fit", validation_data, stream, epochs,
+                                          name="validation_data")
+        if val_source is not None:
+            validation_batch_size = validation_batch_size or batch_size
+            streamed.check_batch_size("fit", val_source, validation_batch_size,
+                                      "validation_batch_size")
+            validation_data = streamed.first_batch(val_source, validation_batch_size)
         xv, yv = checks.check_data("fit", validation_data, "validation_data")
         _check_validation(x, y, xv, yv)
-        check_int("fit", "validation_batch_size", validation_batch_size, allow_none=True)
     manager = resume_.manager_for("fit", checkpoint_dir, checkpoint_every)
     mode, chunk = dispatch.resolve(cfg.model, strategy, steps_per_dispatch)
     full, _, remainder = plan(n, batch_size, drop_remainder)
@@ -325,9 +334,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     if kind == "memory":
         check_values(x, y)
         checks.check_finite_inputs("fit", x)
-    if validation_data is not None:
-        checks.check_label_range("fit", cfg, yv, out, "validation_data")
-        checks.check_input_values("fit", cfg.model, xv, "validation_data")
+    if val_source is not None:
+        streaming.set_value_check(val_source, functools.partial(_check_values, cfg, out,
+                                                                data_name="validation_data"))
+    elif validation_data is not None:
+        _check_values(cfg, out, xv, yv, "validation_data")
         checks.check_finite_inputs("fit", xv, "validation_data")
     opt_state = check_opt_state(opt, opt_state, param_structs)
     if hasattr(penalty, "selected"):
@@ -354,6 +365,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         data = checks.struct(jax.tree.map(lambda a: a[:min(batch_size or n, n)], (x, y)))
         source = streaming.training_source("fit", source, (x, y), check_values,
                                            weights is not None)
+        if resumed is not None:
+            streaming.reposition(source, resumed.stream)
     if mesh is not None:
         specs = data_parallel.param_specs(mesh, param_sharding, params)
         params = data_parallel.replicate(mesh, params, specs)
@@ -367,13 +380,19 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle), mesh)
     run_epoch = (epoch_function(ecfg, donate) if source is None else functools.partial(
         streamed_epoch, ecfg, donate, source, prefetch))
-    run_validation = None
-    if validation_data is not None:
+    validate = None
+    if val_source is not None:
+        validate = functools.partial(streamed.streamed_scores, val_cfg, val_source,
+                                     validation_batch_size, prefetch=prefetch)
+    elif validation_data is not None:
         run_validation = evaluation_function(val_cfg.model, val_cfg.loss_fn,
                                              val_cfg.metric_fns, validation_batch_size,
                                              cfg.policy)
         validation = (jax.device_put((xv, yv)) if mesh is None
                       else data_parallel.put_data(mesh, (xv, yv)))
+
+        def validate(params: Any, state: Any, epoch: int) -> dict:
+            return run_validation(params, state, *validation)
 
     steps = (full + (remainder > 0) if source is None or source.examples is not None
              else steps_per_epoch or "an unknown number of")
@@ -438,8 +457,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
             act("on_epoch_begin", epoch)
             params, state, opt_state, numbers = run_epoch(params, state, opt_state, data, key,
                                                           epoch)
-            val_numbers = {} if run_validation is None else run_validation(
-                params, state, *validation)
+            val_numbers = {} if validate is None else validate(params, state, epoch=epoch)
             if pipelined:
                 if pending is not None:
                     record(*pending)
@@ -463,7 +481,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
             if manager is not None and (stop or epoch == epochs - 1
                                         or (epoch + 1) % checkpoint_every == 0):
                 resume_.write(manager, run, epoch, params, state, opt_state, history, tracker,
-                              best, stop, logs)
+                              best, stop, logs, streaming.position(source, epoch))
             if stop:
                 break
         if pending is not None:

@@ -37,6 +37,7 @@ class Resumed(NamedTuple):
     tracker: Any
     best: Any
     stopped: bool
+    stream: dict | None = None
 
 
 def manager_for(where: str, checkpoint_dir: Any, checkpoint_every: int) -> Manager | None:
@@ -107,13 +108,16 @@ def restore(where: str, manager: Manager, resume: bool, run: dict,
     best = None if tree["best"] is None else tuple(found["best"][k] for k in names)
     tracker = tree["tracker"]
     return Resumed(int(tree["epoch"]) + 1, params, state, opt_state, tree["history"],
-                   tracker, best, bool(tree["stopped"]))
+                   tracker, best, bool(tree["stopped"]), (info(path).config or {}).get("stream"))
 
 
 def write(manager: Manager, run: dict, epoch: int, params: Any, state: Any, opt_state: Any,
-          history: dict, tracker: Any, best: Any, stopped: bool, metrics: dict) -> str:
-    """Save the state after epoch ``epoch`` (what :func:`restore` reads)."""
+          history: dict, tracker: Any, best: Any, stopped: bool, metrics: dict,
+          stream: dict | None = None) -> str:
+    """Save the state after epoch ``epoch`` (what :func:`restore` reads); ``stream`` is
+    the position of streamed data (:func:`fnn.train.streaming.position`)."""
     tree = {"epoch": epoch, "params": params, "state": state, "opt_state": opt_state,
             "history": history, "tracker": tracker,
             "best": None if best is None else tuple(best), "stopped": stopped}
-    return manager.save(epoch, tree, config={"fit": run}, metrics=metrics)
+    config = {"fit": run} if stream is None else {"fit": run, "stream": stream}
+    return manager.save(epoch, tree, config=config, metrics=metrics)

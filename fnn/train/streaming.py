@@ -30,7 +30,9 @@ streamed. ``stream=True`` / ``stream=False`` forces either for arrays.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import warnings
 from typing import Any, Callable, Iterator
 
 import jax
@@ -46,16 +48,20 @@ counterpart runs as one scanned program (an unrolled or step-by-step model keeps
 its own ``steps_per_dispatch``)."""
 
 
-def _is_array_like(a: Any) -> bool:
+def is_array_like(a: Any) -> bool:
     return hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__getitem__")
 
 
-def _is_pair_of_arrays(data: Any) -> bool:
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        return False
-    leaves = jax.tree.leaves(data, is_leaf=_is_array_like)
-    return bool(leaves) and all(_is_array_like(a) or isinstance(a, (list, int, float))
+def _is_arrays(data: Any) -> bool:
+    if not isinstance(data, (tuple, list, dict)) and not is_array_like(data):
+        return False                 # a loader, a generator, a function
+    leaves = jax.tree.leaves(data, is_leaf=is_array_like)
+    return bool(leaves) and all(is_array_like(a) or isinstance(a, (list, int, float))
                                 for a in leaves)
+
+
+def _is_pair_of_arrays(data: Any) -> bool:
+    return isinstance(data, (tuple, list)) and len(data) == 2 and _is_arrays(data)
 
 
 def _is_batch_list(data: Any) -> bool:
@@ -63,8 +69,9 @@ def _is_batch_list(data: Any) -> bool:
         isinstance(item, (tuple, list)) and len(item) == 2 for item in data)
 
 
-def kind_of(where: str, data: Any, stream: bool | None) -> str:
-    """``"memory"``, ``"array"`` (streamed random access) or ``"iterable"`` for ``data``.
+def kind_of(where: str, data: Any, stream: bool | None, inputs_only: bool = False) -> str:
+    """``"memory"``, ``"array"`` (streamed random access) or ``"iterable"`` for ``data``:
+    ``(x, y)``, or ``x`` alone with ``inputs_only`` (``predict``).
 
     Raises:
       ValueError: ``stream`` is not ``None``/``True``/``False``, or ``stream=False``
@@ -73,20 +80,21 @@ def kind_of(where: str, data: Any, stream: bool | None) -> str:
     if stream not in (None, True, False):
         raise ValueError(f"{where}: stream must be None (automatic), True or False, got "
                          f"{stream!r}")
-    if _is_pair_of_arrays(data):
+    if (_is_arrays(data) and not isinstance(data, list)) if inputs_only else \
+            _is_pair_of_arrays(data):
         if stream is not None:
             return "array" if stream else "memory"
-        leaves = jax.tree.leaves(data, is_leaf=_is_array_like)
+        leaves = jax.tree.leaves(data, is_leaf=is_array_like)
         if all(isinstance(a, jax.Array) for a in leaves):
             return "memory"
-        foreign = any(_is_array_like(a) and not isinstance(a, (np.ndarray, jax.Array))
+        foreign = any(is_array_like(a) and not isinstance(a, (np.ndarray, jax.Array))
                       for a in leaves)
         size = sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize for a in leaves
                    if isinstance(a, np.ndarray))
         return "array" if foreign or size > STREAM_THRESHOLD_BYTES else "memory"
     if callable(data) or _is_batch_list(data) or (
             hasattr(data, "__iter__") and not isinstance(data, (tuple, list, str, bytes, dict))
-            and not _is_array_like(data)):
+            and not is_array_like(data)):
         if stream is False:
             raise ValueError(f"{where}: stream=False needs (x, y) arrays; an iterable of "
                              f"batches is always read batch by batch")
@@ -131,14 +139,19 @@ class BatchChecker:
       where: the calling function, named in messages.
       first: the first batch ``(x, y)`` (host arrays).
       check_values: ``check_values(x, y)`` raising ``ValueError`` for bad values, or ``None``.
+      inputs_only: the batches are inputs ``x`` (or ``(x, y)`` pairs whose ``y`` is
+        dropped), checked as ``(x,)``; ``first`` is ``(x,)``.
     """
 
-    def __init__(self, where: str, first: Any, check_values: Callable | None = None):
+    def __init__(self, where: str, first: Any, check_values: Callable | None = None,
+                 inputs_only: bool = False):
         self.where, self.first, self.key = where, first, _feature_key(first)
-        self.check_values = check_values
+        self.check_values, self.inputs_only = check_values, inputs_only
 
     def __call__(self, batch: Any, epoch: int, step: int) -> Any:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        if self.inputs_only:
+            batch = inputs_of(batch)
+        elif not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise ValueError(f"{self.where}: the batch at epoch {epoch}, step {step} is not a "
                              f"pair (x, y): got {type(batch).__name__}")
         batch = as_host_batch(tuple(batch))
@@ -154,6 +167,11 @@ class BatchChecker:
                              f"shapes and dtypes (only the batch size may differ)")
         check_batch_values(self.check_values, batch, epoch, step)
         return batch
+
+
+def inputs_of(item: Any) -> tuple:
+    """``(x,)`` of a ``predict`` batch: ``x``, or the ``x`` of an ``(x, y)`` pair."""
+    return (item[0],) if isinstance(item, tuple) and len(item) == 2 else (item,)
 
 
 def check_batch_values(check_values: Callable | None, batch: Any, epoch: int, step: int) -> None:
@@ -193,7 +211,7 @@ class ArraySource:
 
     def __init__(self, where: str, data: Any, check_values: Callable | None = None):
         self.where, self.data = where, tuple(data)
-        self.examples = int(jax.tree.leaves(self.data, is_leaf=_is_array_like)[0].shape[0])
+        self.examples = int(jax.tree.leaves(self.data, is_leaf=is_array_like)[0].shape[0])
         self.check_values = check_values
 
     def first(self, size: int) -> Any:
@@ -202,7 +220,7 @@ class ArraySource:
 
     def _read(self, rows: Any) -> Any:
         # np.array: a contiguous slice of a memmap would be a view of the mapped file.
-        return jax.tree.map(lambda a: np.array(a[rows]), self.data, is_leaf=_is_array_like)
+        return jax.tree.map(lambda a: np.array(a[rows]), self.data, is_leaf=is_array_like)
 
     def blocks(self, epoch: int, order: np.ndarray | None,
                plan: list[tuple[int, int, int]]) -> Iterator[Block]:
@@ -242,12 +260,14 @@ class IterableSource:
       data: the iterable, or a function returning one.
       steps_per_epoch: batches per epoch, or ``None`` (one pass).
       epochs: the number of epochs that will be read (for the one-shot check).
+      name: what the data is called in messages (``"validation_data"``).
     """
 
-    def __init__(self, where: str, data: Any, steps_per_epoch: int | None, epochs: int = 1):
+    def __init__(self, where: str, data: Any, steps_per_epoch: int | None, epochs: int = 1,
+                 name: str = "data"):
         if steps_per_epoch is None and epochs > 1 and _is_one_shot(data):
             raise ValueError(
-                f"{where}: data is an iterator ({type(data).__name__}), which can be read "
+                f"{where}: {name} is an iterator ({type(data).__name__}), which can be read "
                 f"once, but {epochs} epochs need {epochs} passes; pass a generator function "
                 f"(called afresh for each epoch, e.g. data=lambda: batches()), a re-iterable "
                 f"loader, or steps_per_epoch= to read one endless iterator across epochs")
@@ -258,7 +278,7 @@ class IterableSource:
         self._fresh = True                 # no epoch has read from it yet
         self._first = self._next(self._open(), 0, 0)
         if self._first is None:
-            raise ValueError(f"{where}: the data yielded no batches")
+            raise ValueError(f"{where}: {name} yielded no batches")
         self._held = [self._first]         # read ahead for the shapes; given to epoch 0
 
     def _open(self) -> Any:
@@ -376,3 +396,44 @@ def training_source(where: str, source: IterableSource | None, data: Any,
         return source
     check = (lambda x, y: check_values(x, y[0])) if weighted else check_values
     return ArraySource(where, data, check)
+
+
+def set_value_check(source: Any, check_values: Callable) -> None:
+    """Check every batch's values with ``check_values(x, y)`` (``(x)`` for inputs only)."""
+    if isinstance(source, ArraySource):
+        source.check_values = check_values
+    else:
+        source.check.check_values = check_values
+
+
+def position(source: Any, epoch: int) -> dict | None:
+    """Where a streamed run is after epoch ``epoch``, for its checkpoint (JSON-able):
+    ``{"epoch": epoch + 1, "step": 0}`` and, for an iterator read across epochs
+    (``steps_per_epoch``) that can tell (Grain's ``get_state()``), its state."""
+    if source is None:
+        return None
+    place: dict = {"epoch": epoch + 1, "step": 0}
+    state = source.state() if isinstance(source, IterableSource) and source.steps else None
+    if isinstance(state, bytes):
+        place["reader"] = {"bytes": base64.b64encode(state).decode("ascii")}
+    elif state is not None:
+        place["reader"] = {"json": state}
+    return place
+
+
+def reposition(source: Any, place: dict | None) -> None:
+    """Move ``source`` to where a checkpoint's :func:`position` says. Arrays and iterables
+    read afresh for each epoch need nothing; an iterator read across epochs is restored
+    from its saved state, or, when it cannot be (a plain generator), read on from where
+    it is now, with a warning."""
+    if not isinstance(source, IterableSource) or not source.steps:
+        return
+    reader = (place or {}).get("reader")
+    state = None if reader is None else (
+        base64.b64decode(reader["bytes"]) if "bytes" in reader else reader["json"])
+    if not source.restore(state):
+        warnings.warn(
+            f"{source.where}: the data iterator cannot be repositioned (it has no "
+            f"get_state/set_state, as a Grain iterator has), so the resumed run reads on "
+            f"from where the new iterator starts; its batches differ from the uninterrupted "
+            f"run's", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,173 @@
+"""``evaluate``, ``predict`` and fit's validation over streamed data (:mod:`fnn.train.streaming`).
+
+The batches are read one at a time (a background thread reads ahead) in the
+data's order; nothing is shuffled.
+
+- ``evaluate`` sums, over the batches, ``n_b`` times each batch's loss and mean
+  metrics (accuracy) and the statistics of the metrics an epoch sums (precision,
+  recall, F1, AUC: :func:`fnn.metrics.epoch_statistics`), and divides by the
+  number of examples at the end: the whole set's values, equal to the in-memory
+  ``evaluate`` up to float rounding (the loss is a mean of batch means there is
+  one mean over all examples).
+- ``predict`` copies each batch's outputs to the host as soon as they are ready
+  and returns numpy arrays assembled there, so outputs larger than the device's
+  memory work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn.caching import memoize
+from fnn.metrics import epoch_statistics
+from fnn.train import streaming
+from fnn.train.epoch import plan
+from fnn.train.gradients import batch_metrics, metric_results
+from fnn.train.prefetch import Prefetcher
+from fnn.train.streamed_epoch import block_plan
+
+
+def open_source(where: str, data: Any, stream: bool | None, epochs: int = 1,
+                inputs_only: bool = False, name: str = "data") -> Any:
+    """The source to stream ``data`` from, or ``None`` for data that goes on the device whole.
+
+    Args:
+      where: the calling function, named in messages.
+      data: ``(x, y)`` arrays (``x`` alone with ``inputs_only``), or an iterable of
+        batches (``x`` or ``(x, y)`` items with ``inputs_only``).
+      stream: as ``fit``'s ``stream``.
+      epochs: passes that will be read (an iterator can be read once).
+      inputs_only: ``predict``: the batches are inputs (``y`` of a pair is dropped).
+      name: what the data is called in messages.
+
+    Each batch's values are checked once :func:`fnn.train.streaming.set_value_check`
+    gives the check (label ranges, known after the shapes are).
+    """
+    kind = streaming.kind_of(where, data, stream, inputs_only)
+    if kind == "memory":
+        return None
+    if kind == "array":
+        return streaming.ArraySource(where, (data,) if inputs_only else data)
+    source = streaming.IterableSource(where, data, None, epochs, name)
+    first = source.first()
+    source.check = streaming.BatchChecker(
+        where, streaming.as_host_batch(streaming.inputs_of(first)) if inputs_only else first,
+        inputs_only=inputs_only)
+    if not inputs_only and (not isinstance(first, tuple) or len(first) != 2):
+        raise ValueError(f"{where}: {name} must yield (x, y) pairs; its first item is "
+                         f"{type(first).__name__}")
+    return source
+
+
+def first_batch(source: Any, batch_size: int | None) -> Any:
+    """One batch's host arrays (for shape checks): the first ``batch_size`` rows, or the
+    iterable's first batch."""
+    if source.examples is None:
+        return source.check(source.first(), 0, 0)
+    return source.first(min(batch_size, source.examples))
+
+
+def _blocks(source: Any, epoch: int, batch_size: int | None) -> Any:
+    """One batch per block, in the data's order."""
+    if source.examples is None:
+        return source.blocks(epoch, 1)
+    full, size, remainder = plan(source.examples, batch_size, False)
+    return source.blocks(epoch, None, block_plan(full, size, remainder, 1))
+
+
+def _put(block: Any) -> Any:
+    return jax.device_put(block.data)
+
+
+def check_batch_size(where: str, source: Any, batch_size: int | None, name: str = "batch_size"
+                     ) -> None:
+    """Streamed arrays need a batch size (an iterable brings its own)."""
+    if source is not None and source.examples is not None and batch_size is None:
+        raise ValueError(f"{where}: streamed data needs a {name} (None would put all the "
+                         f"examples on the device at once)")
+
+
+@memoize
+def _jitted_scores(cfg: Any) -> Callable:
+    def scores(params, state, x, y):
+        xc = x if cfg.policy is None else cfg.policy.cast_to_compute(x)
+        out, _ = cfg.model.apply(params, state, xc, train=False)
+        out = out if cfg.policy is None else cfg.policy.cast_to_output(out)
+        size = jnp.float32(len(jax.tree.leaves(x)[0]))
+        values = batch_metrics(cfg, out, y)
+        sums = {name: values[name] if epoch_statistics(fn) is not None else size * values[name]
+                for name, fn in cfg.metric_fns}
+        return {"loss": size * cfg.loss_fn(out, y), **sums}, size
+    return jax.jit(scores)
+
+
+@memoize
+def _jitted_add() -> Callable:
+    return jax.jit(lambda a, b: jax.tree.map(jnp.add, a, b))
+
+
+@memoize
+def _jitted_result(cfg: Any) -> Callable:
+    def result(sums, count):
+        means = {name: v / count for name, v in sums.items()}
+        summed = {name: sums[name] for name, fn in cfg.metric_fns
+                  if epoch_statistics(fn) is not None}
+        return {**means, **metric_results(cfg, summed)}
+    return jax.jit(result)
+
+
+def streamed_scores(cfg: Any, source: Any, batch_size: int | None, params: Any, state: Any,
+                    epoch: int = 0, prefetch: int = 2, bar: Any = None) -> dict:
+    """``{"loss": ..., <metric>: ...}`` (device scalars) over every batch of ``source``.
+
+    Args:
+      cfg: a :class:`fnn.train.config.TrainConfig` (model, ``loss_fn`` or ``None``,
+        metrics, precision policy).
+      source: an ``ArraySource`` or ``IterableSource`` of ``(x, y)``.
+      batch_size: rows per batch of an ``ArraySource``.
+      params, state: the model's.
+      epoch: which pass (an iterable is read afresh for each).
+      prefetch: batches read ahead.
+      bar: a progress bar (``update(examples)``), or ``None``.
+    """
+    total = None
+    scores, add = _jitted_scores(cfg), _jitted_add()
+    with Prefetcher(_blocks(source, epoch, batch_size), _put, prefetch) as ready:
+        for x, y in ready:
+            part = scores(params, state, x, y)
+            total = part if total is None else add(total, part)
+            if bar is not None:
+                bar.update(len(jax.tree.leaves(x)[0]))
+    return _jitted_result(cfg)(*total)
+
+
+@memoize
+def _jitted_forward(model: Any, policy: Any) -> Callable:
+    def forward(params, state, x):
+        xc = x if policy is None else policy.cast_to_compute(x)
+        out, _ = model.apply(params, state, xc, train=False)
+        return out if policy is None else policy.cast_to_output(out)
+    return jax.jit(forward)
+
+
+def streamed_predict(model: Any, policy: Any, source: Any, batch_size: int | None, params: Any,
+                     state: Any, prefetch: int = 2, bar: Any = None) -> Any:
+    """The outputs on every batch of ``source``, as numpy arrays assembled on the host
+    (each batch's outputs are copied back while the next batch runs)."""
+    forward = _jitted_forward(model, policy)
+    parts, pending = [], None
+    with Prefetcher(_blocks(source, 0, batch_size), _put, prefetch) as ready:
+        for (x,) in ready:
+            out = forward(params, state, x)
+            if pending is not None:
+                parts.append(jax.device_get(pending))
+            pending = out
+            if bar is not None:
+                bar.update(len(jax.tree.leaves(x)[0]))
+    parts.append(jax.device_get(pending))
+    return jax.tree.map(lambda *a: np.concatenate(a), *parts) if len(parts) > 1 else parts[0]
+
