@@ -1,6 +1,7 @@
 """Two processes on localhost with jax.distributed (4 emulated CPU devices each, gloo
 collectives), each passing only its half of the data, train data parallel to the params of
-one process with 8 devices and all the data, and agree bit for bit with each other."""
+one process with 8 devices and all the data, and agree bit for bit with each other; the same
+streamed from memory-mapped files, each process reading only its own rows of each batch."""
 
 import os
 import pathlib
@@ -43,3 +44,12 @@ def test_two_processes_train_like_one(tmp_path):
         np.testing.assert_allclose(p0[k], one[k], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(p0["loss"], one["loss"], rtol=1e-6)
     np.testing.assert_allclose(p0["val_loss"], one["val_loss"], rtol=1e-5)
+    # Streamed from files that every process maps whole, each reading only its own rows of
+    # each batch: the processes agree, and equal one process streaming everything.
+    streamed = [k for k in p0.files if k.startswith("stream_")]
+    assert len(streamed) == len(arrays) + 2
+    for k in streamed:
+        np.testing.assert_array_equal(p0[k], p1[k])
+        np.testing.assert_allclose(p0[k], one[k], rtol=1e-5, atol=1e-6)
+    for i in range(len(arrays)):      # and the in-memory run, up to the order of additions
+        np.testing.assert_allclose(one[f"stream_{i}"], one[f"arr_{i}"], rtol=1e-5, atol=1e-6)

@@ -56,8 +56,12 @@ def in_memory_batches(epoch, n=21, batch_size=4):
             for i in range(0, n, batch_size)]
 
 
-def test_a_streamed_memmap_fit_equals_the_in_memory_fit_bit_for_bit(memmaps, in_memory):
+@pytest.mark.parametrize("steps_per_block", [None, 1, 2], ids=["one_block", "1", "2"])
+def test_a_streamed_memmap_fit_equals_the_in_memory_fit_bit_for_bit(memmaps, in_memory,
+                                                                    monkeypatch, steps_per_block):
     xm, ym, folder = memmaps
+    if steps_per_block:                   # several blocks per epoch (batches of 4 x 24 bytes)
+        monkeypatch.setattr(streaming, "STREAM_BLOCK_BYTES", steps_per_block * 4 * 24)
     before = hashlib.sha256((folder / "x.npy").read_bytes()).hexdigest()
     streamed = fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), (xm, ym), stream=True, **FIT)
     assert_same_fit(in_memory, streamed)

@@ -283,7 +283,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                                  f"per example, got {np.shape(sample_weight)}")
             sample_weight = np.asarray(sample_weight)[:num_examples(x)]
     n = num_examples(x)
-    if mesh is not None:            # several processes: x is this process's shard
+    if mesh is not None and kind == "memory":   # several processes: x is this one's shard
         n = data_parallel.global_examples("fit", n)
     check_int("fit", "epochs", epochs)
     verbose = resolve_verbose("fit", verbose, progress)
@@ -383,7 +383,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     validate = None
     if val_source is not None:
         validate = functools.partial(streamed.streamed_scores, val_cfg, val_source,
-                                     validation_batch_size, prefetch=prefetch)
+                                     validation_batch_size, prefetch=prefetch, mesh=mesh)
     elif validation_data is not None:
         run_validation = evaluation_function(val_cfg.model, val_cfg.loss_fn,
                                              val_cfg.metric_fns, validation_batch_size,

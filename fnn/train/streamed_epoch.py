@@ -5,7 +5,7 @@ device from the permutation. A streamed epoch computes the same permutation
 (the same compiled ``begin``), copies it to the host, and a background thread
 (:class:`fnn.train.prefetch.Prefetcher`) gathers the same rows from the
 memory-mapped arrays, ``steps_per_dispatch`` steps at a time
-(:data:`fnn.train.streaming.STREAM_STEPS_PER_DISPATCH` for a model that scans),
+(about :data:`fnn.train.streaming.STREAM_BLOCK_BYTES` for a model that scans),
 and puts them on the device ahead of use. Each block of steps runs the same
 step (:func:`fnn.train.epoch.step_loop`) with the same keys
 ``fold_in(steps_key, i)``, and the per-step metrics are reduced in the same
@@ -28,10 +28,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from fnn.caching import memoize
 from fnn.train.epoch import (EpochConfig, _accumulate, _batch, _begin, _init_acc,
-                             _jitted_finish, finish, plan, run_steps, skipped_count,
-                             step_loop)
+                             _jitted_finish, epoch_key, finish, plan, run_steps,
+                             skipped_count, step_loop)
+from fnn.train.shuffle import shuffled_indices
 from fnn.train.prefetch import Prefetcher
-from fnn.train.streaming import STREAM_STEPS_PER_DISPATCH, Block
+from fnn.train.streaming import Block, steps_per_block
 
 
 def block_plan(full: int, size: int, remainder: int, per_block: int) -> list[tuple[int, int, int]]:
@@ -46,17 +47,31 @@ def block_plan(full: int, size: int, remainder: int, per_block: int) -> list[tup
     return blocks + ([(full, 1, remainder)] if remainder else [])
 
 
-def per_block(ecfg: EpochConfig) -> int:
+def per_block(ecfg: EpochConfig, structs: Any) -> int:
     """Steps per streamed block: the model's own ``steps_per_dispatch`` when it runs in
-    chunks, else :data:`~fnn.train.streaming.STREAM_STEPS_PER_DISPATCH`."""
-    return ecfg.chunk or STREAM_STEPS_PER_DISPATCH
+    chunks, else about :data:`~fnn.train.streaming.STREAM_BLOCK_BYTES` of batches
+    (``structs``: one batch's)."""
+    if ecfg.chunk:
+        return ecfg.chunk
+    return steps_per_block(sum(int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize
+                               for a in jax.tree.leaves(structs)))
 
 
 @memoize
 def _jitted_begin(ecfg: EpochConfig, n: int, structs: Any) -> Callable:
     def begin(params, state, key, epoch):
-        return _begin(ecfg, n, params, state, structs, key, epoch)
+        return _begin(ecfg, n, params, state, structs, key, epoch)[1:]
     return jax.jit(begin)
+
+
+@memoize
+def _jitted_order(n: int) -> Callable:
+    """The epoch's order of the examples, computed as :func:`fnn.train.epoch._begin` does,
+    from ``fit``'s key alone (so each process has it without the others)."""
+    def order(key, epoch):
+        shuffle_key, _ = jax.random.split(epoch_key(key, epoch))
+        return shuffled_indices(shuffle_key, n)
+    return jax.jit(order)
 
 
 @memoize
@@ -70,6 +85,9 @@ def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
     unroll = ecfg.mode == "unroll"
 
     def run(carry, block, rows, steps_key, start):
+        if ecfg.mesh is not None:       # (count, size, ...), split over "data": flatten
+            block = jax.tree.map(lambda a: a.reshape((count * size,) + a.shape[2:]), block)
+
         def batch_of(i):
             return i, _batch(block, rows, i - start, size, size)
         if ecfg.chunk is not None:
@@ -102,12 +120,21 @@ def _jitted_end(cfg: Any, groups: tuple, skipping: bool) -> Callable:
 
 
 def _putter(mesh: Any) -> Callable[[Block], Block]:
-    """Put a block on the device (replicated over a mesh; each step splits its batch)."""
-    sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec())
+    """Put a block on the device; over a mesh, a block ``(count, size, ...)`` whose batches
+    are split over ``"data"``, each process giving its own columns
+    (:meth:`fnn.train.streaming.ArraySource.blocks` with ``part``)."""
+    if mesh is None:
+        return lambda block: Block(block.start, block.count, block.size,
+                                   jax.device_put(block.data))
+    sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
 
     def put(block: Block) -> Block:
-        return Block(block.start, block.count, block.size,
-                     jax.device_put(block.data, sharding))
+        if jax.process_count() == 1:
+            data = jax.device_put(block.data, sharding)
+        else:
+            data = jax.tree.map(lambda a: jax.make_array_from_process_local_data(
+                sharding, a, (block.count, block.size) + a.shape[2:]), block.data)
+        return Block(block.start, block.count, block.size, data)
     return put
 
 
@@ -130,24 +157,30 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
     n = source.examples
     if n is None:                       # an iterable: no order of ours
         n = ecfg.batch_size
-    perm, steps_key, acc = _jitted_begin(ecfg, n, structs)(params, state, key, epoch)
+    steps_key, acc = _jitted_begin(ecfg, n, structs)(params, state, key, epoch)
     if source.examples is not None:
         full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
-        order = None if perm is None else np.asarray(perm)
+        order = (np.asarray(_jitted_order(n)(key, epoch)) if ecfg.shuffle
+                 and ecfg.batch_size is not None else None)
+        part = None if ecfg.mesh is None else (jax.process_index(), jax.process_count())
         blocks = source.blocks(epoch, order, block_plan(full, size, remainder,
-                                                         per_block(ecfg)))
+                                                         per_block(ecfg, structs)), part)
     else:
-        blocks = source.blocks(epoch, per_block(ecfg))
+        blocks = source.blocks(epoch, per_block(ecfg, structs))
     names = tuple(acc["sums"])
     skipping = skipped_count(opt_state) is not None
     chunked = ecfg.chunk is not None
     carry = (params, state, opt_state, acc if chunked else acc["counts"])
     groups: list = []                   # [start, size, [stacked, ...]] reduced together
+    programs: dict = {}                 # (count, size) -> (compiled block, its row order)
     with Prefetcher(blocks, _putter(ecfg.mesh), prefetch) as ready:
         for block in ready:
-            carry, stacked = _jitted_block(ecfg, block.count, block.size, names, donate)(
-                carry, block.data, _rows(block.count, block.size, ecfg.shuffle), steps_key,
-                jnp.int32(block.start))
+            shape = (block.count, block.size)
+            if shape not in programs:
+                programs[shape] = (_jitted_block(ecfg, *shape, names, donate),
+                                   _rows(*shape, ecfg.shuffle))
+            run, rows = programs[shape]
+            carry, stacked = run(carry, block.data, rows, steps_key, np.int32(block.start))
             if chunked:
                 continue
             if groups and groups[-1][1] == block.size:

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from fnn.caching import memoize
 from fnn.metrics import epoch_statistics
@@ -79,8 +80,15 @@ def _blocks(source: Any, epoch: int, batch_size: int | None) -> Any:
     return source.blocks(epoch, None, block_plan(full, size, remainder, 1))
 
 
-def _put(block: Any) -> Any:
-    return jax.device_put(block.data)
+def _putter(mesh: Any) -> Callable:
+    """Put a batch on the device, or replicated over ``mesh`` (each process read all of it)."""
+    if mesh is None:
+        return lambda block: jax.device_put(block.data)
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return lambda block: jax.device_put(block.data, sharding)
+    return lambda block: jax.tree.map(
+        lambda a: jax.make_array_from_process_local_data(sharding, a), block.data)
 
 
 def check_batch_size(where: str, source: Any, batch_size: int | None, name: str = "batch_size"
@@ -121,7 +129,7 @@ def _jitted_result(cfg: Any) -> Callable:
 
 
 def streamed_scores(cfg: Any, source: Any, batch_size: int | None, params: Any, state: Any,
-                    epoch: int = 0, prefetch: int = 2, bar: Any = None) -> dict:
+                    epoch: int = 0, prefetch: int = 2, bar: Any = None, mesh: Any = None) -> dict:
     """``{"loss": ..., <metric>: ...}`` (device scalars) over every batch of ``source``.
 
     Args:
@@ -133,10 +141,11 @@ def streamed_scores(cfg: Any, source: Any, batch_size: int | None, params: Any, 
       epoch: which pass (an iterable is read afresh for each).
       prefetch: batches read ahead.
       bar: a progress bar (``update(examples)``), or ``None``.
+      mesh: ``fit``'s mesh: each batch is replicated over it.
     """
     total = None
     scores, add = _jitted_scores(cfg), _jitted_add()
-    with Prefetcher(_blocks(source, epoch, batch_size), _put, prefetch) as ready:
+    with Prefetcher(_blocks(source, epoch, batch_size), _putter(mesh), prefetch) as ready:
         for x, y in ready:
             part = scores(params, state, x, y)
             total = part if total is None else add(total, part)
@@ -160,7 +169,7 @@ def streamed_predict(model: Any, policy: Any, source: Any, batch_size: int | Non
     (each batch's outputs are copied back while the next batch runs)."""
     forward = _jitted_forward(model, policy)
     parts, pending = [], None
-    with Prefetcher(_blocks(source, 0, batch_size), _put, prefetch) as ready:
+    with Prefetcher(_blocks(source, 0, batch_size), _putter(None), prefetch) as ready:
         for (x,) in ready:
             out = forward(params, state, x)
             if pending is not None:

@@ -42,10 +42,13 @@ import numpy as np
 STREAM_THRESHOLD_BYTES = 1 << 30
 """Numpy data larger than this (1 GiB, ``x`` and ``y`` together) is streamed by default."""
 
-STREAM_STEPS_PER_DISPATCH = 8
-"""Steps per compiled call (and per transfer) of a streamed epoch whose in-memory
-counterpart runs as one scanned program (an unrolled or step-by-step model keeps
-its own ``steps_per_dispatch``)."""
+STREAM_BLOCK_BYTES = 4 << 20
+"""A streamed epoch whose in-memory counterpart runs as one scanned program moves
+its batches to the device, and runs them, in blocks of about this many bytes (4 MiB:
+``4 MiB // batch bytes`` steps, 1 to :data:`STREAM_MAX_STEPS_PER_BLOCK`); an
+unrolled or step-by-step model keeps its own ``steps_per_dispatch``."""
+
+STREAM_MAX_STEPS_PER_BLOCK = 64
 
 
 def is_array_like(a: Any) -> bool:
@@ -115,6 +118,9 @@ def describe(tree: Any) -> str:
 
 
 def _feature_key(batch: Any) -> tuple:
+    if (type(batch) is tuple and len(batch) == 2 and type(batch[0]) is np.ndarray
+            and type(batch[1]) is np.ndarray):           # the common case, quickly
+        return tuple((a.shape[1:], a.dtype.str) for a in batch)
     leaves, treedef = jax.tree.flatten(batch)
     return treedef, tuple((tuple(np.shape(a)[1:]), jax.dtypes.canonicalize_dtype(a.dtype))
                           for a in leaves)
@@ -149,6 +155,13 @@ class BatchChecker:
         self.check_values, self.inputs_only = check_values, inputs_only
 
     def __call__(self, batch: Any, epoch: int, step: int) -> Any:
+        """The batch as host arrays, its structure checked (its values are checked per
+        block: :meth:`check_block`)."""
+        if (not self.inputs_only and type(batch) is tuple and len(batch) == 2
+                and type(batch[0]) is np.ndarray and type(batch[1]) is np.ndarray
+                and batch[0].ndim and batch[1].ndim and batch[0].shape[0] == batch[1].shape[0]
+                and batch[0].shape[0] and _feature_key(batch) == self.key):
+            return batch                 # the common case, checked quickly
         if self.inputs_only:
             batch = inputs_of(batch)
         elif not isinstance(batch, (tuple, list)) or len(batch) != 2:
@@ -165,8 +178,19 @@ class BatchChecker:
                              f"(x, y) of {describe(batch)}, but the first batch had "
                              f"{describe(self.first)}; every batch needs the same example "
                              f"shapes and dtypes (only the batch size may differ)")
-        check_batch_values(self.check_values, batch, epoch, step)
         return batch
+
+    def check_block(self, batches: list, block: Any, epoch: int, start: int) -> None:
+        """The value checks on a block of ``batches`` (``block``: them concatenated); on a
+        failure the batch at fault is found and named."""
+        if self.check_values is None:
+            return
+        try:
+            self.check_values(*block)
+        except ValueError:
+            for step, batch in enumerate(batches, start):
+                check_batch_values(self.check_values, batch, epoch, step)
+            raise
 
 
 def inputs_of(item: Any) -> tuple:
@@ -222,19 +246,31 @@ class ArraySource:
         # np.array: a contiguous slice of a memmap would be a view of the mapped file.
         return jax.tree.map(lambda a: np.array(a[rows]), self.data, is_leaf=is_array_like)
 
-    def blocks(self, epoch: int, order: np.ndarray | None,
-               plan: list[tuple[int, int, int]]) -> Iterator[Block]:
+    def blocks(self, epoch: int, order: np.ndarray | None, plan: list[tuple[int, int, int]],
+               part: tuple[int, int] | None = None) -> Iterator[Block]:
         """The epoch's blocks ``(start, count, size)`` of ``plan``, step ``i`` reading the
-        rows ``order[i*b : (i+1)*b]`` (contiguous rows when ``order`` is ``None``)."""
+        rows ``order[i*b : (i+1)*b]`` (contiguous rows when ``order`` is ``None``); a
+        block's rows one after another, or, with ``part = (p, P)`` (process ``p`` of
+        ``P``, each reading only its own rows), ``(count, size / P, ...)``: the ``p``-th
+        ``P``-th of each step's batch."""
         b = plan[0][2] if plan else 0
         for start, count, size in plan:
             lo = start * b
             try:
-                host = self._read(slice(lo, lo + count * size) if order is None
-                                  else order[lo:lo + count * size])
+                rows = (np.arange(lo, lo + count * size) if order is None
+                        else order[lo:lo + count * size])
+                if part is not None:
+                    p, processes = part
+                    share = size // processes
+                    rows = rows.reshape(count, size)[:, p * share:(p + 1) * share].ravel()
+                elif order is None:
+                    rows = slice(lo, lo + count * size)
+                host = self._read(rows)
                 check_batch_values(self.check_values, host, epoch, start)
             except Exception as err:
                 raise with_context(err, self.where, epoch, start)
+            if part is not None:
+                host = jax.tree.map(lambda a: a.reshape((count, -1) + a.shape[1:]), host)
             yield Block(start, count, size, host)
 
 
@@ -328,6 +364,12 @@ class IterableSource:
         iterator, held, self._held = self._iterator, self._held, []
         pending: list = []
         start = step = 0
+
+        def block() -> Block:
+            data = _stack(pending)
+            if self.check is not None:
+                self.check.check_block(pending, data, epoch, start)
+            return Block(start, len(pending), len(jax.tree.leaves(pending[0])[0]), data)
         while self.steps is None or step < self.steps:
             raw = held.pop(0) if held else self._next(iterator, epoch, step)
             if raw is None:
@@ -335,17 +377,15 @@ class IterableSource:
             batch = self.check(raw, epoch, step) if self.check else as_host_batch(raw)
             size = len(jax.tree.leaves(batch)[0])
             if pending and len(jax.tree.leaves(pending[0])[0]) != size:
-                yield Block(start, len(pending), len(jax.tree.leaves(pending[0])[0]),
-                            _stack(pending))
+                yield block()
                 start, pending = step, []
             pending.append(batch)
             step += 1
             if len(pending) == per_block:
-                yield Block(start, len(pending), size, _stack(pending))
+                yield block()
                 start, pending = step, []
         if pending:
-            yield Block(start, len(pending), len(jax.tree.leaves(pending[0])[0]),
-                        _stack(pending))
+            yield block()
         if step == 0:
             raise ValueError(f"{self.where}: the data yielded no batches in epoch {epoch} "
                              f"(counting from 0)")
@@ -437,3 +477,13 @@ def reposition(source: Any, place: dict | None) -> None:
             f"get_state/set_state, as a Grain iterator has), so the resumed run reads on "
             f"from where the new iterator starts; its batches differ from the uninterrupted "
             f"run's", RuntimeWarning, stacklevel=3)
+
+
+def steps_per_block(batch_bytes: int) -> int:
+    """Steps per streamed block for batches of ``batch_bytes`` (:data:`STREAM_BLOCK_BYTES`).
+
+    Example:
+      >>> fnn.train.streaming.steps_per_block(256 * 3072 * 4), fnn.train.streaming.steps_per_block(8192)
+      (1, 64)
+    """
+    return max(1, min(STREAM_MAX_STEPS_PER_BLOCK, STREAM_BLOCK_BYTES // max(1, batch_bytes)))

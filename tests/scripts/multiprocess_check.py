@@ -1,5 +1,7 @@
 """One process of a two-process data-parallel fit on localhost (JAX's real multi-process
-runtime on CPU; each process passes its half of the training and validation data): ``python multiprocess_check.py PORT PROCESS_ID OUT.npz``, run twice at once
+runtime on CPU; each process passes its half of the training and validation data; then a
+streamed fit over memory-mapped files of all the data, each process reading only its own
+rows of each batch): ``python multiprocess_check.py PORT PROCESS_ID OUT.npz``, run twice at once
 with XLA_FLAGS=--xla_force_host_platform_device_count=4; or ``... single OUT.npz`` for the
 one-process reference on 8 emulated devices."""
 
@@ -20,6 +22,12 @@ def main() -> None:
     x = rng.normal(size=(96, 5)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int32)
     xv, yv = x[:16] + 0.1, y[:16]
+    # The same data as files every process maps whole (each reads only its own rows).
+    files = {}
+    for name, array in (("x", x), ("y", y), ("xv", xv), ("yv", yv)):
+        path = f"{sys.argv[-1]}.{name}.npy"
+        np.save(path, array)
+        files[name] = np.load(path, mmap_mode="r")
     if jax.process_count() > 1:                  # each process passes only its own half
         i = jax.process_index()
         x, y = x[48 * i:48 * (i + 1)], y[48 * i:48 * (i + 1)]
@@ -30,11 +38,20 @@ def main() -> None:
     result = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.adam(0.01), (x, y),
                      epochs=3, batch_size=32, key=jax.random.key(0), progress=False,
                      validation_data=(xv, yv), metrics=["accuracy"], mesh=mesh)
-    leaves = jax.tree.leaves((result.params, result.state))
-    host = [np.asarray(jax.device_get(a.addressable_data(0))) for a in leaves]
-    np.savez(sys.argv[-1], *host, loss=np.asarray(result.history["loss"]),
+    streamed = fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.adam(0.01),
+                       (files["x"], files["y"]), epochs=3, batch_size=32, key=jax.random.key(0),
+                       progress=False, validation_data=(files["xv"], files["yv"]),
+                       validation_batch_size=8, metrics=["accuracy"], mesh=mesh, stream=True)
+
+    def host(result):
+        leaves = jax.tree.leaves((result.params, result.state))
+        return [np.asarray(jax.device_get(a.addressable_data(0))) for a in leaves]
+    np.savez(sys.argv[-1], *host(result), loss=np.asarray(result.history["loss"]),
              val_loss=np.asarray(result.history["val_loss"]),
-             devices=jax.device_count(), processes=jax.process_count())
+             devices=jax.device_count(), processes=jax.process_count(),
+             **{f"stream_{i}": a for i, a in enumerate(host(streamed))},
+             stream_loss=np.asarray(streamed.history["loss"]),
+             stream_val_loss=np.asarray(streamed.history["val_loss"]))
 
 
 if __name__ == "__main__":
