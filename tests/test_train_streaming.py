@@ -302,3 +302,30 @@ def test_an_iterator_that_cannot_be_repositioned_resumes_with_a_warning(tmp_path
         fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.1), endless(), callbacks=[stop_at(1)], **kw)
     with pytest.warns(RuntimeWarning, match="cannot be repositioned"):
         fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.1), endless(), resume=True, **kw)
+
+
+def test_the_progress_bar_counts_the_steps_of_a_streamed_epoch(monkeypatch, memmaps):
+    xm, ym, _ = memmaps
+    calls = []
+    monkeypatch.setattr(fnn.train.progress.EpochBar, "steps",
+                        lambda self, done, total=None: calls.append((done, total)))
+    monkeypatch.setattr(streaming, "STREAM_BLOCK_BYTES", 2 * 4 * 24)      # 2 steps a block
+    fnn.fit(MODEL, LOSS, fnn.optim.sgd(0.1), (xm, ym), **{**FIT, "epochs": 1, "metrics": []},
+            stream=True)
+    assert calls == [(2, 6), (4, 6), (5, 6), (6, 6)]    # 5 full blocks of 4, then 1 of 1
+    calls.clear()
+    fit_batches(lambda: iter([(X[i:i + 4], Y[i:i + 4]) for i in range(0, 20, 4)]))
+    assert calls == [(2, None), (4, None), (5, None)]   # the length is unknown
+
+
+def test_the_bar_shows_the_step_count(monkeypatch):
+    import io
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    bar = fnn.train.progress.EpochBar(3, enabled=True)
+    bar.steps(7, 20)
+    assert "epoch 1/3: compiling and running the first epoch... step 7/20" in bar.status.desc
+    bar.update({"loss": 1.0})
+    bar._steps_shown = 0.0
+    bar.steps(12)
+    assert bar.bar.desc == "step 12"
+    bar.close()

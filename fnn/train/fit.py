@@ -378,8 +378,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     donate = donate_buffers()
     params, state, opt_state = own_arrays((params, state, opt_state), copy=donate)
     ecfg = EpochConfig(cfg, batch_size, bool(drop_remainder), mode, chunk, bool(shuffle), mesh)
-    run_epoch = (epoch_function(ecfg, donate) if source is None else functools.partial(
-        streamed_epoch, ecfg, donate, source, prefetch))
+    run_epoch = epoch_function(ecfg, donate) if source is None else functools.partial(
+        streamed_epoch, ecfg, donate, source, prefetch, on_steps=lambda *a: bar.steps(*a))
     validate = None
     if val_source is not None:
         validate = functools.partial(streamed.streamed_scores, val_cfg, val_source,

@@ -140,6 +140,7 @@ class EpochBar:
             self.mode = "off"                  # verbose=1, but stderr is not a terminal
         self.bar, self.status = None, None
         self.lines: list = []
+        self._steps_shown = 0.0
         self.started = time.perf_counter()
         if self.mode == "bar":
             self.width = _columns(sys.stderr) or 120
@@ -175,6 +176,21 @@ class EpochBar:
                 self.lines.append(self._line(len(self.lines) + 1, ""))
             for line, row in zip(self.lines, rows + [""] * len(self.lines)):
                 line.set_description_str(row)
+
+    def steps(self, done: int, total: int | None = None) -> None:
+        """Show the current epoch's steps (a streamed epoch, whose length may be unknown),
+        at most five times a second."""
+        now = time.perf_counter()
+        if self.mode != "bar" or now - self._steps_shown < 0.2:
+            return
+        self._steps_shown = now
+        text = f"step {done}" + (f"/{total}" if total else "")
+        if self.bar is None and self.status is not None:      # the first epoch
+            self.status.set_description_str(
+                f"epoch {self.done + 1}/{self.epochs}: compiling and running the first "
+                f"epoch... {text}"[:self.width - 1])
+        elif self.bar is not None:
+            self.bar.set_description_str(text)
 
     def message(self, text: str) -> None:
         """A line under the progress output (e.g. why training stopped)."""

@@ -19,6 +19,7 @@ reduction are the same as for the in-memory epoch over those batches.
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Callable
 
 import jax
@@ -91,10 +92,16 @@ def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
         def batch_of(i):
             return i, _batch(block, rows, i - start, size, size)
         if ecfg.chunk is not None:
-            return run_steps(ecfg, carry, None, None, steps_key, start, count, size, unroll,
-                             batch_of), None
-        return step_loop(ecfg, carry, batch_of, start + jnp.arange(count, dtype=jnp.int32),
-                         lambda j: start + j, steps_key, count, names, unroll)
+            carry, stacked = run_steps(ecfg, carry, None, None, steps_key, start, count, size,
+                                       unroll, batch_of), None
+        else:
+            carry, stacked = step_loop(ecfg, carry, batch_of,
+                                       start + jnp.arange(count, dtype=jnp.int32),
+                                       lambda j: start + j, steps_key, count, names, unroll)
+        # a scalar ready only when the block's last step is done (never donated: the host
+        # waits on it to keep at most `prefetch` blocks queued on the device)
+        done = jax.tree.leaves(carry[0])[0].ravel()[0] if jax.tree.leaves(carry[0]) else start
+        return carry, stacked, done
     return jax.jit(run, donate_argnums=(0,) if donate else ())
 
 
@@ -139,7 +146,8 @@ def _putter(mesh: Any) -> Callable[[Block], Block]:
 
 
 def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, params: Any,
-                   state: Any, opt_state: Any, structs: Any, key: Any, epoch: int) -> tuple:
+                   state: Any, opt_state: Any, structs: Any, key: Any, epoch: int,
+                   on_steps: Callable | None = None) -> tuple:
     """One epoch over ``source`` (an :class:`fnn.train.streaming.ArraySource` or
     ``IterableSource``): ``(params, state, opt_state, metrics)`` as
     :func:`fnn.train.epoch.epoch_function` returns them.
@@ -153,6 +161,8 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
       params, state, opt_state: the training state.
       structs: one batch's ``(x, y)`` structs (for the summed metrics' shapes).
       key, epoch: ``fit``'s key and the epoch index.
+      on_steps: ``on_steps(steps_done, steps_per_epoch or None)`` after each block (the
+        progress bar's step count; at most ``prefetch`` blocks run behind it).
     """
     n = source.examples
     if n is None:                       # an iterable: no order of ours
@@ -165,14 +175,17 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
         part = None if ecfg.mesh is None else (jax.process_index(), jax.process_count())
         blocks = source.blocks(epoch, order, block_plan(full, size, remainder,
                                                          per_block(ecfg, structs)), part)
+        total_steps = full + (remainder > 0)
     else:
         blocks = source.blocks(epoch, per_block(ecfg, structs))
+        total_steps = source.steps
     names = tuple(acc["sums"])
     skipping = skipped_count(opt_state) is not None
     chunked = ecfg.chunk is not None
     carry = (params, state, opt_state, acc if chunked else acc["counts"])
     groups: list = []                   # [start, size, [stacked, ...]] reduced together
     programs: dict = {}                 # (count, size) -> (compiled block, its row order)
+    queued: collections.deque = collections.deque()
     with Prefetcher(blocks, _putter(ecfg.mesh), prefetch) as ready:
         for block in ready:
             shape = (block.count, block.size)
@@ -180,7 +193,15 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
                 programs[shape] = (_jitted_block(ecfg, *shape, names, donate),
                                    _rows(*shape, ecfg.shuffle))
             run, rows = programs[shape]
-            carry, stacked = run(carry, block.data, rows, steps_key, np.int32(block.start))
+            carry, stacked, done = run(carry, block.data, rows, steps_key,
+                                       np.int32(block.start))
+            # Dispatch is asynchronous: without a bound, a host that reads faster than the
+            # device computes would queue every block (and its batches) on the device.
+            queued.append(done)
+            if len(queued) > prefetch:
+                jax.block_until_ready(queued.popleft())
+            if on_steps is not None:
+                on_steps(block.start + block.count, total_steps)
             if chunked:
                 continue
             if groups and groups[-1][1] == block.size:
