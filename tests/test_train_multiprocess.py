@@ -31,9 +31,11 @@ def test_two_processes_train_like_one(tmp_path):
         [sys.executable, str(SCRIPT), "single", str(tmp_path / "single.npz")],
         env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
         capture_output=True, text=True, timeout=300)
+    errors = []
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
+        errors.append(err[-2000:])
     assert single.returncode == 0, single.stderr[-3000:]
     p0, p1, one = (np.load(tmp_path / f"{name}.npz") for name in ("p0", "p1", "single"))
     assert int(p0["devices"]) == 8 and int(p0["processes"]) == 2
@@ -48,6 +50,7 @@ def test_two_processes_train_like_one(tmp_path):
     # each batch: the processes agree, and equal one process streaming everything.
     streamed = [k for k in p0.files if k.startswith("stream_")]
     assert len(streamed) == len(arrays) + 2
+    assert int(p0["refused"]) == int(p1["refused"]) == 1, errors     # different files per process
     for k in streamed:
         np.testing.assert_array_equal(p0[k], p1[k])
         np.testing.assert_allclose(p0[k], one[k], rtol=1e-5, atol=1e-6)

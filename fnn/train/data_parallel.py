@@ -209,6 +209,29 @@ def global_examples(where: str, local: int) -> int:
     return int(sizes.sum())
 
 
+def check_same_data(where: str, data: Any) -> None:
+    """With several processes, ``ValueError`` unless every process passed the same streamed
+    data (the whole data set, each reading its own rows of each batch): the number of
+    examples and the first and last rows are compared across the processes."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+    import hashlib
+    leaves = jax.tree.leaves(data)
+    digest = hashlib.sha256()
+    for a in leaves:
+        digest.update(str((a.shape, str(a.dtype))).encode())
+        digest.update(np.ascontiguousarray(a[:1]).tobytes())
+        digest.update(np.ascontiguousarray(a[-1:]).tobytes())
+    mine = np.frombuffer(digest.digest()[:8], np.int64)
+    every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1)
+    if len(set(every.tolist())) != 1:
+        raise ValueError(f"{where}: streamed data is the whole data set in every process (each "
+                         f"reads only its own rows of each batch), but the processes passed "
+                         f"different data (sizes or first/last rows differ); pass every "
+                         f"process the same file, or load each shard and pass it in memory")
+
+
 def put_data(mesh: Any, tree: Any) -> Any:
     """Training or validation data on the mesh: replicated in one process; with several,
     each process's shard becomes its part of a global array split over the examples."""

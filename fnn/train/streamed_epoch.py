@@ -2,7 +2,7 @@
 
 The in-memory epoch (:mod:`fnn.train.epoch`) gathers each step's batch on the
 device from the permutation. A streamed epoch computes the same permutation
-(the same compiled ``begin``), copies it to the host, and a background thread
+(from the key alone), copies it to the host, and a background thread
 (:class:`fnn.train.prefetch.Prefetcher`) gathers the same rows from the
 memory-mapped arrays, ``steps_per_dispatch`` steps at a time
 (about :data:`fnn.train.streaming.STREAM_BLOCK_BYTES` for a model that scans),
@@ -78,19 +78,18 @@ def _jitted_order(n: int) -> Callable:
 @memoize
 def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
                   donate: bool) -> Callable:
-    # The block's batches are taken from it as the in-memory epoch takes them from the
-    # data (a gather over an index array, or contiguous slices): the same loop body, so
-    # XLA makes the same fusion choices and the numbers agree to the bit. A chunked
-    # epoch reduces the metrics in each chunk's program, as in memory; a scanned one
-    # returns them stacked, reduced at the end (:func:`_jitted_end`).
+    # Step i of the block trains on its i-th contiguous slice (the host gathered the rows
+    # in the epoch's order), with the in-memory step and key; a chunked epoch reduces the
+    # metrics in each chunk's program, as in memory; a scanned one returns them stacked,
+    # reduced at the end (:func:`_jitted_end`). The numbers agree to the bit (tested).
     unroll = ecfg.mode == "unroll"
 
-    def run(carry, block, rows, steps_key, start):
+    def run(carry, block, steps_key, start):
         if ecfg.mesh is not None:       # (count, size, ...), split over "data": flatten
             block = jax.tree.map(lambda a: a.reshape((count * size,) + a.shape[2:]), block)
 
         def batch_of(i):
-            return i, _batch(block, rows, i - start, size, size)
+            return i, _batch(block, None, i - start, size, size)
         if ecfg.chunk is not None:
             carry, stacked = run_steps(ecfg, carry, None, None, steps_key, start, count, size,
                                        unroll, batch_of), None
@@ -103,12 +102,6 @@ def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
         done = jax.tree.leaves(carry[0])[0].ravel()[0] if jax.tree.leaves(carry[0]) else start
         return carry, stacked, done
     return jax.jit(run, donate_argnums=(0,) if donate else ())
-
-
-@memoize
-def _rows(count: int, size: int, shuffled: bool) -> Any:
-    """The block's own row order (an input, so XLA cannot turn the gather into a slice)."""
-    return jnp.arange(count * size, dtype=jnp.int32) if shuffled else None
 
 
 @memoize
@@ -184,17 +177,15 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
     chunked = ecfg.chunk is not None
     carry = (params, state, opt_state, acc if chunked else acc["counts"])
     groups: list = []                   # [start, size, [stacked, ...]] reduced together
-    programs: dict = {}                 # (count, size) -> (compiled block, its row order)
+    programs: dict = {}                 # (count, size) -> compiled block
     queued: collections.deque = collections.deque()
     with Prefetcher(blocks, _putter(ecfg.mesh), prefetch) as ready:
         for block in ready:
             shape = (block.count, block.size)
             if shape not in programs:
-                programs[shape] = (_jitted_block(ecfg, *shape, names, donate),
-                                   _rows(*shape, ecfg.shuffle))
-            run, rows = programs[shape]
-            carry, stacked, done = run(carry, block.data, rows, steps_key,
-                                       np.int32(block.start))
+                programs[shape] = _jitted_block(ecfg, *shape, names, donate)
+            carry, stacked, done = programs[shape](carry, block.data, steps_key,
+                                                   np.int32(block.start))
             # Dispatch is asynchronous: without a bound, a host that reads faster than the
             # device computes would queue every block (and its batches) on the device.
             queued.append(done)

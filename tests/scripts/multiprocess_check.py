@@ -43,6 +43,17 @@ def main() -> None:
                        progress=False, validation_data=(files["xv"], files["yv"]),
                        validation_batch_size=8, metrics=["accuracy"], mesh=mesh, stream=True)
 
+    refused = 0
+    if jax.process_count() > 1:          # each process its own file: refused, not mixed
+        path = f"{sys.argv[-1]}.own.npy"
+        np.save(path, np.asarray(files["x"]) + jax.process_index())
+        try:
+            fnn.fit(model, "sparse_softmax_cross_entropy", fnn.optim.adam(0.01),
+                    (np.load(path, mmap_mode="r"), files["y"]), epochs=1, batch_size=32,
+                    key=jax.random.key(0), progress=False, mesh=mesh, stream=True)
+        except ValueError as err:
+            refused = int("the processes passed different data" in str(err))
+
     def host(result):
         leaves = jax.tree.leaves((result.params, result.state))
         return [np.asarray(jax.device_get(a.addressable_data(0))) for a in leaves]
@@ -51,7 +62,7 @@ def main() -> None:
              devices=jax.device_count(), processes=jax.process_count(),
              **{f"stream_{i}": a for i, a in enumerate(host(streamed))},
              stream_loss=np.asarray(streamed.history["loss"]),
-             stream_val_loss=np.asarray(streamed.history["val_loss"]))
+             stream_val_loss=np.asarray(streamed.history["val_loss"]), refused=refused)
 
 
 if __name__ == "__main__":
