@@ -240,7 +240,10 @@ def test_evaluate_and_predict_stream_memmaps_and_iterables(memmaps, in_memory):
     out = np.asarray(fnn.predict(MODEL, params, state, X))
     for got in (fnn.predict(MODEL, params, state, xm, batch_size=4, stream=True),
                 fnn.predict(MODEL, params, state, iter([X[:8], X[8:16], X[16:]])),
-                fnn.predict(MODEL, params, state, lambda: iter([(X[:8], Y[:8]), (X[8:], Y[8:])]))):
+                fnn.predict(MODEL, params, state, lambda: iter([(X[:8], Y[:8]), (X[8:], Y[8:])])),
+                fnn.predict(MODEL, params, state,     # [x, y] lists, as PyTorch's DataLoader
+                            lambda: iter([[Tensor(X[:8]), Tensor(Y[:8])],
+                                          [Tensor(X[8:]), Tensor(Y[8:])]]))):
         assert isinstance(got, np.ndarray)
         np.testing.assert_allclose(got, out, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="streamed data needs a batch_size"):

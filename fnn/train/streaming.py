@@ -195,8 +195,9 @@ class BatchChecker:
 
 
 def inputs_of(item: Any) -> tuple:
-    """``(x,)`` of a ``predict`` batch: ``x``, or the ``x`` of an ``(x, y)`` pair."""
-    return (item[0],) if isinstance(item, tuple) and len(item) == 2 else (item,)
+    """``(x,)`` of a ``predict`` batch: ``x``, or the ``x`` of an ``(x, y)`` pair (a tuple,
+    or a list as PyTorch's ``DataLoader`` yields)."""
+    return (item[0],) if isinstance(item, (tuple, list)) and len(item) == 2 else (item,)
 
 
 def check_batch_values(check_values: Callable | None, batch: Any, epoch: int, step: int) -> None:
