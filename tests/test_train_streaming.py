@@ -332,3 +332,26 @@ def test_the_bar_shows_the_step_count(monkeypatch):
     bar.steps(12)
     assert bar.bar.desc == "step 12"
     bar.close()
+
+
+def test_a_loader_that_refills_one_buffer_does_not_change_batches_waiting_to_run(in_memory):
+    buffer_x, buffer_y = streaming.aligned_empty((4, 5), np.float32), np.empty(4, np.int32)
+    epochs = iter(range(3))
+
+    def refilling():                 # yields the in-memory batches through one reused buffer
+        for xb, yb in in_memory_batches(next(epochs)):
+            n = len(xb)
+            buffer_x[:n], buffer_y[:n] = xb, yb
+            yield buffer_x[:n], buffer_y[:n]
+    result = fnn.fit(MODEL, LOSS, fnn.optim.adam(0.01), refilling, prefetch=4,
+                     **{**FIT, "batch_size": None})
+    assert_same_fit(in_memory, result)
+
+
+def test_streamed_predict_and_evaluate_compute_in_the_policy_dtype(in_memory, memmaps):
+    xm, _, _ = memmaps
+    params, state = in_memory.params, in_memory.state
+    kw = dict(batch_size=4, precision="mixed_bfloat16")
+    whole = np.asarray(fnn.predict(MODEL, params, state, X, **kw))
+    streamed = fnn.predict(MODEL, params, state, xm, stream=True, **kw)
+    np.testing.assert_allclose(streamed, whole, rtol=1e-6, atol=1e-6)   # bf16 params too

@@ -23,20 +23,13 @@ from fnn.caching import memoize
 from fnn.layers.function import as_layer
 from fnn.train import checks, data_parallel, sample_weights, streaming
 from fnn.train import streamed_evaluation as streamed
-from fnn.train.precision import get_policy
+from fnn.train.precision import get_policy, inference_forward
 from fnn.train.progress import wants_bar
 from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
 from fnn.train.data import num_examples
 from fnn.train.outputs import resolve_loss
 from fnn.train.dispatch import prefers_unrolled
 from fnn.validation import check_int
-
-
-def _apply(model: Any, policy: Any, params: Any, state: Any, x: Any) -> Any:
-    if policy is not None:
-        params, x = policy.cast_to_compute((params, x))
-    out, _ = model.apply(params, state, x, train=False)
-    return out if policy is None else policy.cast_to_output(out)
 
 
 def _split(x: Any, batch_size: int) -> tuple[Any, Any, int]:
@@ -53,7 +46,7 @@ def _concat(parts: list) -> Any:
 
 
 def _scanned_forward(model, policy, batch_size, params, state, x):
-    apply = functools.partial(_apply, model, policy, params, state)
+    apply = functools.partial(inference_forward, model, policy, params, state)
     if batch_size is None or batch_size >= num_examples(x):
         return apply(x)
     head, tail, rest = _split(x, batch_size)
@@ -67,7 +60,7 @@ def forward_function(model: Any, policy: Any, batch_size: int | None) -> Callabl
     """``forward(params, state, x) -> outputs`` for the whole of ``x``."""
     if batch_size is None or not prefers_unrolled(model):
         return jax.jit(functools.partial(_scanned_forward, model, policy, batch_size))
-    one = jax.jit(functools.partial(_apply, model, policy))
+    one = jax.jit(functools.partial(inference_forward, model, policy))
 
     def forward(params, state, x):
         n = num_examples(x)

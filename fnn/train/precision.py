@@ -180,6 +180,17 @@ def get_policy(spec: str | Policy) -> Policy:
     return Policy(params, compute, chosen.get("output", compute))
 
 
+def inference_forward(model: Any, policy: "Policy | None", params: Any, state: Any,
+                      x: Any) -> Any:
+    """The model's outputs in evaluation mode (``train=False``) under ``policy``: params
+    and inputs cast to the compute dtype, outputs to the output dtype (``fnn.predict``,
+    ``fnn.evaluate``, in memory or streamed)."""
+    if policy is not None:
+        params, x = policy.cast_to_compute((params, x))
+    out, _ = model.apply(params, state, x, train=False)
+    return out if policy is None else policy.cast_to_output(out)
+
+
 def select_tree(pred: Any, on_true: Any, on_false: Any) -> Any:
     """``on_true`` where the scalar bool ``pred`` holds, else ``on_false``, leaf by leaf.
 

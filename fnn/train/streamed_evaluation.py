@@ -16,6 +16,7 @@ data's order; nothing is shuffled.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -28,6 +29,7 @@ from fnn.metrics import epoch_statistics
 from fnn.train import streaming
 from fnn.train.epoch import plan
 from fnn.train.gradients import batch_metrics, metric_results
+from fnn.train.precision import inference_forward
 from fnn.train.prefetch import Prefetcher
 from fnn.train.streamed_epoch import block_plan
 
@@ -102,9 +104,7 @@ def check_batch_size(where: str, source: Any, batch_size: int | None, name: str 
 @memoize
 def _jitted_scores(cfg: Any) -> Callable:
     def scores(params, state, x, y):
-        xc = x if cfg.policy is None else cfg.policy.cast_to_compute(x)
-        out, _ = cfg.model.apply(params, state, xc, train=False)
-        out = out if cfg.policy is None else cfg.policy.cast_to_output(out)
+        out = inference_forward(cfg.model, cfg.policy, params, state, x)
         size = jnp.float32(len(jax.tree.leaves(x)[0]))
         values = batch_metrics(cfg, out, y)
         sums = {name: values[name] if epoch_statistics(fn) is not None else size * values[name]
@@ -156,11 +156,7 @@ def streamed_scores(cfg: Any, source: Any, batch_size: int | None, params: Any, 
 
 @memoize
 def _jitted_forward(model: Any, policy: Any) -> Callable:
-    def forward(params, state, x):
-        xc = x if policy is None else policy.cast_to_compute(x)
-        out, _ = model.apply(params, state, xc, train=False)
-        return out if policy is None else policy.cast_to_output(out)
-    return jax.jit(forward)
+    return jax.jit(functools.partial(inference_forward, model, policy))
 
 
 def streamed_predict(model: Any, policy: Any, source: Any, batch_size: int | None, params: Any,

@@ -219,6 +219,7 @@ def with_context(err: BaseException, where: str, epoch: int, step: int) -> BaseE
 
 
 def _stack(batches: list) -> Any:
+    """The batches one after another (in new aligned buffers when there are several)."""
     if len(batches) == 1:
         return batches[0]
 
@@ -414,6 +415,9 @@ class IterableSource:
             if raw is None:
                 break
             batch = self.check(raw, epoch, step) if self.check else as_host_batch(raw)
+            # our own copy at once: a loader may refill its buffers after yielding, and
+            # the batch waits in its block (and on the device, which may alias it on CPU)
+            batch = jax.tree.map(np.array, batch)
             size = len(jax.tree.leaves(batch)[0])
             if pending and len(jax.tree.leaves(pending[0])[0]) != size:
                 yield block()
