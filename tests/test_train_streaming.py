@@ -335,7 +335,7 @@ def test_the_bar_shows_the_step_count(monkeypatch):
 
 
 def test_a_loader_that_refills_one_buffer_does_not_change_batches_waiting_to_run(in_memory):
-    buffer_x, buffer_y = streaming.aligned_empty((4, 5), np.float32), np.empty(4, np.int32)
+    buffer_x, buffer_y = fnn.train.batch_sources.aligned_empty((4, 5), np.float32), np.empty(4, np.int32)
     epochs = iter(range(3))
 
     def refilling():                 # yields the in-memory batches through one reused buffer

@@ -214,11 +214,18 @@ def epoch_key(key: Any, epoch: Any = None) -> Any:
     return key if epoch is None else jax.random.fold_in(jax.random.split(key)[1], epoch)
 
 
-def _begin(ecfg: EpochConfig, n: int, params: Any, state: Any, data: Any, key: Any,
-           epoch: Any = None) -> tuple:
+def epoch_order(ecfg: EpochConfig, n: int, key: Any, epoch: Any = None) -> tuple:
+    """``(perm, steps_key)`` of an epoch: the order of its ``n`` examples (``None``: their
+    own order) and the key its steps fold their index into."""
     shuffle_key, steps_key = jax.random.split(epoch_key(key, epoch))
     perm = (shuffled_indices(shuffle_key, n) if ecfg.batch_size is not None and ecfg.shuffle
             else None)
+    return perm, steps_key
+
+
+def _begin(ecfg: EpochConfig, n: int, params: Any, state: Any, data: Any, key: Any,
+           epoch: Any = None) -> tuple:
+    perm, steps_key = epoch_order(ecfg, n, key, epoch)
     size = n if ecfg.batch_size is None else min(ecfg.batch_size, n)
     return perm, steps_key, _init_acc(ecfg.train, _zero_counts(ecfg.train, params, state,
                                                                 data, size))

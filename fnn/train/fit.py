@@ -368,7 +368,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         source = streaming.training_source("fit", source, (x, y), check_values,
                                            weights is not None)
         if resumed is not None:
-            streaming.reposition(source, resumed.stream)
+            resume_.reposition(source, resumed.stream)
     if mesh is not None:
         specs = data_parallel.param_specs(mesh, param_sharding, params)
         params = data_parallel.replicate(mesh, params, specs)
@@ -483,7 +483,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
             if manager is not None and (stop or epoch == epochs - 1
                                         or (epoch + 1) % checkpoint_every == 0):
                 resume_.write(manager, run, epoch, params, state, opt_state, history, tracker,
-                              best, stop, logs, streaming.position(source, epoch))
+                              best, stop, logs, resume_.position(source, epoch))
             if stop:
                 break
         if pending is not None:

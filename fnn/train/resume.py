@@ -16,13 +16,16 @@ bit for bit those of the run that was never stopped.
 
 from __future__ import annotations
 
+import base64
 import os
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from fnn.checkpoint import Manager, conform, info, load
+from fnn.train.batch_sources import IterableSource
 from fnn.validation import check_int
 
 
@@ -115,9 +118,42 @@ def write(manager: Manager, run: dict, epoch: int, params: Any, state: Any, opt_
           history: dict, tracker: Any, best: Any, stopped: bool, metrics: dict,
           stream: dict | None = None) -> str:
     """Save the state after epoch ``epoch`` (what :func:`restore` reads); ``stream`` is
-    the position of streamed data (:func:`fnn.train.streaming.position`)."""
+    the position of streamed data (:func:`position`)."""
     tree = {"epoch": epoch, "params": params, "state": state, "opt_state": opt_state,
             "history": history, "tracker": tracker,
             "best": None if best is None else tuple(best), "stopped": stopped}
     config = {"fit": run} if stream is None else {"fit": run, "stream": stream}
     return manager.save(epoch, tree, config=config, metrics=metrics)
+
+
+def position(source: Any, epoch: int) -> dict | None:
+    """Where a streamed run is after epoch ``epoch``, for its checkpoint (JSON-able):
+    ``{"epoch": epoch + 1, "step": 0}`` and, for an iterator read across epochs
+    (``steps_per_epoch``) that can tell (Grain's ``get_state()``), its state."""
+    if source is None:
+        return None
+    place: dict = {"epoch": epoch + 1, "step": 0}
+    state = source.state() if isinstance(source, IterableSource) and source.steps else None
+    if isinstance(state, bytes):
+        place["reader"] = {"bytes": base64.b64encode(state).decode("ascii")}
+    elif state is not None:
+        place["reader"] = {"json": state}
+    return place
+
+
+def reposition(source: Any, place: dict | None) -> None:
+    """Move ``source`` to where a checkpoint's :func:`position` says. Arrays and iterables
+    read afresh for each epoch need nothing; an iterator read across epochs is restored
+    from its saved state, or, when it cannot be (a plain generator), read on from where
+    it is now, with a warning."""
+    if not isinstance(source, IterableSource) or not source.steps:
+        return
+    reader = (place or {}).get("reader")
+    state = None if reader is None else (
+        base64.b64decode(reader["bytes"]) if "bytes" in reader else reader["json"])
+    if not source.restore(state):
+        warnings.warn(
+            f"{source.where}: the data iterator cannot be repositioned (it has no "
+            f"get_state/set_state, as a Grain iterator has), so the resumed run reads on "
+            f"from where the new iterator starts; its batches differ from the uninterrupted "
+            f"run's", RuntimeWarning, stacklevel=3)

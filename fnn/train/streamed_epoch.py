@@ -29,11 +29,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from fnn.caching import memoize
 from fnn.train.epoch import (EpochConfig, _accumulate, _batch, _begin, _init_acc,
-                             _jitted_finish, epoch_key, finish, plan, run_steps,
+                             _jitted_finish, epoch_order, finish, plan, run_steps,
                              skipped_count, step_loop)
-from fnn.train.shuffle import shuffled_indices
 from fnn.train.prefetch import Prefetcher
-from fnn.train.streaming import Block, steps_per_block
+from fnn.train.batch_sources import Block
+from fnn.train.streaming import steps_per_block
 
 
 def block_plan(full: int, size: int, remainder: int, per_block: int) -> list[tuple[int, int, int]]:
@@ -66,13 +66,10 @@ def _jitted_begin(ecfg: EpochConfig, n: int, structs: Any) -> Callable:
 
 
 @memoize
-def _jitted_order(n: int) -> Callable:
-    """The epoch's order of the examples, computed as :func:`fnn.train.epoch._begin` does,
-    from ``fit``'s key alone (so each process has it without the others)."""
-    def order(key, epoch):
-        shuffle_key, _ = jax.random.split(epoch_key(key, epoch))
-        return shuffled_indices(shuffle_key, n)
-    return jax.jit(order)
+def _jitted_order(ecfg: EpochConfig, n: int) -> Callable:
+    """The epoch's order of the examples (:func:`fnn.train.epoch.epoch_order`), from
+    ``fit``'s key alone (so each process has it without the others)."""
+    return jax.jit(lambda key, epoch: epoch_order(ecfg, n, key, epoch)[0])
 
 
 @memoize
@@ -122,7 +119,7 @@ def _jitted_end(cfg: Any, groups: tuple, skipping: bool) -> Callable:
 def _putter(mesh: Any) -> Callable[[Block], Block]:
     """Put a block on the device; over a mesh, a block ``(count, size, ...)`` whose batches
     are split over ``"data"``, each process giving its own columns
-    (:meth:`fnn.train.streaming.ArraySource.blocks` with ``part``)."""
+    (:meth:`fnn.train.batch_sources.ArraySource.blocks` with ``part``)."""
     if mesh is None:
         return lambda block: Block(block.start, block.count, block.size,
                                    jax.device_put(block.data))
@@ -141,7 +138,7 @@ def _putter(mesh: Any) -> Callable[[Block], Block]:
 def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, params: Any,
                    state: Any, opt_state: Any, structs: Any, key: Any, epoch: int,
                    on_steps: Callable | None = None) -> tuple:
-    """One epoch over ``source`` (an :class:`fnn.train.streaming.ArraySource` or
+    """One epoch over ``source`` (an :class:`fnn.train.batch_sources.ArraySource` or
     ``IterableSource``): ``(params, state, opt_state, metrics)`` as
     :func:`fnn.train.epoch.epoch_function` returns them.
 
@@ -163,7 +160,7 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
     steps_key, acc = _jitted_begin(ecfg, n, structs)(params, state, key, epoch)
     if source.examples is not None:
         full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
-        order = (np.asarray(_jitted_order(n)(key, epoch)) if ecfg.shuffle
+        order = (np.asarray(_jitted_order(ecfg, n)(key, epoch)) if ecfg.shuffle
                  and ecfg.batch_size is not None else None)
         part = None if ecfg.mesh is None else (jax.process_index(), jax.process_count())
         blocks = source.blocks(epoch, order, block_plan(full, size, remainder,

@@ -26,7 +26,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from fnn.caching import memoize
 from fnn.metrics import epoch_statistics
-from fnn.train import streaming
+from fnn.train import batch_sources, streaming
 from fnn.train.epoch import plan
 from fnn.train.gradients import batch_metrics, metric_results
 from fnn.train.precision import inference_forward
@@ -54,11 +54,11 @@ def open_source(where: str, data: Any, stream: bool | None, epochs: int = 1,
     if kind == "memory":
         return None
     if kind == "array":
-        return streaming.ArraySource(where, (data,) if inputs_only else data)
-    source = streaming.IterableSource(where, data, None, epochs, name)
+        return batch_sources.ArraySource(where, (data,) if inputs_only else data)
+    source = batch_sources.IterableSource(where, data, None, epochs, name)
     first = source.first()
-    source.check = streaming.BatchChecker(
-        where, streaming.as_host_batch(streaming.inputs_of(first)) if inputs_only else first,
+    source.check = batch_sources.BatchChecker(
+        where, batch_sources.as_host_batch(batch_sources.inputs_of(first)) if inputs_only else first,
         inputs_only=inputs_only)
     if not inputs_only and (not isinstance(first, tuple) or len(first) != 2):
         raise ValueError(f"{where}: {name} must yield (x, y) pairs; its first item is "
