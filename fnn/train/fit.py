@@ -362,7 +362,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         data = (jax.device_put((x, y)) if mesh is None
                 else data_parallel.put_data(mesh, (x, y)))
     else:
-        if mesh is not None and kind == "array":
+        if mesh is not None:                # (an iterable refuses a mesh)
             data_parallel.check_same_data("fit", (x, y))
         data = checks.struct(jax.tree.map(lambda a: a[:min(batch_size or n, n)], (x, y)))
         source = streaming.training_source("fit", source, (x, y), check_values,
