@@ -27,7 +27,7 @@ import numpy as np
 from fnn.train import checks
 from fnn.train.data import kfold_indices
 from fnn.train.early_stopping import EarlyStopping
-from fnn.train.ensemble import _ensemble_init, parallel_groups, prepare, train_members
+from fnn.train.ensemble import member_init, parallel_groups, prepare, train_members
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.table import Table, final_row
 from fnn.validation import check_int
@@ -129,7 +129,7 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
                       held[0], metrics, loss_weights, early_stopping, drop_remainder,
                       shuffle, validation_batch_size, stacked=(stack(train), stack(held)))
         keys = jnp.stack([fit_key] * len(members))
-        init = _ensemble_init(run.cfg.model, optimizer, checks.struct(run.x))
+        init = member_init(run.cfg.model, optimizer, checks.struct(run.x))
         params, state, opt_state, histories, best = train_members(
             keys, [f"fold {j}" for j in members], init(keys), run, epochs, early_stopping,
             bar, where, groups=cores_each)

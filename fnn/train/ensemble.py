@@ -35,7 +35,7 @@ from fnn.train.evaluation import evaluation_function
 from fnn.train.fit import (FitResult, _check_monitor, _check_validation,
                            _raise_if_not_finite)
 from fnn.caching import shape_key
-from fnn.train.initial_values import _jitted_init, initial_structs
+from fnn.train.initial_values import initial_structs, jitted_init
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.validation import check_int
 
@@ -70,13 +70,26 @@ def _ensemble_epoch(ecfg: EpochConfig, data_axis: int | None = None) -> Callable
 
 
 @memoize
-def _ensemble_init(model: Any, optimizer: Any, x_struct: Any) -> Callable:
-    init = _jitted_init(model, shape_key(x_struct))      # fit's own init(key)
+def _jitted_member_init(model: Any, x_struct: Any) -> Callable:
+    """fit's own ``model.init`` (:func:`~fnn.train.initial_values.jitted_init`), vmapped over
+    the members' keys; keyed on the model and the input's shapes only."""
+    return jax.jit(jax.vmap(jitted_init(model, shape_key(x_struct))))
 
-    def one(key):
-        params, state = init(key)
-        return params, state, optimizer.init(params)
-    return jax.jit(jax.vmap(one))
+
+def member_init(model: Any, optimizer: Any, x_struct: Any) -> Callable:
+    """``init(keys) -> (params, state, opt_state)`` with a leading member axis: each member
+    initialised as ``fit`` initialises it.
+
+    The compiled part depends only on the model and the input's shapes; the optimizer's
+    ``init`` runs vmapped outside it (it builds zeros and the hyperparameters' arrays), so a
+    fresh but equal optimizer, ``fnn.optim.adam(1e-3)`` written again, builds no program.
+    """
+    init = _jitted_member_init(model, x_struct)
+
+    def run(keys: jax.Array) -> tuple:
+        params, state = init(keys)
+        return params, state, jax.vmap(optimizer.init)(params)
+    return run
 
 
 @memoize
@@ -250,7 +263,7 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
     run = prepare(where, model, loss, optimizer, data, keys[0], epochs, batch_size,
                   validation_data, metrics, loss_weights, early_stopping, drop_remainder,
                   shuffle, validation_batch_size)
-    init = _ensemble_init(run.cfg.model, optimizer, checks.struct(run.x))
+    init = member_init(run.cfg.model, optimizer, checks.struct(run.x))
     size = chunk_size or auto_chunk_size(run.cfg.model, optimizer, checks.struct(run.x),
                                          batch_size, keys.shape[0])
     chunks = -(-keys.shape[0] // size)

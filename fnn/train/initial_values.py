@@ -12,7 +12,9 @@ from fnn.train import checks
 
 
 @memoize
-def _jitted_init(model: Any, x_key: tuple) -> Callable:
+def jitted_init(model: Any, x_key: tuple) -> Callable:
+    """``init(key) -> (params, state)``: fit's ``model.init(split(key)[0], x)``, compiled once
+    per model and input layout (``x_key``: :func:`fnn.caching.shape_key` of ``x``)."""
     x = structs_of_key(x_key)
     return jax.jit(lambda key: model.init(jax.random.split(key)[0], x))
 
@@ -55,7 +57,7 @@ def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any,
     ``state_struct`` is the state's structure from :func:`initial_structs`.
     """
     if params is None or (state is None and jax.tree.leaves(state_struct)):
-        new_params, new_state = _jitted_init(model, shape_key(x))(key)
+        new_params, new_state = jitted_init(model, shape_key(x))(key)
         params = new_params if params is None else params
         state = new_state if state is None else state
     return params, state_struct if state is None else state  # a struct without leaves

@@ -36,7 +36,7 @@ from fnn.train.early_stopping import EarlyStopping
 from fnn.train import checks
 from fnn.train.ensemble import (_stack, auto_chunk_size, chunk_saving, make_saving, prepare,
                                 train_members)
-from fnn.train.initial_values import _jitted_init
+from fnn.train.initial_values import jitted_init
 from fnn.train.progress import EpochBar, wants_bar
 from fnn.train.table import Table, final_row
 from fnn.validation import check_int
@@ -151,7 +151,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
                   validation_data, metrics, loss_weights, early_stopping, drop_remainder,
                   shuffle, validation_batch_size)
     x = run.x
-    params, state = _jitted_init(run.cfg.model, shape_key(x))(key)   # fit's own init
+    params, state = jitted_init(run.cfg.model, shape_key(x))(key)   # fit's own init
     if factory is None:
         base = optimizer.init(params)
         names = hyperparameter_names(base)
