@@ -32,6 +32,7 @@ import pickle
 import tarfile
 import urllib.error
 import urllib.request
+import zlib
 from typing import Any
 
 import numpy as np
@@ -88,12 +89,29 @@ def read_idx(data: bytes, where: str = "read_idx") -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=start).reshape(shape).copy()
 
 
-def _read_file(folder: pathlib.Path, name: str) -> bytes | None:
+def _read_file(folder: pathlib.Path, name: str, where: str = "fnn.datasets") -> bytes | None:
     for candidate, opener in ((folder / (name + ".gz"), gzip.open), (folder / name, open)):
         if candidate.is_file():
-            with opener(candidate, "rb") as f:
-                return f.read()
+            try:
+                with opener(candidate, "rb") as f:
+                    return f.read()
+            except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as err:
+                raise ValueError(
+                    f"{where}: {candidate} is damaged or truncated ({type(err).__name__}: "
+                    f"{err}); delete it and download it again") from err
     return None
+
+
+def _folder(name: str, path: Any) -> pathlib.Path:
+    """The dataset's folder: ``path`` (which must be a folder, not a file) or the cache."""
+    if path is None:
+        return data_home(name)
+    folder = pathlib.Path(path)
+    if folder.is_file():
+        raise ValueError(f"fnn.datasets.{name}: path must be the folder that holds the "
+                         f"dataset's files, but {folder} is a file; pass its folder, "
+                         f"path={str(folder.parent)!r}")
+    return folder
 
 
 def _download(url: str, target: pathlib.Path) -> None:
@@ -123,14 +141,15 @@ def _fetch_missing(name: str, folder: pathlib.Path, files: list[str]) -> None:
 
 
 def _idx_dataset(name: str, path: Any, size: tuple[int, int]) -> tuple:
-    folder = data_home(name) if path is None else pathlib.Path(path)
-    missing = [f for f in _IDX_FILES if _read_file(folder, f) is None]
+    folder, where = _folder(name, path), f"fnn.datasets.{name}"
+    missing = [f for f in _IDX_FILES if not any(
+        (folder / candidate).is_file() for candidate in (f, f + ".gz"))]
     if missing:
         if path is not None:
             raise FileNotFoundError(f"fnn.datasets.{name}: {folder} lacks "
                                     f"{', '.join(m + '[.gz]' for m in missing)}")
         _fetch_missing(name, folder, [m + ".gz" for m in missing])
-    arrays = [read_idx(_read_file(folder, f), f"fnn.datasets.{name}: {folder / f}")
+    arrays = [read_idx(_read_file(folder, f, where), f"{where}: {folder / f}")
               for f in _IDX_FILES]
     for (images, labels), n, part in ((arrays[:2], size[0], "train"),
                                       (arrays[2:], size[1], "t10k")):
@@ -170,10 +189,15 @@ def _cifar_members(folder: pathlib.Path) -> dict | None:
             return {b: (inner / b).read_bytes() for b in _CIFAR_BATCHES}
     archive = folder / _CIFAR_ARCHIVE
     if archive.is_file():
-        with tarfile.open(archive, "r:gz") as tar:
-            members = {pathlib.PurePosixPath(m.name).name: m for m in tar.getmembers()}
-            if all(b in members for b in _CIFAR_BATCHES):
-                return {b: tar.extractfile(members[b]).read() for b in _CIFAR_BATCHES}
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                members = {pathlib.PurePosixPath(m.name).name: m for m in tar.getmembers()}
+                if all(b in members for b in _CIFAR_BATCHES):
+                    return {b: tar.extractfile(members[b]).read() for b in _CIFAR_BATCHES}
+        except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, OSError) as err:
+            raise ValueError(f"fnn.datasets.cifar10: {archive} is damaged or truncated "
+                             f"({type(err).__name__}: {err}); delete it and download it "
+                             f"again") from err
     return None
 
 
@@ -199,7 +223,7 @@ def cifar10(path: Any = None) -> tuple:
       ``(x_train, y_train), (x_test, y_test)``: uint8 NHWC images ``(n, 32, 32, 3)`` and
       uint8 labels ``(n,)`` in ``0..9``.
     """
-    folder = data_home("cifar10") if path is None else pathlib.Path(path)
+    folder = _folder("cifar10", path)
     members = _cifar_members(folder)
     if members is None:
         if path is not None:

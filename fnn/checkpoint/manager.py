@@ -54,6 +54,9 @@ class Manager:
         self.keep = keep
         self.best = best
         self.mode = None if best is None else monitor_mode("checkpoint.Manager", best, mode)
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise ValueError(f"checkpoint.Manager: the directory {self.directory!r} is a file; "
+                             f"checkpoints go in a folder (created when missing)")
         os.makedirs(self.directory, exist_ok=True)
         remove_stale(self.directory)
 

@@ -32,6 +32,23 @@ from fnn.train.early_stopping import monitor_mode
 from fnn.validation import check_int, check_number
 
 
+def call_callback(callback: Any, hook: str, epoch: int | None, logs: dict | None,
+                  *args: Any) -> Any:
+    """``callback(*args)`` (a function, or a bound hook of a :class:`Callback`); an error it
+    raises gets a note naming the callback, the hook, the epoch and the keys ``logs`` has
+    (a callback reading ``logs["val_loss"]`` without validation data raises ``KeyError``)."""
+    try:
+        return callback(*args)
+    except Exception as err:
+        owner = getattr(callback, "__self__", callback)
+        name = (type(owner).__name__ if isinstance(owner, Callback)
+                else getattr(callback, "__qualname__", None) or repr(callback))
+        when = "" if epoch is None else f" at epoch {epoch} (counting from 0)"
+        keys = "" if logs is None else f"; logs has the keys {sorted(logs)}"
+        err.add_note(f"fit: raised by the callback {name} in {hook}{when}{keys}")
+        raise
+
+
 class Control:
     """The running training state as a callback sees it (see the module docstring)."""
 

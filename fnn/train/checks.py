@@ -178,6 +178,7 @@ def _check_shapes_cached(where, cfg, train, params_key, state_key, x_key, y_key)
         try:
             value = jax.eval_shape(fn, out, y)
         except (ValueError, TypeError) as err:
+            _refuse_classification_metric_on_regression(where, cfg, name, out, y, err)
             raise ValueError(f"{where}: metric {name!r} rejects the model output of shape "
                              f"{_describe(out)} with targets y of shape {_describe(y)}: "
                              f"{err}") from err
@@ -185,6 +186,28 @@ def _check_shapes_cached(where, cfg, train, params_key, state_key, x_key, y_key)
             raise ValueError(f"{where}: metric {name!r} must return a scalar, got shape "
                              f"{getattr(value, 'shape', value)}")
     return out
+
+
+def _refuse_classification_metric_on_regression(where: str, cfg: TrainConfig, name: str,
+                                                out: Any, y: Any, err: Exception) -> None:
+    """A threshold metric (precision, recall, F1, AUC) that cannot tell logits from
+    probabilities because the loss is not a classification loss and the targets are not
+    labels: say that the task looks like regression, not how to set ``from_logits``."""
+    if "from_logits" not in str(err) or not _is_leaf(out) or not _is_leaf(y):
+        return
+    try:
+        kind = losses_module.output_kind(cfg.loss_fn)
+    except (ValueError, TypeError):
+        return
+    if kind is None and not jnp.issubdtype(y.dtype, jnp.integer):
+        raise ValueError(
+            f"{where}: metric {name!r} is a classification metric (it counts predicted "
+            f"classes), but the loss {_name(cfg.loss_fn)} is not a classification loss and "
+            f"the model output {_describe(out)} with {y.dtype} targets y {_describe(y)} say "
+            f"regression; for regression use a metric that measures errors (a callable such "
+            f"as metrics={{'mae': fnn.losses.mae}}), for classification a classification "
+            f"loss (e.g. "
+            f"'bce_with_logits' with 0/1 labels)") from err
 
 
 def _check_labels_fit(where: str, cfg: TrainConfig, out: Any, y: Any) -> None:

@@ -249,7 +249,8 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
                 if k != "loss" or loss_fn is not None}
     check_values(x, y)
     weights = sample_weights.example_weights("evaluate", y, len(jax.tree.leaves(x)[0]),
-                                             sample_weight, class_weight)
+                                             sample_weight, class_weight,
+                                             sample_weights.classes_of(out))
     if weights is not None:
         if loss_fn is None:
             raise ValueError("evaluate: sample_weight/class_weight weight the loss; give one")

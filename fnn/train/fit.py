@@ -27,7 +27,7 @@ from fnn.layers.function import as_layer
 from fnn.train import checks, data_parallel, dispatch, loss_scaling
 from fnn.train import resume as resume_
 from fnn.train import sample_weights, streaming
-from fnn.train.callbacks import Callback, Control
+from fnn.train.callbacks import Callback, Control, call_callback
 from fnn.train.config import build_config, donate_buffers
 from fnn.train.data import num_examples, split_off_validation
 from fnn.train.early_stopping import EarlyStopping
@@ -345,7 +345,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         penalty.selected(param_structs)          # its path patterns, before compiling
 
     val_cfg = cfg
-    weights = sample_weights.example_weights("fit", y, n, sample_weight, class_weight)
+    weights = sample_weights.example_weights("fit", y, n, sample_weight, class_weight,
+                                              sample_weights.classes_of(out))
     if weights is not None:
         sample_weights.check_weighted_loss("fit", cfg.loss_fn)
         cfg, y = sample_weights.weighted(cfg), (y, weights)
@@ -444,8 +445,10 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         """Run ``hook`` of every callback object; take any hyperparameters it set."""
         nonlocal opt_state
         control.params, control.state, control.opt_state = params, state, opt_state
+        logs = args[1] if len(args) > 1 else None
         for callback in objects:
-            getattr(callback, hook)(*args, control)
+            call_callback(getattr(callback, hook), hook, args[0] if args else None, logs,
+                          *args, control)
         if control.changed:
             opt_state, control.changed = control.opt_state, False
             if mesh is not None:
@@ -477,7 +480,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                         (params, state, opt_state), copy=donate)
             for callback in callbacks:
                 if not isinstance(callback, Callback):
-                    stop = bool(callback(epoch, dict(logs))) or stop
+                    stop = bool(call_callback(callback, "callback(epoch, logs)", epoch, logs,
+                                              epoch, dict(logs))) or stop
             act("on_epoch_end", epoch, dict(logs))
             stop = stop or control.stop_requested
             if manager is not None and (stop or epoch == epochs - 1

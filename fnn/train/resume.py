@@ -53,6 +53,10 @@ def manager_for(where: str, checkpoint_dir: Any, checkpoint_every: int) -> Manag
     if not isinstance(checkpoint_dir, (str, os.PathLike)):
         raise TypeError(f"{where}: checkpoint_dir must be a directory path or a "
                         f"fnn.checkpoint.Manager, got {checkpoint_dir!r:.80}")
+    if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+        raise ValueError(f"{where}: checkpoint_dir must be a folder (the checkpoints go in "
+                         f"it, one file per epoch), but {os.fspath(checkpoint_dir)!r} is a "
+                         f"file; pass a folder's path (it is created when missing)")
     return Manager(checkpoint_dir)
 
 

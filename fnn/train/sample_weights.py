@@ -64,8 +64,17 @@ def _labels(where: str, y: Any) -> np.ndarray:
                      f"one-hot rows (n, K), got y of shape {y.shape} ({y.dtype})")
 
 
+def classes_of(out: Any) -> int | None:
+    """The number of classes a model output stands for: its last axis (2 for a single
+    binary output); ``None`` for several outputs or a scalar output."""
+    shape = getattr(out, "shape", None)
+    if shape is None or len(shape) < 2:
+        return None
+    return 2 if shape[-1] == 1 else int(shape[-1])
+
+
 def example_weights(where: str, y: Any, n: int, sample_weight: Any = None,
-                    class_weight: Any = None) -> np.ndarray | None:
+                    class_weight: Any = None, classes: int | None = None) -> np.ndarray | None:
     """The weight of each example (``None`` when neither argument is given).
 
     Args:
@@ -75,6 +84,8 @@ def example_weights(where: str, y: Any, n: int, sample_weight: Any = None,
       sample_weight: ``(n,)`` non-negative numbers, or ``None``.
       class_weight: ``{class: weight}`` or a sequence of ``K`` weights, or ``None``;
         a class missing from the dict weighs 1.
+      classes: the number of classes the model predicts (:func:`classes_of`), when known:
+        a class weight for a class beyond them is refused, not dropped.
 
     Raises:
       ValueError: a weight that is negative, NaN or infinite, a ``sample_weight`` of
@@ -101,12 +112,23 @@ def example_weights(where: str, y: Any, n: int, sample_weight: Any = None,
                 if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0:
                     raise ValueError(f"{where}: class_weight keys must be class indices "
                                      f"(ints >= 0), got {c!r}")
+            for c in class_weight:
+                if classes is not None and int(c) >= classes:
+                    raise ValueError(
+                        f"{where}: class_weight names class {c}, but the model predicts "
+                        f"{classes} classes (0 to {classes - 1}); a weight for a class that "
+                        f"does not exist would be silently dropped. Remove it, or give the "
+                        f"model an output per class.")
             k = max([int(c) for c in class_weight] + [int(labels.max(initial=0))]) + 1
             table = np.ones(k, np.float32)
             for c, value in class_weight.items():
                 table[int(c)] = value
         else:
             table = np.asarray(class_weight, np.float32)
+            if classes is not None and table.ndim == 1 and len(table) != classes:
+                raise ValueError(f"{where}: class_weight must have a weight per class: "
+                                 f"it has {len(table)} weights, but the model predicts "
+                                 f"{classes} classes")
             if table.ndim != 1 or labels.max(initial=0) >= len(table):
                 raise ValueError(f"{where}: class_weight must have a weight per class; got "
                                  f"{table.shape} weights for labels up to {labels.max()}")

@@ -118,12 +118,30 @@ def open_iterable(where: str, data: Any, steps_per_epoch: int | None, epochs: in
     if not isinstance(first, tuple) or len(first) != 2:
         raise ValueError(f"{where}: an iterable must yield (x, y) pairs; its first item is "
                          f"{type(first).__name__}")
+    _refuse_examples(where, data, first)
     size = len(jax.tree.leaves(first)[0]) if jax.tree.leaves(first) else 0
     if batch_size is not None and batch_size != size:
         raise ValueError(f"{where}: batch_size={batch_size}, but the iterable's first batch "
                          f"holds {size} examples; the iterable decides the batches (pass "
                          f"batch_size=None)")
     return source
+
+
+def _refuse_examples(where: str, data: Any, first: tuple) -> None:
+    """An iterable's first item that looks like one example, not a batch (a label with no
+    example axis, or features and labels of different lengths): a list of ``(x_i, y_i)``
+    examples, which would be read as batches of the features' first axis."""
+    leaves = [np.asarray(a) for a in jax.tree.leaves(first)]
+    lengths = {a.shape[0] for a in leaves if a.ndim}
+    if leaves and (any(a.ndim == 0 for a in leaves) or len(lengths) > 1):
+        what = "a list" if isinstance(data, list) else f"an iterable ({type(data).__name__})"
+        shapes = jax.tree.map(lambda a: np.shape(a), first)
+        raise ValueError(
+            f"{where}: data is {what}, which is read as (x, y) batches, but its first item "
+            f"looks like one example (shapes {shapes}: every array of a batch has the same "
+            f"leading batch axis). To train on examples, stack them into arrays: "
+            f"x = np.stack([x_i for x_i, _ in data]), y = np.array([y_i for _, y_i in data]), "
+            f"then fit on (x, y) with a batch_size")
 
 
 _INSTEAD = {"validation_split": "pass validation_data",
