@@ -43,3 +43,8 @@ from fnn.train import (EarlyStopping, cross_validate, evaluate, fit, fit_ensembl
 # --- checkpoints, runs from config files
 from fnn import checkpoint
 from fnn import run
+
+# --- old module paths (fnn.metric_names, ...): aliases of the modules that moved
+from fnn import moved_modules
+
+moved_modules.install("fnn")

@@ -376,6 +376,16 @@ _ALIASES = {
 }
 
 
+def is_builtin(loss: Any) -> bool:
+    """Whether ``loss`` is one of fnn's own loss functions (not a user's callable).
+
+    Example:
+      >>> fnn.losses.is_builtin(fnn.losses.mse), fnn.losses.is_builtin(lambda p, y: 0.0)
+      (True, False)
+    """
+    return any(loss is fn for fn in _REGISTRY.values())
+
+
 def get(name_or_callable) -> Callable[..., jax.Array]:
     """Resolve a loss name (or pass a callable through).
 

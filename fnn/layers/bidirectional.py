@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from fnn.errors import LayerError, LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, layer_repr
-from fnn.layers.recurrent import _Recurrent
+from fnn.layers.recurrent import RecurrentBase
 
 _MERGES = {
     "concat": lambda f, b: jnp.concatenate([f, b], axis=-1),
@@ -62,7 +62,7 @@ class Bidirectional(Layer):
     merge: str = "concat"
 
     def __post_init__(self):
-        if not isinstance(self.layer, _Recurrent):
+        if not isinstance(self.layer, RecurrentBase):
             raise LayerTypeError(self, f"layer must be a recurrent layer (SimpleRNN, LSTM, "
                                  f"GRU), got {self.layer!r}")
         if self.merge not in _MERGES:

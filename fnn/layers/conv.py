@@ -35,7 +35,8 @@ from fnn.layers.spatial import SPATIAL_AXES, int_tuple, same_pads
 _LETTERS = {1: "H", 2: "HW", 3: "DHW"}
 
 
-def _dimension_numbers(rank: int) -> tuple[str, str, str]:
+def dimension_numbers(rank: int) -> tuple[str, str, str]:
+    """``lax.conv_general_dilated``'s layouts for channels-last inputs of ``rank`` spatial axes."""
     s = _LETTERS[rank]
     return f"N{s}C", f"{s}IO", f"N{s}C"
 
@@ -63,7 +64,7 @@ def _padding_arg(layer: Any, padding: Any, rank: int, modes: tuple[str, ...]) ->
 
 
 @dataclasses.dataclass(frozen=True)
-class _ConvBase(Layer):
+class ConvBase(Layer):
     """Fields, checks and ``init`` shared by the convolutions (``_rank`` set by each)."""
 
     features: int
@@ -171,7 +172,7 @@ class _ConvBase(Layer):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Conv(_ConvBase):
+class _Conv(ConvBase):
     """The convolution proper (the ``ConvND`` docstrings say what it computes)."""
 
     def _pads(self, spatial: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -225,7 +226,7 @@ class _Conv(_ConvBase):
         else:
             y = lax.conv_general_dilated(
                 x, w, window_strides=self.stride, padding=pads, rhs_dilation=self.dilation,
-                dimension_numbers=_dimension_numbers(self._rank),
+                dimension_numbers=dimension_numbers(self._rank),
                 feature_group_count=self.groups)
         return self._add_bias(y, params), state
 
@@ -279,7 +280,9 @@ _CONV_DOC = """{rank}-D convolution (cross-correlation) of a ``{layout}`` input 
     Example:
 {example}"""
 
-def _doc(template: str, rank: int, example: str, **extra: str) -> str:
+def conv_doc(template: str, rank: int, example: str, **extra: str) -> str:
+    """A convolution class's docstring: ``template`` with the equation written out for
+    ``rank`` spatial axes and ``example`` appended."""
     o, i, u = "ijl"[:rank], "tuv"[-rank:], "pqr"[:rank]
     out_idx = ", ".join(o)
     in_idx = ", ".join(f"{a} s + {b} d" for a, b in zip(o, u))
@@ -298,7 +301,7 @@ def _doc(template: str, rank: int, example: str, **extra: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Conv1D(_Conv):
-    __doc__ = _doc(_CONV_DOC, 1, """\
+    __doc__ = conv_doc(_CONV_DOC, 1, """\
       >>> layer = fnn.Conv1D(4, 3, padding="causal")      # y[t] sees x[t-2 .. t]
       >>> params, _ = layer.init(jax.random.key(0), jnp.ones((2, 10, 5)))
       >>> jax.tree.map(jnp.shape, params)
@@ -312,7 +315,7 @@ class Conv1D(_Conv):
 
 @dataclasses.dataclass(frozen=True)
 class Conv2D(_Conv):
-    __doc__ = _doc(_CONV_DOC, 2, """\
+    __doc__ = conv_doc(_CONV_DOC, 2, """\
       The notes' example: a 6x6 image, three dark (0) and three bright (1)
       columns, through the 3x3 vertical-edge (Sobel) filter gives 4x4:
 
@@ -334,7 +337,7 @@ class Conv2D(_Conv):
 
 @dataclasses.dataclass(frozen=True)
 class Conv3D(_Conv):
-    __doc__ = _doc(_CONV_DOC, 3, """\
+    __doc__ = conv_doc(_CONV_DOC, 3, """\
       >>> layer = fnn.Conv3D(2, (1, 3, 3), padding="same")
       >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 4, 8, 8, 3)))
       >>> layer.apply(params, {}, jnp.ones((1, 4, 8, 8, 3)))[0].shape

@@ -17,11 +17,11 @@ from jax import lax
 
 from fnn.errors import LayerValueError
 from fnn.layers.base import Params, State
-from fnn.layers.conv import _ConvBase, _dimension_numbers, _doc
+from fnn.layers.conv import ConvBase, dimension_numbers, conv_doc
 
 
 @dataclasses.dataclass(frozen=True)
-class _ConvTranspose(_ConvBase):
+class _ConvTranspose(ConvBase):
     """The transposed convolution (the ``ConvTransposeND`` docstrings say what it computes)."""
 
     _modes = ("valid", "same")
@@ -69,7 +69,7 @@ class _ConvTranspose(_ConvBase):
                 zip(self.kernel_size, self.dilation, self._pads(x.shape[1:-1]))]
         y = lax.conv_general_dilated(
             x, w, window_strides=(1,) * self._rank, padding=pads, lhs_dilation=self.stride,
-            rhs_dilation=self.dilation, dimension_numbers=_dimension_numbers(self._rank))
+            rhs_dilation=self.dilation, dimension_numbers=dimension_numbers(self._rank))
         return self._add_bias(y, params), state
 
 
@@ -112,7 +112,7 @@ _TRANSPOSE_DOC = """{rank}-D transposed convolution of a ``{layout}`` input: eac
 
 @dataclasses.dataclass(frozen=True)
 class ConvTranspose1D(_ConvTranspose):
-    __doc__ = _doc(_TRANSPOSE_DOC, 1, """\
+    __doc__ = conv_doc(_TRANSPOSE_DOC, 1, """\
       >>> layer = fnn.ConvTranspose1D(1, 2, stride=2, use_bias=False)  # (3 - 1) 2 + 2 = 6
       >>> x = jnp.array([1., 2., 3.]).reshape(1, 3, 1)
       >>> layer.apply({"w": jnp.array([1., 10.]).reshape(2, 1, 1)}, {}, x)[0][0, :, 0]
@@ -123,7 +123,7 @@ class ConvTranspose1D(_ConvTranspose):
 
 @dataclasses.dataclass(frozen=True)
 class ConvTranspose2D(_ConvTranspose):
-    __doc__ = _doc(_TRANSPOSE_DOC, 2, """\
+    __doc__ = conv_doc(_TRANSPOSE_DOC, 2, """\
       >>> layer = fnn.ConvTranspose2D(16, 3, stride=2, padding="same")   # 7x7 -> 14x14
       >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 7, 7, 32)))
       >>> layer.apply(params, {}, jnp.ones((1, 7, 7, 32)))[0].shape, params["w"].shape
@@ -134,7 +134,7 @@ class ConvTranspose2D(_ConvTranspose):
 
 @dataclasses.dataclass(frozen=True)
 class ConvTranspose3D(_ConvTranspose):
-    __doc__ = _doc(_TRANSPOSE_DOC, 3, """\
+    __doc__ = conv_doc(_TRANSPOSE_DOC, 3, """\
       >>> layer = fnn.ConvTranspose3D(2, 2, stride=2)
       >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 2, 3, 4, 1)))
       >>> layer.apply(params, {}, jnp.ones((1, 2, 3, 4, 1)))[0].shape

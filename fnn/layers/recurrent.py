@@ -47,7 +47,7 @@ from fnn.layers.sequence_input import check_sequence, split_pair
 
 
 @dataclasses.dataclass(frozen=True)
-class _Recurrent(Layer):
+class RecurrentBase(Layer):
     """Shared fields, checks and the masked scan of the recurrent layers."""
 
     hidden: int
@@ -189,7 +189,7 @@ class _Recurrent(Layer):
 
 
 @dataclasses.dataclass(frozen=True)
-class SimpleRNN(_Recurrent):
+class SimpleRNN(RecurrentBase):
     """Elman recurrent layer: ``h_t = g(x_t w_x + h_{t-1} w_h + b)``, ``g = tanh`` by default.
 
     Parameters ``{"w_x": (features, hidden), "w_h": (hidden, hidden),
@@ -229,7 +229,7 @@ class SimpleRNN(_Recurrent):
 
 
 @dataclasses.dataclass(frozen=True)
-class LSTM(_Recurrent):
+class LSTM(RecurrentBase):
     """Long short-term memory (Hochreiter and Schmidhuber 1997), as PyTorch and Keras compute it.
 
         z = x_t w_x + h_{t-1} w_h + b,  split into blocks i, f, g, o of ``hidden`` each
@@ -282,7 +282,7 @@ class LSTM(_Recurrent):
 
 
 @dataclasses.dataclass(frozen=True)
-class GRU(_Recurrent):
+class GRU(RecurrentBase):
     """Gated recurrent unit (Cho et al. 2014), reset gate after the recurrent matmul.
 
         r = sigmoid(x_t w_xr + b_xr + h_{t-1} w_hr + b_hr)

@@ -55,6 +55,14 @@ class EmptyState(NamedTuple):
     """State of a transformation that keeps none."""
 
 
+class FreezeState(NamedTuple):
+    """State of :func:`fnn.optim.freeze`: the wrapped optimizer's state, for the trainable
+    leaves only (here, beside :class:`EmptyState`, so that a chain can recognise a freeze
+    without importing the masking transforms that build on this module)."""
+
+    inner_state: Any
+
+
 def _identity_init(params: Params) -> EmptyState:
     del params
     return EmptyState()
@@ -117,7 +125,6 @@ def check_freeze_comes_last(name: str, states: tuple) -> None:
     freeze shows in its element's state (a ``FreezeState``, at any depth), so
     no wrapper can hide it.
     """
-    from fnn.optim.transforms.masking import FreezeState  # masking builds on this module
 
     for index, sub_state in enumerate(states[:-1]):
         nodes = jax.tree.leaves(sub_state, is_leaf=lambda node: isinstance(node, FreezeState))

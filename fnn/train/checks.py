@@ -105,10 +105,10 @@ def check_input_values(where: str, model: Any, x: Any, data_name: str = "data") 
 
 
 def _describe(tree: Any) -> Any:
-    return _shape(tree) if _is_leaf(tree) else jax.tree.map(_shape, tree)
+    return _shape(tree) if is_leaf(tree) else jax.tree.map(_shape, tree)
 
 
-def _is_leaf(tree: Any) -> bool:
+def is_leaf(tree: Any) -> bool:
     """One array (not a dict/tuple holding one), so messages show the structure it has."""
     return jax.tree.structure(tree).num_nodes == 1
 
@@ -157,8 +157,8 @@ def _check_shapes_cached(where, cfg, train, params_key, state_key, x_key, y_key)
         raise ValueError(f"{where}: the model cannot take x of shape {_describe(x)} "
                          f"({_dtypes(x)}) with the given params: {err}") from err
     _check_labels_fit(where, cfg, out, y)
-    builtin = any(cfg.loss_fn is fn for fn in losses_module._REGISTRY.values())
-    if not _is_leaf(out) and builtin:   # a custom loss may take the whole tree
+    builtin = losses_module.is_builtin(cfg.loss_fn)
+    if not is_leaf(out) and builtin:   # a custom loss may take the whole tree
         raise ValueError(
             f"{where}: the model has several outputs ({_describe(out)}) but one loss "
             f"{_name(cfg.loss_fn)}; give a loss per output with the outputs' structure, e.g. "
@@ -193,7 +193,7 @@ def _refuse_classification_metric_on_regression(where: str, cfg: TrainConfig, na
     """A threshold metric (precision, recall, F1, AUC) that cannot tell logits from
     probabilities because the loss is not a classification loss and the targets are not
     labels: say that the task looks like regression, not how to set ``from_logits``."""
-    if "from_logits" not in str(err) or not _is_leaf(out) or not _is_leaf(y):
+    if "from_logits" not in str(err) or not is_leaf(out) or not is_leaf(y):
         return
     try:
         kind = losses_module.output_kind(cfg.loss_fn)
@@ -297,7 +297,7 @@ def check_finite_inputs(where: str, x: Any, data_name: str = "data") -> None:
 
 
 def _dtypes(tree: Any) -> Any:
-    return str(tree.dtype) if _is_leaf(tree) else jax.tree.map(lambda a: str(a.dtype), tree)
+    return str(tree.dtype) if is_leaf(tree) else jax.tree.map(lambda a: str(a.dtype), tree)
 
 
 def _name(fn: Any) -> str:

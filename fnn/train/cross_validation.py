@@ -106,7 +106,7 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
     fold_key, fit_key = jax.random.split(key)
     labels = None
     if stratified:
-        if not checks._is_leaf(y) or np.ndim(y) != 1:
+        if not checks.is_leaf(y) or np.ndim(y) != 1:
             raise ValueError(f"{where}: stratified=True needs y to be one array of class "
                              f"labels, shape (n,); got {jax.tree.map(np.shape, y)}")
         labels = np.asarray(y)

@@ -30,7 +30,7 @@ from fnn.layers.function import as_layer
 from fnn.train import checks
 from fnn.train.config import build_config
 from fnn.train.early_stopping import EarlyStopping
-from fnn.train.epoch import EpochConfig, _whole_epoch, plan
+from fnn.train.epoch import EpochConfig, whole_epoch, plan
 from fnn.train.evaluation import evaluation_function
 from fnn.train.fit import (FitResult, _check_monitor, _check_validation,
                            _raise_if_not_finite)
@@ -65,7 +65,7 @@ def check_keys(where: str, keys: Any) -> jax.Array:
 def _ensemble_epoch(ecfg: EpochConfig, data_axis: int | None = None) -> Callable:
     """One epoch of every member: ``(params, state, opt_state, data, keys, epoch)``; the
     data is shared (``data_axis=None``) or has a leading member axis (``0``)."""
-    epoch = functools.partial(_whole_epoch, ecfg)
+    epoch = functools.partial(whole_epoch, ecfg)
     return jax.jit(jax.vmap(epoch, in_axes=(0, 0, 0, data_axis, 0, None)))
 
 
@@ -148,7 +148,8 @@ def _keep(active: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(one, new, old)
 
 
-def _stack(parts: list) -> Any:
+def stack_members(parts: list) -> Any:
+    """Trees with a leading member axis (chunks, groups), joined along it."""
     if len(parts) == 1:
         return parts[0]
     return jax.tree.map(lambda *a: jnp.concatenate(a), *parts)
@@ -280,7 +281,7 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
                                          saving=chunk_saving(saving, first // size)))
     finally:
         bar.close()
-    params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
+    params, state, opt_state = (stack_members([r[i] for r in results]) for i in range(3))
     history = [h for r in results for h in r[3]]
     return FitResult(params, state, opt_state, history)
 
@@ -418,7 +419,7 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
 
     def whole(parts: list) -> Any:
         """The members' rows (without the repeated copies) of per-group trees."""
-        joined = _stack(parts)
+        joined = stack_members(parts)
         return joined if count * size == members else _rows(joined, 0, members, members)
 
     def save(epoch: int, finished: bool, current: Any, best_epochs: list | None) -> None:

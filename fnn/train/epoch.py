@@ -101,7 +101,9 @@ def skipped_count(opt_state: Any) -> jax.Array | None:
     return functools.reduce(jnp.add, [s.skipped for s in states])
 
 
-def _init_acc(cfg: TrainConfig, counts: dict) -> dict:
+def init_accumulator(cfg: TrainConfig, counts: dict) -> dict:
+    """The epoch's running sums at zero: one per averaged number, the summed metrics'
+    statistics ``counts``, the examples counted, the first non-finite step (``-1``)."""
     summed = set(counts)
     zero = jnp.zeros([], jnp.float32)
     return {"sums": {name: zero for name in cfg.logged_names() if name not in summed},
@@ -122,7 +124,7 @@ def _zero_counts(cfg: TrainConfig, params: Any, state: Any, data: Any, size: int
                             jnp.float32) for name in names}
 
 
-def _accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool) -> dict:
+def accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool) -> dict:
     """Add the per-step values ``stacked[name]`` (shape ``(steps,)``) of steps ``start...``
     (``acc["counts"]``, summed in the loop, passes through)."""
     losses = stacked["loss"]
@@ -143,7 +145,9 @@ def _accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool)
             "first_nonfinite": first.astype(jnp.int32)}
 
 
-def _batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) -> Any:
+def gather_batch(data: Any, perm: Any, index: Any, batch_size: int | None, size: int) -> Any:
+    """Step ``index``'s batch of ``size`` examples: rows ``perm[index*b : index*b+size]`` of
+    ``data`` (contiguous rows when ``perm`` is ``None``; all of it for ``batch_size=None``)."""
     if batch_size is None:
         return data
     if perm is None:  # shuffle=False: contiguous slices
@@ -202,11 +206,11 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
     skipping = skipped_count(opt_state) is not None
     carry, stacked = step_loop(
         ecfg, (params, state, opt_state, acc["counts"]),
-        batch_of or (lambda i: (i, _batch(data, perm, i, ecfg.batch_size, size))),
+        batch_of or (lambda i: (i, gather_batch(data, perm, i, ecfg.batch_size, size))),
         start + jnp.arange(count, dtype=jnp.int32), lambda j: start + j, steps_key, count,
         tuple(acc["sums"]), unroll)
     *carry, counts = carry
-    return (*carry, _accumulate({**acc, "counts": counts}, stacked, start, size, skipping))
+    return (*carry, accumulate({**acc, "counts": counts}, stacked, start, size, skipping))
 
 
 def epoch_key(key: Any, epoch: Any = None) -> Any:
@@ -223,11 +227,12 @@ def epoch_order(ecfg: EpochConfig, n: int, key: Any, epoch: Any = None) -> tuple
     return perm, steps_key
 
 
-def _begin(ecfg: EpochConfig, n: int, params: Any, state: Any, data: Any, key: Any,
+def begin(ecfg: EpochConfig, n: int, params: Any, state: Any, data: Any, key: Any,
            epoch: Any = None) -> tuple:
+    """``(perm, steps_key, accumulator)`` at the start of an epoch over ``n`` examples."""
     perm, steps_key = epoch_order(ecfg, n, key, epoch)
     size = n if ecfg.batch_size is None else min(ecfg.batch_size, n)
-    return perm, steps_key, _init_acc(ecfg.train, _zero_counts(ecfg.train, params, state,
+    return perm, steps_key, init_accumulator(ecfg.train, _zero_counts(ecfg.train, params, state,
                                                                 data, size))
 
 
@@ -249,10 +254,12 @@ def finish(cfg: TrainConfig, carry: tuple) -> tuple:
     return params, state, opt_state, metrics
 
 
-def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=None):
+def whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=None):
+    """One epoch over ``data`` on the device, traceable (jitted by :func:`epoch_function`,
+    vmapped over members by :mod:`fnn.train.ensemble`)."""
     n = num_examples(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
-    perm, steps_key, acc = _begin(ecfg, n, params, state, data, key, epoch)
+    perm, steps_key, acc = begin(ecfg, n, params, state, data, key, epoch)
     carry = run_steps(ecfg, (params, state, opt_state, acc), data, perm, steps_key, 0, full,
                       size, unroll=ecfg.mode == "unroll")
     if remainder:
@@ -262,7 +269,7 @@ def _whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=N
 
 @memoize
 def _jitted_begin(ecfg: EpochConfig, n: int) -> Callable:
-    return jax.jit(functools.partial(_begin, ecfg, n))
+    return jax.jit(functools.partial(begin, ecfg, n))
 
 
 @memoize
@@ -274,7 +281,8 @@ def _jitted_chunk(ecfg: EpochConfig, count: int, size: int, donate: bool) -> Cal
 
 
 @memoize
-def _jitted_finish(cfg: TrainConfig) -> Callable:
+def jitted_finish(cfg: TrainConfig) -> Callable:
+    """:func:`finish`, compiled once per configuration."""
     return jax.jit(functools.partial(finish, cfg))
 
 
@@ -292,7 +300,7 @@ def _chunked_epoch(ecfg: EpochConfig, donate: bool, params, state, opt_state, da
         carry = run[min(ecfg.chunk, full - start)](carry, data, perm, steps_key, start)
     if remainder:
         carry = _jitted_chunk(ecfg, 1, remainder, donate)(carry, data, perm, steps_key, full)
-    return _jitted_finish(ecfg.train)(carry)
+    return jitted_finish(ecfg.train)(carry)
 
 
 @memoize
@@ -304,7 +312,7 @@ def epoch_function(ecfg: EpochConfig, donate: bool) -> Callable:
     epoch index (the epoch key is then derived inside the compiled call).
     """
     if ecfg.chunk is None:
-        return jax.jit(functools.partial(_whole_epoch, ecfg),
+        return jax.jit(functools.partial(whole_epoch, ecfg),
                        donate_argnums=(0, 1, 2) if donate else ())
     return functools.partial(_chunked_epoch, ecfg, donate)
 

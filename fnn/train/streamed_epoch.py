@@ -28,8 +28,8 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from fnn.caching import memoize
-from fnn.train.epoch import (EpochConfig, _accumulate, _batch, _begin, _init_acc,
-                             _jitted_finish, epoch_order, finish, plan, run_steps,
+from fnn.train.epoch import (EpochConfig, accumulate, gather_batch, begin, init_accumulator,
+                             jitted_finish, epoch_order, finish, plan, run_steps,
                              skipped_count, step_loop)
 from fnn.train.prefetch import Prefetcher
 from fnn.train.batch_sources import Block
@@ -60,9 +60,9 @@ def per_block(ecfg: EpochConfig, structs: Any) -> int:
 
 @memoize
 def _jitted_begin(ecfg: EpochConfig, n: int, structs: Any) -> Callable:
-    def begin(params, state, key, epoch):
-        return _begin(ecfg, n, params, state, structs, key, epoch)[1:]
-    return jax.jit(begin)
+    def begin_epoch(params, state, key, epoch):
+        return begin(ecfg, n, params, state, structs, key, epoch)[1:]
+    return jax.jit(begin_epoch)
 
 
 @memoize
@@ -86,7 +86,7 @@ def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
             block = jax.tree.map(lambda a: a.reshape((count * size,) + a.shape[2:]), block)
 
         def batch_of(i):
-            return i, _batch(block, None, i - start, size, size)
+            return i, gather_batch(block, None, i - start, size, size)
         if ecfg.chunk is not None:
             carry, stacked = run_steps(ecfg, carry, None, None, steps_key, start, count, size,
                                        unroll, batch_of), None
@@ -108,9 +108,9 @@ def _jitted_end(cfg: Any, groups: tuple, skipping: bool) -> Callable:
     sums start from constant zeros there too: XLA then simplifies both alike)."""
     def end(carry, stacked):
         *carry, counts = carry
-        acc = _init_acc(cfg, counts)
+        acc = init_accumulator(cfg, counts)
         for (start, size), parts in zip(groups, stacked):
-            acc = _accumulate(acc, jax.tree.map(lambda *a: jnp.concatenate(a), *parts),
+            acc = accumulate(acc, jax.tree.map(lambda *a: jnp.concatenate(a), *parts),
                               start, size, skipping)
         return finish(cfg, (*carry, acc))
     return jax.jit(end)
@@ -197,6 +197,6 @@ def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, 
             else:
                 groups.append([block.start, block.size, [stacked]])
     if chunked:
-        return _jitted_finish(ecfg.train)(carry)
+        return jitted_finish(ecfg.train)(carry)
     groups_key = tuple((start, size) for start, size, _ in groups)
     return _jitted_end(ecfg.train, groups_key, skipping)(carry, [g[2] for g in groups])

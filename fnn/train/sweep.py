@@ -34,7 +34,7 @@ from fnn.optim.base import GradientTransformation
 from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.early_stopping import EarlyStopping
 from fnn.train import checks
-from fnn.train.ensemble import (_stack, auto_chunk_size, chunk_saving, make_saving, prepare,
+from fnn.train.ensemble import (stack_members, auto_chunk_size, chunk_saving, make_saving, prepare,
                                 train_members)
 from fnn.train.initial_values import jitted_init
 from fnn.train.progress import EpochBar, wants_bar
@@ -181,7 +181,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
                                          where, saving=chunk_saving(saving, first // size)))
     finally:
         bar.close()
-    params, state, opt_state = (_stack([r[i] for r in results]) for i in range(3))
+    params, state, opt_state = (stack_members([r[i] for r in results]) for i in range(3))
     history = [h for r in results for h in r[3]]
     best = [e for r in results for e in r[4]]
     table = Table([{**{k: _number(v) for k, v in config.items()}, **final_row(h, epoch)}

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.caching import memoize
-from fnn.optim.base import EmptyState, GradientTransformation, identity
+from fnn.optim.base import EmptyState, FreezeState, GradientTransformation, identity
 from fnn.optim.validation import check_same_tree, path_to_str
 
 
@@ -95,12 +95,6 @@ def mask_spec(where: str, arg: str, mask: Any) -> MaskSpec:
 
 class MaskedState(NamedTuple):
     """State of :func:`masked`: the inner state, built for the selected leaves only."""
-
-    inner_state: Any
-
-
-class FreezeState(NamedTuple):
-    """State of :func:`freeze`: the wrapped optimizer's state, for the trainable leaves only."""
 
     inner_state: Any
 

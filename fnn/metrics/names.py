@@ -13,8 +13,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from fnn.metrics import (_AVERAGES, _base_function, _partial_keywords, accuracy, auc,
-                         confusion_matrix, f1, precision, recall, top_k_accuracy)
+from fnn.metrics.classification import (AVERAGES, accuracy, auc, base_function,
+                                        confusion_matrix, f1, partial_keywords, precision,
+                                        recall, top_k_accuracy)
 from fnn.naming import resolve
 
 _REGISTRY = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1,
@@ -36,7 +37,7 @@ def _variant(key: str) -> Callable | None:
     for base in _AVERAGED:
         for prefix in (base, "f1_score" if base == "f1" else base):
             suffix = key[len(prefix) + 1:] if key.startswith(prefix + "_") else None
-            if suffix in _AVERAGES and suffix != "none":
+            if suffix in AVERAGES and suffix != "none":
                 return functools.partial(_REGISTRY[base], average=suffix)
     match = re.fullmatch(r"top_?(\d+)_accuracy", key)
     if match and int(match.group(1)) >= 1:
@@ -68,7 +69,7 @@ def metric_name(metric: Any) -> str:
     name = getattr(metric, "__name__", None)
     if isinstance(name, str) and name:
         return name
-    base = _base_function(metric)
+    base = base_function(metric)
     name = getattr(base, "__name__", None)
     return name if isinstance(name, str) and name else type(base).__name__
 
@@ -131,9 +132,9 @@ def with_from_logits(metric: Any, from_logits: bool | None, *, reason: str = "")
         raise TypeError(f"with_from_logits: from_logits must be True, False or None, got "
                         f"{from_logits!r}")
     from_logits = bool(from_logits)
-    if not any(_base_function(metric) is fn for fn in _THRESHOLD_METRICS):
+    if not any(base_function(metric) is fn for fn in _THRESHOLD_METRICS):
         return metric  # a user's own metric: it decides itself
-    keywords = _partial_keywords(metric)
+    keywords = partial_keywords(metric)
     given = keywords.get("from_logits")
     if given is not None:
         if bool(given) == from_logits:

@@ -57,7 +57,7 @@ __all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "top_k_a
            "auc", "get", "with_from_logits", "metric_name", "epoch_statistics",
            "EpochStatistics", "from_counts"]
 
-_AVERAGES = ("binary", "macro", "micro", "weighted", "none")
+AVERAGES = ("binary", "macro", "micro", "weighted", "none")
 
 
 def _array(x):
@@ -246,11 +246,11 @@ def _divide(num, den):
     return jnp.where(den > 0, num / safe, 0.0).astype(jnp.float32)
 
 
-def _counts(name, predictions, targets, average, num_classes, threshold, from_logits):
+def class_counts(name, predictions, targets, average, num_classes, threshold, from_logits):
     """True positives, false positives, false negatives (per class, or of class 1)."""
-    if average not in _AVERAGES:
+    if average not in AVERAGES:
         raise ValueError(f"{name}: unknown average {average!r}; expected one of "
-                         f"{', '.join(map(repr, _AVERAGES))}")
+                         f"{', '.join(map(repr, AVERAGES))}")
     yp, yt, inferred = _to_labels(name, predictions, targets, threshold, from_logits)
     if average == "binary":
         if inferred is not None and inferred > 2:
@@ -338,7 +338,7 @@ def precision(predictions, targets, *, average: str = "binary",
       ...                             from_logits=True))
       0.5000
     """
-    counts = _counts("precision", predictions, targets, average, num_classes, threshold,
+    counts = class_counts("precision", predictions, targets, average, num_classes, threshold,
                      from_logits)
     return from_counts("precision", counts, average)
 
@@ -369,7 +369,7 @@ def recall(predictions, targets, *, average: str = "binary",
       ...                          from_logits=True))
       0.5000
     """
-    counts = _counts("recall", predictions, targets, average, num_classes, threshold,
+    counts = class_counts("recall", predictions, targets, average, num_classes, threshold,
                      from_logits)
     return from_counts("recall", counts, average)
 
@@ -400,7 +400,7 @@ def f1(predictions, targets, *, average: str = "binary",
       >>> float(fnn.metrics.f1(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), from_logits=True))
       1.0000
     """
-    counts = _counts("f1", predictions, targets, average, num_classes, threshold,
+    counts = class_counts("f1", predictions, targets, average, num_classes, threshold,
                      from_logits)
     return from_counts("f1", counts, average)
 
@@ -513,14 +513,14 @@ def auc(predictions, targets, *, from_logits: bool | None = None,
                                       bins=bins))
 
 
-def _base_function(metric: Any) -> Any:
+def base_function(metric: Any) -> Any:
     """``metric`` with every ``functools.partial`` layer removed."""
     while isinstance(metric, functools.partial):
         metric = metric.func
     return metric
 
 
-def _partial_keywords(metric: Any) -> dict:
+def partial_keywords(metric: Any) -> dict:
     """The keywords bound by ``metric``'s ``functools.partial`` layers (outer ones win, as
     in a call)."""
     keywords: dict = {}
@@ -528,57 +528,3 @@ def _partial_keywords(metric: Any) -> dict:
         keywords = {**metric.keywords, **keywords}
         metric = metric.func
     return keywords
-
-
-class EpochStatistics(NamedTuple):
-    """How an epoch computes a metric exactly: ``value = result(sum of stats(batch))``."""
-
-    stats: Callable
-    result: Callable
-
-
-def epoch_statistics(metric: Any) -> EpochStatistics | None:
-    """For a metric that is not a mean over examples (precision, recall, F1 with any
-    average, AUC, and partials of them), how to accumulate it over batches: statistics
-    summed over the epoch's batches and the value computed from their sum. ``None`` for a
-    metric that is a mean over examples (accuracy, top-k accuracy) or a user's own one
-    (unless it has an ``epoch_statistics`` attribute of this type): the epoch averages
-    those over batches, weighted by batch size.
-
-    Example:
-      >>> import functools
-      >>> rule = fnn.metrics.epoch_statistics(
-      ...     functools.partial(fnn.metrics.f1, average="macro", num_classes=3))
-      >>> p, y = jnp.array([0, 1, 2, 2]), jnp.array([0, 1, 2, 1])
-      >>> total = rule.stats(p[:2], y[:2]) + rule.stats(p[2:], y[2:])    # two batches
-      >>> float(rule.result(total)) == float(fnn.metrics.f1(p, y, average="macro",
-      ...                                                    num_classes=3))
-      True
-    """
-    own = getattr(metric, "epoch_statistics", None)
-    if isinstance(own, EpochStatistics):
-        return own
-    base = _base_function(metric)
-    keywords = _partial_keywords(metric)
-    if base is auc:
-        return EpochStatistics(functools.partial(auc_counts, **keywords), auc_from_counts)
-    if base in (precision, recall, f1):
-        name = base.__name__
-        average = keywords.get("average", "binary")
-        options = {k: keywords.get(k) for k in ("num_classes", "threshold", "from_logits")}
-
-        def stats(predictions, targets):
-            return jnp.stack(_counts(name, predictions, targets, average,
-                                     **options)).astype(jnp.float32)
-
-        def result(total):
-            return from_counts(name, tuple(total), average)
-        return EpochStatistics(stats, result)
-    return None
-
-
-# Metrics by name (the registry, names with options, from_logits binding) and host-side
-# reports on a whole evaluation set: modules of their own, read as fnn.metrics.*.
-from fnn.metric_names import get, metric_name, with_from_logits  # noqa: E402
-from fnn.classification_report import (ClassificationReport,  # noqa: E402
-                                       classification_report, plot_confusion_matrix)

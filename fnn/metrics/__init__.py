@@ -1,0 +1,31 @@
+"""Metrics: classification metrics, metrics by name, exact epoch statistics, reports.
+
+Read as ``fnn.metrics.*``. The package is laid out one way, each module importing
+only those above it in this list:
+
+- :mod:`fnn.metrics.classification`: the metric functions ``metric(predictions,
+  targets, ...)`` (accuracy, precision, recall, F1, AUC, top-k accuracy, the
+  confusion matrix) and how they read predictions and targets as labels;
+- :mod:`fnn.metrics.epoch_statistics`: how a training epoch computes precision,
+  recall, F1 and AUC exactly (statistics summed over batches);
+- :mod:`fnn.metrics.names`: the registry behind :func:`get` (names with options such
+  as ``"f1_macro"``, ``"top_3_accuracy"``) and :func:`with_from_logits`;
+- :mod:`fnn.classification_report`: host-side reports on a whole evaluation set.
+"""
+
+from fnn.metrics.classification import (AUC_BINS, accuracy, auc, auc_counts, auc_from_counts,
+                                        confusion_matrix, f1, from_counts, precision, recall,
+                                        top_k_accuracy)
+from fnn.metrics.epoch_statistics import EpochStatistics, epoch_statistics
+from fnn.metrics.names import get, metric_name, with_from_logits
+from fnn.classification_report import (ClassificationReport, classification_report,
+                                       plot_confusion_matrix)
+from fnn.preprocessing import check_labels, is_concrete
+
+__all__ = [
+    "accuracy", "precision", "recall", "f1", "auc", "top_k_accuracy", "confusion_matrix",
+    "auc_counts", "auc_from_counts", "from_counts", "AUC_BINS",
+    "EpochStatistics", "epoch_statistics",
+    "get", "metric_name", "with_from_logits",
+    "ClassificationReport", "classification_report", "plot_confusion_matrix",
+]
