@@ -1,43 +1,52 @@
 #!/usr/bin/env bash
-# fnn on a real accelerator, in one prepared run of under 8 minutes (issue 10).
+# fnn on a real accelerator, in one prepared run of under 8 minutes (issues 10, 25).
 #
-#   bash benchmarks/device_check.sh [cuda12|cuda13]      (default: cuda12)
+#   bash benchmarks/device_check.sh            (the device tool: run it from the repo root)
 #
-# On a machine with an NVIDIA GPU: makes a fresh virtual environment with JAX's CUDA
-# build (the README's extra), runs the tests that matter on a GPU (mixed precision with
-# bfloat16/float16 and loss scaling, buffer donation, the dispatch default, sharding over
-# the real devices, convolutions and attention on cuDNN), then fit against hand-written
-# JAX, and prints one table. It writes the table to $OUT (the device tool's folder) or to
-# benchmarks/results/device_check.txt. Status: prepared, not yet run on a GPU.
+# Runs the tree as it is with the machine's own Python ($PYTHON, default python3) and
+# PYTHONPATH=., installing nothing: the lent GPU machines reach no package registry, and
+# their python3 already has JAX with CUDA, chex, tqdm, pytest, hypothesis, scikit-learn,
+# matplotlib and safetensors (not grain: the tests that need it skip, saying so). It runs
+# the tests that matter on a GPU (mixed precision with bfloat16/float16 and loss scaling,
+# buffer donation, the dispatch default, sharding over the real devices, convolutions and
+# attention on cuDNN), then fit against hand-written JAX, and writes one table to
+# $OUT/device_check.txt (the device tool's folder) or benchmarks/results/device_check.txt.
+# The same command line runs on a CPU-only machine (checked there; the GPU rows then
+# describe the CPU). Status: prepared and run on CPU; not yet run on a GPU.
 set -u
 cd "$(dirname "$0")/.."
-extra="${1:-cuda12}"
+py="${PYTHON:-python3}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export FNN_TEST_CACHE="${FNN_TEST_CACHE:-${TMPDIR:-/tmp}/fnn-device-cache}"
 out_dir="${OUT:-benchmarks/results}"
 mkdir -p "$out_dir"
 report="$out_dir/device_check.txt"
-venv="${TMPDIR:-/tmp}/fnn-device-venv"
 start=$(date +%s)
 
-python3 -m venv "$venv" && . "$venv/bin/activate"
-pip install -q -e ".[test,$extra]" || { echo "install failed"; exit 1; }
+"$py" -c "import jax, chex, tqdm, numpy" 2>/dev/null || {
+  echo "device_check: $py lacks jax, chex, tqdm or numpy (nothing is installed here)" \
+    | tee "$report"; exit 1; }
 
 {
   echo "# fnn device check, $(date -u +%Y-%m-%dT%H:%MZ)"
-  python - <<'PY'
-import jax
+  "$py" - <<'PY'
+import importlib.util, jax
+missing = [m for m in ("grain", "sklearn", "safetensors", "hypothesis")
+           if importlib.util.find_spec(m) is None]
 print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+print(f"not installed (their tests skip): {missing or 'none'}")
 PY
 } | tee "$report"
 
 # 1. the tests that matter on an accelerator (each file small; the suite's cache helps)
-timeout 300 python -m pytest -q -x \
+timeout 240 "$py" -m pytest -q -x -rs -p no:cacheprovider \
   tests/test_train_precision.py tests/test_train_loss_scaling.py tests/test_train_dispatch.py \
   tests/test_train_epoch.py tests/test_optim_compile.py tests/test_layers_conv.py \
-  tests/test_layers_attention.py tests/test_layers_normalization.py 2>&1 | tail -3 \
+  tests/test_layers_attention.py tests/test_layers_normalization.py 2>&1 | tail -6 \
   | sed 's/^/tests: /' | tee -a "$report"
 
 # 2. facts measured on the real devices, one table
-timeout 200 python - <<'PY' 2>&1 | tee -a "$report"
+timeout 100 "$py" - <<'PY' 2>&1 | tee -a "$report"
 import time
 import jax, jax.numpy as jnp, numpy as np
 import fnn
@@ -79,6 +88,6 @@ for label, value in rows:
 PY
 
 # 3. fit against hand-written JAX on the device
-timeout 240 python benchmarks/bench_fit.py --reps 3 --cases big,small --no-write 2>&1 \
+timeout 110 "$py" benchmarks/bench_fit.py --reps 3 --cases big,small --no-write 2>&1 \
   | tail -12 | tee -a "$report"
 echo "total: $(( $(date +%s) - start )) s" | tee -a "$report"

@@ -42,7 +42,7 @@ def load_digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
     Args:
       images: return ``x`` as NHWC images of shape ``(1797, 8, 8, 1)`` (for
-        convolutions and :mod:`fnn.train.augment`) instead of flat rows of 64.
+        convolutions and :mod:`fnn.train.data.augment`) instead of flat rows of 64.
 
     Returns:
       ``(x, y)``: ``x`` float32 of shape ``(1797, 64)`` or ``(1797, 8, 8, 1)``;

@@ -14,6 +14,37 @@ import sys
 
 MOVED: dict[str, str] = {
     "fnn.metric_names": "fnn.metrics.names",
+    # fnn/train laid out by concern (issue 25); fnn.train.data, .epoch and .step are
+    # packages now, which re-export the names of the modules they replace
+    "fnn.train.allocator": "fnn.train.system.allocator",
+    "fnn.train.compile_cache": "fnn.train.system.compile_cache",
+    "fnn.train.determinism": "fnn.train.system.determinism",
+    "fnn.train.batch_sources": "fnn.train.data.batch_sources",
+    "fnn.train.streaming": "fnn.train.data.streaming",
+    "fnn.train.shuffle": "fnn.train.data.shuffle",
+    "fnn.train.prefetch": "fnn.train.data.prefetch",
+    "fnn.train.augment": "fnn.train.data.augment",
+    "fnn.train.sample_weights": "fnn.train.data.sample_weights",
+    "fnn.train.config": "fnn.train.step.train_config",
+    "fnn.train.outputs": "fnn.train.step.outputs",
+    "fnn.train.precision": "fnn.train.step.precision",
+    "fnn.train.loss_scaling": "fnn.train.step.loss_scaling",
+    "fnn.train.gradients": "fnn.train.step.gradients",
+    "fnn.train.checks": "fnn.train.step.checks",
+    "fnn.train.streamed_epoch": "fnn.train.epoch.streamed",
+    "fnn.train.data_parallel": "fnn.train.epoch.data_parallel",
+    "fnn.train.dispatch": "fnn.train.epoch.dispatch",
+    "fnn.train.strategy": "fnn.train.epoch.strategy",
+    "fnn.train.streamed_evaluation": "fnn.train.epoch.streamed_evaluation",
+    "fnn.train.callbacks": "fnn.train.loop.callbacks",
+    "fnn.train.early_stopping": "fnn.train.loop.early_stopping",
+    "fnn.train.progress": "fnn.train.loop.progress",
+    "fnn.train.resume": "fnn.train.loop.resume",
+    "fnn.train.initial_values": "fnn.train.loop.initial_values",
+    "fnn.train.ensemble": "fnn.train.many.ensemble",
+    "fnn.train.sweep": "fnn.train.many.sweep",
+    "fnn.train.cross_validation": "fnn.train.many.cross_validation",
+    "fnn.train.table": "fnn.train.many.table",
 }
 
 
@@ -28,4 +59,6 @@ def install(prefix: str = "fnn") -> None:
             continue
         module = importlib.import_module(new)
         sys.modules[old] = module
-        setattr(sys.modules[prefix], old.rsplit(".", 1)[1], module)
+        package, name = sys.modules[prefix], old.rsplit(".", 1)[1]
+        if not hasattr(package, name):    # fnn.train.sweep stays the function
+            setattr(package, name, module)

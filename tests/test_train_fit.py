@@ -224,7 +224,8 @@ def test_donating_fit_keeps_callers_arrays_and_gives_the_same_result(monkeypatch
                 progress=False, validation_data=(X[:7], Y[:7]),
                 early_stopping=fnn.EarlyStopping("val_loss", patience=1))
     plain = fnn.fit(MODEL, LOSS, opt, (X, Y), **args)
-    monkeypatch.setattr(importlib.import_module("fnn.train.fit"), "donate_buffers", lambda: True)
+    monkeypatch.setattr(importlib.import_module("fnn.train.epoch.placement"), "donate_buffers",
+                        lambda: True)
     donated = fnn.fit(MODEL, LOSS, opt, (X, Y), **args)
     assert_same_bits(donated.params, plain.params)
     assert donated.history == plain.history

@@ -48,7 +48,7 @@ class Manager:
 
     def __init__(self, directory: str | os.PathLike, *, keep: int = 3, best: str | None = None,
                  mode: str = "auto"):
-        from fnn.train.early_stopping import monitor_mode
+        from fnn.train.loop.early_stopping import monitor_mode
         check_int("checkpoint.Manager", "keep", keep)
         self.directory = os.fspath(directory)
         self.keep = keep

@@ -22,10 +22,6 @@ from fnn.classification_report import (ClassificationReport, classification_repo
                                        plot_confusion_matrix)
 from fnn.preprocessing import check_labels, is_concrete
 
-__all__ = [
-    "accuracy", "precision", "recall", "f1", "auc", "top_k_accuracy", "confusion_matrix",
-    "auc_counts", "auc_from_counts", "from_counts", "AUC_BINS",
-    "EpochStatistics", "epoch_statistics",
-    "get", "metric_name", "with_from_logits",
-    "ClassificationReport", "classification_report", "plot_confusion_matrix",
-]
+__all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "top_k_accuracy",
+           "auc", "get", "with_from_logits", "metric_name", "epoch_statistics",
+           "EpochStatistics", "from_counts"]

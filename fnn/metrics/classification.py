@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -54,8 +54,7 @@ import numpy as np
 from fnn.preprocessing import check_labels, is_concrete
 
 __all__ = ["accuracy", "precision", "recall", "f1", "confusion_matrix", "top_k_accuracy",
-           "auc", "get", "with_from_logits", "metric_name", "epoch_statistics",
-           "EpochStatistics", "from_counts"]
+           "auc", "from_counts"]
 
 AVERAGES = ("binary", "macro", "micro", "weighted", "none")
 

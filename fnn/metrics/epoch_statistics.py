@@ -55,6 +55,6 @@ def epoch_statistics(metric: Any) -> EpochStatistics | None:
                                      **options)).astype(jnp.float32)
 
         def result(total):
-            return fromclass_counts(name, tuple(total), average)
+            return from_counts(name, tuple(total), average)
         return EpochStatistics(stats, result)
     return None

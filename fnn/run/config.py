@@ -219,7 +219,7 @@ def _load_data(check: _Checker, data: dict, split: float | None) -> tuple[tuple,
     if not split:
         train, held_out = (x, y), None
     else:       # fit's own rule: the last fraction, before any shuffling
-        from fnn.train.data import split_off_validation
+        from fnn.train.data.splits import split_off_validation
         try:
             train, held_out = split_off_validation(x, y, split, None)
         except ValueError as error:

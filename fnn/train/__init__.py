@@ -1,48 +1,60 @@
-"""Training: the jitted step and epoch, fit/evaluate/predict, data splits, augmentation, mixed precision.
+"""Training: fit/evaluate/predict, many models at once, and the pieces they are made of.
 
-The pieces, from the bottom up (see ``docs/training.md``):
+The package is laid out by concern, one folder each, and imports run one way, from the
+top of this list to the bottom (a module imports only from its own folder and the
+folders below it; ``tests/test_architecture.py`` checks it):
 
-- :func:`make_train_step`: one jitted step ``(params, state, opt_state, batch, key)``;
-- :func:`make_epoch`: a whole epoch of steps in one compiled call, metrics on the device;
-- :func:`fit`, :func:`evaluate`, :func:`predict`: the workflow in one call;
-- :class:`EarlyStopping`, :func:`loss_scaled`, :func:`enable_compilation_cache`,
-  :func:`tune_cpu_allocator`;
-- :mod:`fnn.train.data` (train/dev/test splits, k-fold), :mod:`fnn.train.shuffle`
-  (the O(n) per-epoch shuffle), :mod:`fnn.train.augment`,
-  :mod:`fnn.train.precision` (mixed-precision policies), :mod:`fnn.train.loss_scaling`
-  (float16 loss scaling), :mod:`fnn.train.dispatch` (scan / unroll / step).
+- ``many/``: :func:`fit_ensemble`, :func:`sweep`, :func:`cross_validate` (vmapped
+  members, one shared host loop);
+- ``fit.py``, ``evaluation.py``: :func:`fit` (a plan of named stages), :func:`evaluate`,
+  :func:`predict`;
+- ``loop/``: the host side between epochs (starting values, history and its checks,
+  early stopping, callbacks, the progress bar, checkpoints and resume);
+- ``epoch/``: the compiled passes over a dataset (in memory, streamed, data parallel,
+  dispatch, evaluation passes); :func:`make_epoch`;
+- ``step/``: what one step computes (configuration, outputs, precision, loss scaling,
+  gradients, the checks on shapes); :func:`make_train_step`;
+- ``data/``: getting data in (splits, shuffle, augmentation, sample weights, streamed
+  sources and their background reader);
+- ``system/``: process-wide opt-ins (compilation cache, allocator, determinism).
 
-Imports run one way, from the top down: ``fit`` -> ``epoch`` -> ``step`` ->
-``gradients``, each reading its static setup from :mod:`fnn.train.config`.
+``docs/architecture.md`` follows one ``fit`` call through them. The modules' former
+flat paths (``fnn.train.augment``, ``fnn.train.streaming``, ...) still work: they are
+aliases of the moved modules (:mod:`fnn.moved_modules`).
 """
 
-from fnn.train import (augment, data, dispatch, loss_scaling, outputs, precision, shuffle,
-                       strategy)
-from fnn.train.allocator import tune_cpu_allocator
-from fnn.train.compile_cache import (compilation_cache_path, disable_compilation_cache,
-                                     enable_compilation_cache)
-from fnn.train.data import kfold_indices, split_indices, train_dev_test_split
-from fnn.train.dispatch import prefers_unrolled
-from fnn.train.early_stopping import EarlyStopping, EarlyStoppingState
-from fnn.train.callbacks import (Callback, LearningRateScheduler, ModelCheckpoint,
-                                 ReduceLROnPlateau)
-from fnn.train.epoch import make_epoch
+from fnn.train import data
+from fnn.train.data import augment, shuffle
+from fnn.train.data.shuffle import index_shuffle, shuffled_indices
+from fnn.train.data.splits import kfold_indices, split_indices, train_dev_test_split
+from fnn.train.system import (compilation_cache_path, disable_compilation_cache,
+                              enable_compilation_cache, tune_cpu_allocator)
+from fnn.train.step import loss_scaling, outputs, precision
+from fnn.train.step.loss_scaling import (DynamicLossScale, LossScaledState, NoOpLossScale,
+                                         StaticLossScale, loss_scaled)
+from fnn.train.step.precision import Policy, get_policy
+from fnn.train.step.train_step import make_train_step
+from fnn.train.epoch import dispatch, strategy
+from fnn.train.epoch.dispatch import prefers_unrolled
+from fnn.train.epoch.in_memory import make_epoch
+from fnn.train.loop.callbacks import (Callback, LearningRateScheduler, ModelCheckpoint,
+                                      ReduceLROnPlateau)
+from fnn.train.loop.early_stopping import EarlyStopping, EarlyStoppingState
 from fnn.train.evaluation import evaluate, predict
 from fnn.train.fit import FitResult, fit
-from fnn.train.ensemble import fit_ensemble
-from fnn.train.sweep import SweepResult, sweep
-from fnn.train.table import Table
-from fnn.train.cross_validation import CrossValidationResult, cross_validate
-from fnn.train.loss_scaling import (DynamicLossScale, LossScaledState, NoOpLossScale,
-                                    StaticLossScale, loss_scaled)
-from fnn.train.precision import Policy, get_policy
-from fnn.train.shuffle import index_shuffle, shuffled_indices
-from fnn.train.step import make_train_step
+from fnn.train.many.ensemble import fit_ensemble
+from fnn.train.many.sweep import SweepResult, sweep
+from fnn.train.many.table import Table
+from fnn.train.many.cross_validation import CrossValidationResult, cross_validate
+from fnn import moved_modules
+
+moved_modules.install("fnn.train")
 
 __all__ = [
     "fit", "fit_ensemble", "sweep", "SweepResult", "Table", "cross_validate",
     "CrossValidationResult", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
     "EarlyStopping", "EarlyStoppingState", "loss_scaled", "LossScaledState",
+    "Callback", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau",
     "enable_compilation_cache", "disable_compilation_cache", "compilation_cache_path",
     "tune_cpu_allocator",
     "prefers_unrolled",

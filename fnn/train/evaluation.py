@@ -4,7 +4,7 @@ Both run the model in evaluation mode (``train=False``: no dropout, the
 model state read but not updated) in one compiled program. With ``batch_size`` the data is
 processed ``batch_size`` examples at a time (``lax.map``, or a loop of
 compiled calls for models that are slow inside loops on CPU, see
-:mod:`fnn.train.strategy`), the last partial batch on its own; the outputs
+:mod:`fnn.train.epoch.strategy`), the last partial batch on its own; the outputs
 are concatenated. ``evaluate`` computes the loss and every metric once, on
 all the outputs, so each is the exact dataset value (the mean loss over all
 examples; precision/recall/F1 of the whole set).
@@ -21,73 +21,18 @@ import jax.numpy as jnp
 
 from fnn.caching import memoize
 from fnn.layers.function import as_layer
-from fnn.train import checks, data_parallel, sample_weights, streaming
-from fnn.train import streamed_evaluation as streamed
-from fnn.train.precision import get_policy, inference_forward
-from fnn.train.progress import wants_bar
-from fnn.train.config import TrainConfig, check_output_activation, resolve_metrics
-from fnn.train.data import num_examples
-from fnn.train.outputs import resolve_loss
-from fnn.train.dispatch import prefers_unrolled
+from fnn.train.step import checks
+from fnn.train.epoch import data_parallel
+from fnn.train.data import sample_weights
+from fnn.train.data import streaming
+from fnn.train.epoch import streamed_evaluation as streamed
+from fnn.train.step.precision import get_policy
+from fnn.train.loop.progress import wants_bar
+from fnn.train.step.train_config import TrainConfig, check_output_activation, resolve_metrics
+from fnn.train.data.splits import num_examples
+from fnn.train.step.outputs import resolve_loss
+from fnn.train.epoch.evaluation import concat, evaluation_function, forward_function, score
 from fnn.validation import check_int
-
-
-def _split(x: Any, batch_size: int) -> tuple[Any, Any, int]:
-    n = num_examples(x)
-    full = n // batch_size
-    head = jax.tree.map(lambda a: a[:full * batch_size].reshape(
-        (full, batch_size) + a.shape[1:]), x)
-    tail = jax.tree.map(lambda a: a[full * batch_size:], x)
-    return head, tail, n - full * batch_size
-
-
-def _concat(parts: list) -> Any:
-    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *parts)
-
-
-def _scanned_forward(model, policy, batch_size, params, state, x):
-    apply = functools.partial(inference_forward, model, policy, params, state)
-    if batch_size is None or batch_size >= num_examples(x):
-        return apply(x)
-    head, tail, rest = _split(x, batch_size)
-    outs = jax.lax.map(apply, head)
-    outs = jax.tree.map(lambda o: o.reshape((-1,) + o.shape[2:]), outs)
-    return _concat([outs, apply(tail)]) if rest else outs
-
-
-@memoize
-def forward_function(model: Any, policy: Any, batch_size: int | None) -> Callable:
-    """``forward(params, state, x) -> outputs`` for the whole of ``x``."""
-    if batch_size is None or not prefers_unrolled(model):
-        return jax.jit(functools.partial(_scanned_forward, model, policy, batch_size))
-    one = jax.jit(functools.partial(inference_forward, model, policy))
-
-    def forward(params, state, x):
-        n = num_examples(x)
-        parts = [one(params, state, jax.tree.map(lambda a: a[i:i + batch_size], x))
-                 for i in range(0, n, batch_size)]
-        return parts[0] if len(parts) == 1 else _concat(parts)
-
-    return forward
-
-
-def _score(loss_fn: Callable | None, metric_fns: tuple, out: Any, y: Any) -> dict:
-    result = {} if loss_fn is None else {"loss": loss_fn(out, y)}
-    result.update({name: fn(out, y) for name, fn in metric_fns})
-    return result
-
-
-@memoize
-def evaluation_function(model: Any, loss_fn: Callable | None, metric_fns: tuple,
-                        batch_size: int | None, policy: Any) -> Callable:
-    """``evaluate(params, state, x, y) -> {name: device scalar}`` (no host transfer)."""
-    score = functools.partial(_score, loss_fn, metric_fns)
-    if batch_size is None or not prefers_unrolled(model):
-        return jax.jit(lambda params, state, x, y: score(
-            _scanned_forward(model, policy, batch_size, params, state, x), y))
-    forward = forward_function(model, policy, batch_size)
-    score = jax.jit(score)
-    return lambda params, state, x, y: score(forward(params, state, x), y)
 
 
 def _forward_with_bar(where: str, model: Any, policy: Any, batch_size: int, params: Any,
@@ -106,7 +51,7 @@ def _forward_with_bar(where: str, model: Any, policy: Any, batch_size: int, para
             part = jax.tree.map(lambda a: a[start:start + chunk], x)
             parts.append(jax.block_until_ready(forward(params, state, part)))
             bar.update(num_examples(part))
-    return parts[0] if len(parts) == 1 else _concat(parts)
+    return parts[0] if len(parts) == 1 else concat(parts)
 
 
 def _shows_bar(verbose: Any, batch_size: int | None, where: str) -> bool:
@@ -126,11 +71,11 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
       params, state: the trained parameters and state (``state={}`` if none).
       x: inputs with a leading batch axis (numpy or JAX); or a memory-mapped array, or
         an iterable of input batches (or of ``(x, y)`` pairs, ``y`` unused), streamed
-        batch by batch as ``fit`` streams (:mod:`fnn.train.streamed_evaluation`).
+        batch by batch as ``fit`` streams (:mod:`fnn.train.epoch.streamed_evaluation`).
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass (default: params' dtype).
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
-        does (:func:`fnn.train.data_parallel.place`).
+        does (:func:`fnn.train.epoch.data_parallel.place`).
       verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
         terminal (the same outputs, computed in about 20 calls); ``0``: none.
       stream, prefetch: as for :func:`fnn.fit`.
@@ -149,10 +94,10 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
     model = as_layer(model)
     check_int("predict", "batch_size", batch_size, allow_none=True)
     policy = None if precision is None else get_policy(precision)
-    source = streamed.open_source("predict", x, stream, inputs_only=True)
+    source = streaming.open_source("predict", x, stream, inputs_only=True)
     if source is not None:
         _streamed_only("predict", mesh=mesh)
-        streamed.check_batch_size("predict", source, batch_size)
+        streaming.check_batch_size("predict", source, batch_size)
         streaming.set_value_check(source, lambda xb: checks.check_input_values(
             "predict", model, xb, ""))
         with _bar(verbose, source, "predict") as bar:
@@ -182,7 +127,7 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       model: an fnn layer or a pure function ``apply(params, x)``.
       params, state: the parameters and state.
       data: a pair ``(x, y)``; or memory-mapped arrays, or an iterable of ``(x, y)``
-        batches, streamed batch by batch (:mod:`fnn.train.streamed_evaluation`: the
+        batches, streamed batch by batch (:mod:`fnn.train.epoch.streamed_evaluation`: the
         loss and metrics are then sums over the batches divided at the end, equal to
         the in-memory values up to float rounding).
       loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry);
@@ -195,9 +140,9 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass.
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
-        does (:func:`fnn.train.data_parallel.place`).
+        does (:func:`fnn.train.epoch.data_parallel.place`).
       sample_weight, class_weight: weight the loss as ``fit`` does,
-        ``(1/N) sum_i w_i l_i`` (:mod:`fnn.train.sample_weights`); metrics unweighted.
+        ``(1/N) sum_i w_i l_i`` (:mod:`fnn.train.data.sample_weights`); metrics unweighted.
       verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
         terminal (the same numbers); ``0``: none.
       stream, prefetch: as for :func:`fnn.fit`.
@@ -218,12 +163,12 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
     """
     model = as_layer(model)
     check_int("evaluate", "batch_size", batch_size, allow_none=True)
-    source = streamed.open_source("evaluate", data, stream)
+    source = streaming.open_source("evaluate", data, stream)
     if source is not None:
         _streamed_only("evaluate", mesh=mesh, sample_weight=sample_weight,
                        class_weight=class_weight)
-        streamed.check_batch_size("evaluate", source, batch_size)
-        data = streamed.first_batch(source, batch_size)
+        streaming.check_batch_size("evaluate", source, batch_size)
+        data = streaming.first_batch(source, batch_size)
     x, y = checks.check_data("evaluate", data, "data")
     if loss is None and not metrics:
         raise ValueError("evaluate: give a loss and/or metrics to compute")
@@ -289,7 +234,7 @@ def _bar(verbose: Any, source: Any, where: str) -> Any:
 
 @memoize
 def _jitted_score(loss_fn: Callable | None, metric_fns: tuple) -> Callable:
-    return jax.jit(functools.partial(_score, loss_fn, metric_fns))
+    return jax.jit(functools.partial(score, loss_fn, metric_fns))
 
 
 def _no_loss(predictions: Any, targets: Any) -> jax.Array:

@@ -1,0 +1,3 @@
+"""Many models in one program: ensembles (one model per key), sweeps (one per
+hyperparameter configuration) and k-fold cross-validation, trained as vmapped members
+by one shared host loop (:mod:`.members`)."""

@@ -1,4 +1,0 @@
-"""The former name of :mod:`fnn.train.dispatch` (how an epoch's steps are dispatched), kept for users' imports."""
-
-from fnn.train.dispatch import (DEFAULT_UNROLL, STRATEGIES, loop_friendly_on_cpu,  # noqa: F401
-                                prefers_unrolled, resolve)
