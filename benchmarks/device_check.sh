@@ -12,7 +12,9 @@
 # attention on cuDNN), then fit against hand-written JAX, and writes one table to
 # $OUT/device_check.txt (the device tool's folder) or benchmarks/results/device_check.txt.
 # The same command line runs on a CPU-only machine (checked there; the GPU rows then
-# describe the CPU). Status: prepared and run on CPU; not yet run on a GPU.
+# describe the CPU). The tests run in one process, without the suite's xdist workers (the
+# machine may lack pytest-xdist, and two processes would both claim the GPU's memory), at
+# XLA's default codegen. Status: prepared and run on CPU; not yet run on a GPU.
 set -u
 cd "$(dirname "$0")/.."
 py="${PYTHON:-python3}"
@@ -39,7 +41,7 @@ PY
 } | tee "$report"
 
 # 1. the tests that matter on an accelerator (each file small; the suite's cache helps)
-timeout 200 "$py" -m pytest -q -x -rs -p no:cacheprovider \
+FNN_TEST_XLA_OPT=default timeout 200 "$py" -m pytest -q -x -rs -o addopts="-p no:cacheprovider" \
   tests/test_train_precision.py tests/test_train_loss_scaling.py tests/test_train_dispatch.py \
   tests/test_train_epoch.py tests/test_optim_compile.py tests/test_layers_conv.py \
   tests/test_layers_attention.py tests/test_layers_normalization.py 2>&1 | tail -6 \

@@ -153,6 +153,7 @@ def test_prelu_per_feature_alpha_values_and_gradients():
         A.prelu(x, jnp.ones(4))
 
 
+@pytest.mark.default_codegen
 def test_jit_and_vmap_give_the_eager_values_without_recompiling():
     x = jnp.asarray(np.linspace(-3, 3, 8).reshape(2, 4), jnp.float32)
     traces = []

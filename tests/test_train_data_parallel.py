@@ -20,13 +20,18 @@ SCRIPT = pathlib.Path(__file__).parent / "scripts" / "data_parallel_check.py"
 @pytest.fixture(scope="module")
 def eight_devices():
     """The JSON line of scripts/data_parallel_check.py run over 8 emulated devices."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    env = {**os.environ, "XLA_FLAGS": _with_devices(8),
            "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
+
+
+def _with_devices(count: int) -> str:
+    """The suite's XLA_FLAGS (conftest.py) with ``count`` emulated CPU devices."""
+    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}"
 
 def test_fit_over_eight_devices_equals_one_device(eight_devices):
     result = eight_devices

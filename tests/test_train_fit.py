@@ -63,6 +63,7 @@ def assert_same_bits(a, b):
     jax.tree.map(lambda u, v: np.testing.assert_array_equal(np.asarray(u), np.asarray(v)), a, b)
 
 
+@pytest.mark.default_codegen
 @pytest.mark.parametrize("batch_size", [None, 1, 8], ids=["batch_gd", "sgd", "minibatch"])
 def test_fit_reproduces_hand_written_loop_bit_for_bit(batch_size):
     opt = fnn.optim.adam(0.01)
@@ -74,6 +75,7 @@ def test_fit_reproduces_hand_written_loop_bit_for_bit(batch_size):
     assert result.state == {}
 
 
+@pytest.mark.default_codegen
 def test_step_strategy_is_bit_exact_and_unroll_within_rounding():
     # A python loop of jitted steps compiles the same step program as the hand-written
     # loop: same bits. The unrolled chunk lets XLA fuse across consecutive steps, which

@@ -14,6 +14,11 @@ import numpy as np
 SCRIPT = pathlib.Path(__file__).parent / "scripts" / "multiprocess_check.py"
 
 
+
+def _with_devices(count: int) -> str:
+    """The suite's XLA_FLAGS (conftest.py) with ``count`` emulated CPU devices."""
+    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={count}"
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -25,11 +30,11 @@ def test_two_processes_train_like_one(tmp_path):
     port = str(_free_port())
     procs = [subprocess.Popen(
         [sys.executable, str(SCRIPT), port, str(i), str(tmp_path / f"p{i}.npz")],
-        env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+        env={**env, "XLA_FLAGS": _with_devices(4)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     single = subprocess.run(
         [sys.executable, str(SCRIPT), "single", str(tmp_path / "single.npz")],
-        env={**env, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
+        env={**env, "XLA_FLAGS": _with_devices(8)},
         capture_output=True, text=True, timeout=300)
     errors = []
     for p in procs:

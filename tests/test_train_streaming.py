@@ -56,6 +56,7 @@ def in_memory_batches(epoch, n=21, batch_size=4):
             for i in range(0, n, batch_size)]
 
 
+@pytest.mark.default_codegen
 @pytest.mark.parametrize("steps_per_block", [None, 1, 2], ids=["one_block", "1", "2"])
 def test_a_streamed_memmap_fit_equals_the_in_memory_fit_bit_for_bit(memmaps, in_memory,
                                                                     monkeypatch, steps_per_block):
@@ -89,6 +90,7 @@ def test_an_iterable_of_the_in_memory_batches_equals_the_in_memory_fit(in_memory
     assert_same_fit(in_memory, streamed)
 
 
+@pytest.mark.default_codegen
 def test_a_chunked_model_streams_in_its_own_chunks_bit_for_bit(memmaps):
     xm, ym, _ = memmaps
     kw = {**FIT, "strategy": "unroll", "steps_per_dispatch": 2}
