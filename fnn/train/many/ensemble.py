@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 import numpy as np
 
 from fnn.caching import memoize
@@ -76,19 +77,47 @@ def _jitted_member_init(model: Any, x_struct: Any) -> Callable:
     return jax.jit(jax.vmap(jitted_init(model, shape_key(x_struct))))
 
 
+class TracedInit:
+    """An optimizer's ``init`` traced for one member's parameters, equal to another exactly
+    when both compute the same (the jaxpr's text, its constants, the output structure):
+    ``fnn.optim.adam(1e-3)`` written twice traces to equal values."""
+
+    def __init__(self, optimizer: Any, member: Any):
+        self.closed, shape = jax.make_jaxpr(optimizer.init, return_shape=True)(member)
+        self.out_tree = jax.tree.structure(shape)
+        consts = [np.asarray(c) for c in self.closed.consts]
+        self.key = (str(self.closed.jaxpr), str(self.out_tree),
+                    tuple((c.dtype.str, c.shape, c.tobytes()) for c in consts))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, TracedInit) and self.key == other.key
+
+
+@memoize
+def _vmapped_init(traced: TracedInit) -> Callable:
+    run = jax_core.jaxpr_as_fun(traced.closed)
+    return jax.jit(jax.vmap(lambda leaves: run(*leaves)))
+
+
 def member_init(model: Any, optimizer: Any, x_struct: Any) -> Callable:
     """``init(keys) -> (params, state, opt_state)`` with a leading member axis: each member
     initialised as ``fit`` initialises it.
 
-    The compiled part depends only on the model and the input's shapes; the optimizer's
-    ``init`` runs vmapped outside it (it builds zeros and the hyperparameters' arrays), so a
-    fresh but equal optimizer, ``fnn.optim.adam(1e-3)`` written again, builds no program.
+    The model's init is compiled per model and input layout, the optimizer's per what it
+    computes (:class:`TracedInit`), so a fresh but equal optimizer,
+    ``fnn.optim.adam(1e-3)`` written again, builds no program.
     """
     init = _jitted_member_init(model, x_struct)
 
     def run(keys: jax.Array) -> tuple:
         params, state = init(keys)
-        return params, state, jax.vmap(optimizer.init)(params)
+        member = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
+        traced = TracedInit(optimizer, member)
+        leaves = _vmapped_init(traced)(jax.tree.leaves(params))
+        return params, state, jax.tree.unflatten(traced.out_tree, leaves)
     return run
 
 
