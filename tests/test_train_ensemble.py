@@ -96,11 +96,12 @@ def test_bad_chunk_size_and_raw_uint32_keys():
 
 def test_members_are_chunked_automatically_when_memory_is_short(monkeypatch):
     from fnn.train import ensemble
+    from fnn.train.many import memory
     opt = fnn.optim.adam(0.05)
     options = {**OPTIONS, "epochs": 2}
     together = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
     per_member = ensemble.member_bytes(MODEL, opt, X, 16)
-    monkeypatch.setattr(ensemble, "available_memory", lambda: 4 * per_member)   # 2 at a time
+    monkeypatch.setattr(memory, "available_memory", lambda: 4 * per_member)   # 2 at a time
     assert ensemble.auto_chunk_size(MODEL, opt, X, 16, 3) == 2
     chunks = []
     original = ensemble.train_members
@@ -128,13 +129,13 @@ def test_skipped_steps_are_counted_per_epoch_as_in_fit():
 def test_groups_of_members_on_several_cores_change_nothing(monkeypatch, cores):
     """On a CPU the members train in one group per core (3 members on 2 cores: groups of 2,
     the last member repeated and its copy dropped); any grouping gives the same members."""
-    from fnn.train import ensemble
+    from fnn.train.many import members
     opt = fnn.optim.sgd(0.5)
     rule = fnn.EarlyStopping(monitor="val_loss", patience=0)
     options = {**OPTIONS, "epochs": 6, "early_stopping": rule}
-    monkeypatch.setattr(ensemble, "parallel_groups", lambda members: 3)
+    monkeypatch.setattr(members, "parallel_groups", lambda members: 3)
     reference = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
-    monkeypatch.setattr(ensemble, "parallel_groups", lambda members: min(cores, members))
+    monkeypatch.setattr(members, "parallel_groups", lambda members: min(cores, members))
     grouped = fnn.fit_ensemble(MODEL, LOSS, opt, (X, Y), keys=KEYS, **options)
     assert_same(grouped.params, reference.params)
     assert_same(grouped.opt_state, reference.opt_state)

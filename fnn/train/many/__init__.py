@@ -1,3 +1,4 @@
 """Many models in one program: ensembles (one model per key), sweeps (one per
 hyperparameter configuration) and k-fold cross-validation, trained as vmapped members
-by one shared host loop (:mod:`.members`)."""
+by one shared host loop (:mod:`.members`), chunked by a memory estimate
+(:mod:`.memory`)."""

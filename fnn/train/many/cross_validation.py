@@ -27,7 +27,8 @@ import numpy as np
 from fnn.train.step import checks
 from fnn.train.data.splits import kfold_indices
 from fnn.train.loop.early_stopping import EarlyStopping
-from fnn.train.many.ensemble import member_init, parallel_groups, prepare, train_members
+from fnn.train.many.ensemble import member_init, prepare
+from fnn.train.many.members import parallel_groups, train_members
 from fnn.train.loop.progress import EpochBar, wants_bar
 from fnn.train.many.table import Table, final_row
 from fnn.validation import check_int

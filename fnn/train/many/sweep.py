@@ -34,8 +34,9 @@ from fnn.optim.base import GradientTransformation
 from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.loop.early_stopping import EarlyStopping
 from fnn.train.step import checks
-from fnn.train.many.ensemble import (stack_members, auto_chunk_size, chunk_saving, make_saving, prepare,
-                                train_members)
+from fnn.train.many.ensemble import prepare
+from fnn.train.many.members import chunk_saving, make_saving, stack_members, train_members
+from fnn.train.many.memory import auto_chunk_size
 from fnn.train.loop.initial_values import jitted_init
 from fnn.train.loop.progress import EpochBar, wants_bar
 from fnn.train.many.table import Table, final_row
