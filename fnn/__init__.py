@@ -40,6 +40,9 @@ from fnn import train
 from fnn.train import (EarlyStopping, cross_validate, evaluate, fit, fit_ensemble, predict,
                        sweep)
 
+# --- explain predictions (attributions, layers' outputs)
+from fnn import explain
+
 # --- checkpoints, runs from config files
 from fnn import checkpoint
 from fnn import run

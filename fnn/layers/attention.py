@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from fnn import initializers
 from fnn.errors import LayerTypeError, LayerValueError
+from fnn.layers import scope
 from fnn.layers.base import Layer, Params, State, input_struct, resolve_initializers
 from fnn.layers.sequence_input import check_sequence
 
@@ -188,6 +189,8 @@ class MultiHeadAttention(Layer):
         q = project("query", q_in, self.key_size)                   # (batch, q_len, heads, k)
         k = project("key", k_in, self.key_size)
         v = project("value", v_in, self._value_size)
+        if scope.wants("attention_weights"):     # fnn.explain.attention_weights asks
+            scope.sow("attention_weights", self._weights(q, k, mask))
         if not dropout and self._value_size == self.key_size:
             out = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=self.causal)
         else:
@@ -198,14 +201,18 @@ class MultiHeadAttention(Layer):
             y = y + params["output"]["b"].astype(out.dtype)[None, None, :]
         return y, state
 
-    def _attend(self, q, k, v, mask, dropout_key):
-        """The formula written out (value_size != key_size, or dropout on the weights)."""
+    def _weights(self, q, k, mask):
+        """``softmax(q k^T / sqrt(d_k))`` over the visible keys: ``(batch, heads, q, kv)``."""
         logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(self.key_size)
         visible = jnp.ones(logits.shape, bool) if mask is None else mask
         if self.causal:
             visible = visible & jnp.tril(jnp.ones(logits.shape[-2:], bool))[None, None]
         logits = jnp.where(visible, logits, jnp.finfo(logits.dtype).min)
-        weights = jax.nn.softmax(logits, axis=-1)
+        return jax.nn.softmax(logits, axis=-1)
+
+    def _attend(self, q, k, v, mask, dropout_key):
+        """The formula written out (value_size != key_size, or dropout on the weights)."""
+        weights = self._weights(q, k, mask)
         if dropout_key is not None:
             keep = 1.0 - self.dropout_rate
             weights = jnp.where(jax.random.bernoulli(dropout_key, keep, weights.shape),

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.errors import LayerTypeError
+from fnn.layers import scope
 
 Params = dict[str, Any]
 State = dict[str, Any]
@@ -49,10 +50,16 @@ class Layer(abc.ABC):
 
     Every subclass's ``init`` first refuses a bare shape (``init(key, (8, 8, 1))``),
     with a message saying to pass an example batch or a ``jax.ShapeDtypeStruct``.
+    Every subclass's ``apply`` hands its output to an open
+    :func:`fnn.layers.scope.intercept` (and costs nothing when none is open).
     """
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        apply = cls.__dict__.get("apply")
+        if apply is not None and not getattr(apply, "intercepted", False) and not getattr(
+                apply, "__isabstractmethod__", False):
+            cls.apply = scope.intercepted(apply)
         init = cls.__dict__.get("init")
         if init is None or getattr(init, "refuses_shapes", False) or getattr(
                 init, "__isabstractmethod__", False):

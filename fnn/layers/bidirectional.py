@@ -8,8 +8,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnn.errors import LayerError, LayerTypeError, LayerValueError
+from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, layer_repr
+from fnn.layers.scope import child
 from fnn.layers.recurrent import RecurrentBase
 
 _MERGES = {
@@ -87,10 +88,8 @@ class Bidirectional(Layer):
         return params, {}
 
     def _child(self, name: str, fn: Any) -> Any:
-        try:
+        with child(name):
             return fn()
-        except LayerError as err:
-            raise err.with_parent(name).with_traceback(err.__traceback__) from None
 
     def apply(self, params: Params, state: State, x: Any, *,
               key: jax.Array | None = None, train: bool = False, mask: Any = None,

@@ -7,8 +7,9 @@ from typing import Any, Mapping, Sequence
 
 import jax
 
-from fnn.errors import LayerError, LayerTypeError, LayerValueError
+from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, input_struct, is_layer, layer_repr
+from fnn.layers.scope import child
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -88,10 +89,8 @@ class Parallel(Layer):
         x = input_struct(x)
         params, state = {}, {}
         for i, (name, layer) in enumerate(zip(self.names, self.layers)):
-            try:
+            with child(name):
                 params[name], s = layer.init(jax.random.fold_in(key, i), x)
-            except LayerError as err:
-                raise err.with_parent(name).with_traceback(err.__traceback__) from None
             if s or not isinstance(s, dict):
                 state[name] = s
         return params, state
@@ -106,11 +105,9 @@ class Parallel(Layer):
         outputs, new_state = [], {}
         for i, (name, layer) in enumerate(zip(self.names, self.layers)):
             branch_key = None if key is None else jax.random.fold_in(key, i)
-            try:
+            with child(name):
                 y, s = layer.apply(params[name], state.get(name, {}), x, key=branch_key,
                                    train=train)
-            except LayerError as err:
-                raise err.with_parent(name).with_traceback(err.__traceback__) from None
             outputs.append(y)
             if s or not isinstance(s, dict):
                 new_state[name] = s

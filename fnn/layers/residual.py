@@ -8,8 +8,9 @@ from typing import Any
 
 import jax
 
-from fnn.errors import LayerError, LayerTypeError, LayerValueError
+from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import Layer, Params, State, input_struct, is_layer, layer_repr
+from fnn.layers.scope import child
 
 
 def _struct(tree: Any) -> Any:
@@ -75,10 +76,8 @@ class Residual(Layer):
         x = input_struct(x)
         params, state = {}, {}
         for i, (name, part) in enumerate(self._parts()):
-            try:
+            with child(name):
                 params[name], s = part.init(jax.random.fold_in(key, i), x)
-            except LayerError as err:
-                raise err.with_parent(name).with_traceback(err.__traceback__) from None
             if s or not isinstance(s, dict):
                 state[name] = s
         jax.eval_shape(functools.partial(self.apply, train=False), _struct(params),
@@ -95,11 +94,9 @@ class Residual(Layer):
         outputs, new_state = {}, {}
         for i, (name, part) in enumerate(self._parts()):
             part_key = None if key is None else jax.random.fold_in(key, i)
-            try:
+            with child(name):
                 outputs[name], s = part.apply(params[name], state.get(name, {}), x,
                                               key=part_key, train=train)
-            except LayerError as err:
-                raise err.with_parent(name).with_traceback(err.__traceback__) from None
             if s or not isinstance(s, dict):
                 new_state[name] = s
         skip = outputs.get("shortcut", x)

@@ -8,9 +8,10 @@ from typing import Any, Mapping, Sequence
 
 import jax
 
-from fnn.errors import LayerError, LayerTypeError, LayerValueError
+from fnn.errors import LayerTypeError, LayerValueError
 from fnn.layers.base import (Layer, Params, State, child_repr, input_struct, is_layer,
                              layer_repr)
+from fnn.layers.scope import child
 
 
 def _struct(tree: Any) -> Any:
@@ -129,12 +130,10 @@ class Sequential(Layer):
         x = _struct(x) if isinstance(x, (tuple, dict)) else input_struct(x)
         params, state = {}, {}
         for i, (name, layer) in enumerate(zip(self.child_names, self.layers)):
-            try:
+            with child(name):
                 p, s = layer.init(jax.random.fold_in(key, i), x)
                 x, _ = jax.eval_shape(functools.partial(layer.apply, train=False),
                                       _struct(p), _struct(s), x)
-            except LayerError as err:
-                raise err.with_parent(name).with_traceback(err.__traceback__) from None
             params[name] = p
             if s or not isinstance(s, dict):
                 state[name] = s
@@ -161,11 +160,9 @@ class Sequential(Layer):
         new_state = {}
         for i, (name, layer) in enumerate(zip(self.child_names, self.layers)):
             child_key = None if key is None else jax.random.fold_in(key, i)
-            try:
+            with child(name):
                 x, s = layer.apply(params[name], state.get(name, {}), x,
                                    key=child_key, train=train)
-            except LayerError as err:
-                raise err.with_parent(name).with_traceback(err.__traceback__) from None
             if s or not isinstance(s, dict):
                 new_state[name] = s
         return x, new_state

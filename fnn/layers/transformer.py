@@ -26,9 +26,10 @@ from typing import Any
 import jax
 
 from fnn import activations
-from fnn.errors import LayerError, LayerValueError
+from fnn.errors import LayerValueError
 from fnn.layers.attention import MultiHeadAttention
 from fnn.layers.base import Layer, Params, State, check_input_values, input_struct
+from fnn.layers.scope import child
 from fnn.layers.dense import Dense
 from fnn.layers.dropout import Dropout
 from fnn.layers.normalization import LayerNorm
@@ -84,10 +85,8 @@ class _Block(Layer):
         return children
 
     def _run(self, name: str, fn: Any) -> Any:
-        try:
+        with child(name):
             return fn()
-        except LayerError as err:
-            raise err.with_parent(name).with_traceback(err.__traceback__) from None
 
     def _check_width(self, x: Any) -> None:
         x = input_struct(x)
@@ -316,10 +315,8 @@ class EncoderDecoder(Layer):
         return x[0], x[1]
 
     def _run(self, name: str, fn: Any) -> Any:
-        try:
+        with child(name):
             return fn()
-        except LayerError as err:
-            raise err.with_parent(name).with_traceback(err.__traceback__) from None
 
     def check_inputs(self, x: Any, where: str) -> None:
         """Host-side checks of concrete inputs (e.g. Embedding ids) for each part on its own
