@@ -6,8 +6,9 @@ folders below it; ``tests/test_architecture.py`` checks it):
 
 - ``many/``: :func:`fit_ensemble`, :func:`sweep`, :func:`cross_validate` (vmapped
   members, one shared host loop);
-- ``fit.py``, ``evaluation.py``: :func:`fit` (a plan of named stages), :func:`evaluate`,
-  :func:`predict`;
+- ``fit.py``, ``evaluation.py``, ``diagnosis.py``: :func:`fit` (a plan of named stages),
+  :func:`evaluate`, :func:`predict`, :func:`diagnose` and :func:`plot_monitor` (reading a
+  run's history, with :class:`Monitor`'s numbers from ``step/monitor.py``);
 - ``loop/``: the host side between epochs (starting values, history and its checks,
   early stopping, callbacks, the progress bar, checkpoints and resume);
 - ``epoch/``: the compiled passes over a dataset (in memory, streamed, data parallel,
@@ -42,6 +43,8 @@ from fnn.train.loop.callbacks import (Callback, LearningRateScheduler, ModelChec
 from fnn.train.loop.early_stopping import EarlyStopping, EarlyStoppingState
 from fnn.train.evaluation import evaluate, predict
 from fnn.train.fit import FitResult, fit
+from fnn.train.step.monitor import Monitor
+from fnn.train.diagnosis import Diagnosis, Finding, diagnose, plot_monitor
 from fnn.train.many.ensemble import fit_ensemble
 from fnn.train.many.sweep import SweepResult, sweep
 from fnn.train.many.table import Table
@@ -51,7 +54,7 @@ from fnn import moved_modules
 moved_modules.install("fnn.train")
 
 __all__ = [
-    "fit", "fit_ensemble", "sweep", "SweepResult", "Table", "cross_validate",
+    "fit", "Monitor", "diagnose", "Diagnosis", "Finding", "plot_monitor", "fit_ensemble", "sweep", "SweepResult", "Table", "cross_validate",
     "CrossValidationResult", "evaluate", "predict", "FitResult", "make_train_step", "make_epoch",
     "EarlyStopping", "EarlyStoppingState", "loss_scaled", "LossScaledState",
     "Callback", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau",

@@ -32,6 +32,7 @@ from fnn.train.loop.history import check_callbacks, check_monitor
 from fnn.train.loop.initial_values import starting_values
 from fnn.train.loop.progress import resolve_verbose
 from fnn.train.loop.run import HostOptions, run_epochs
+from fnn.train.step import monitor as monitor_
 from fnn.train.step.build import StepOptions, build_step
 
 
@@ -68,7 +69,8 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         checkpoint_every: int = 1, resume: bool = False, penalty: Any = None,
         verbose: int | None = None, validation_split: float | None = None,
         sample_weight: Any = None, class_weight: Any = None, stream: bool | None = None,
-        steps_per_epoch: int | None = None, prefetch: int = 2) -> FitResult:
+        steps_per_epoch: int | None = None, prefetch: int = 2,
+        monitor: Any = None) -> FitResult:
     """Train ``model`` on ``data`` for ``epochs`` passes; see ``docs/training.md``.
 
     Args:
@@ -163,6 +165,11 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         iterator across epochs (an endless iterable works); ``None``: one pass.
       prefetch: with streamed data, the blocks of batches read ahead by a background
         thread (``>= 1``).
+      monitor: a :class:`fnn.train.Monitor`: per-layer gradient and parameter norms,
+        update ratios, activation statistics, dead and saturated units, measured inside
+        the compiled step and added to the history (``"grad_norm/<layer>"``, ...; see
+        :mod:`fnn.train.step.monitor`); read them with :func:`fnn.train.diagnose` and
+        :func:`fnn.train.plot_monitor`. ``None``: nothing measured, no cost.
 
     Returns:
       A :class:`FitResult` ``(params, state, opt_state, history)``.
@@ -194,7 +201,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
     # 2. build the step: loss, metrics, precision, the (loss-scaled) optimizer
     step = build_step("fit", model, loss, optimizer,
                       StepOptions(metrics, loss_weights, augment, precision, loss_scale,
-                                  accumulation_steps, penalty),
+                                  accumulation_steps, penalty, monitor),
                       batching.batch_size or inputs.n, opt_state)
     check_monitor("fit", early_stopping, step.cfg, inputs.validation is not None)
     host = HostOptions(early_stopping, check_callbacks("fit", callbacks), verbose,
@@ -213,5 +220,7 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
                    start.state, start.opt_state, devices.mesh, param_sharding)
     runner = epoch_runner(start.cfg, step.cfg, inputs, placed, devices)
     # 6. run the epochs: history, callbacks, early stopping, checkpoints, progress
-    return FitResult(*run_epochs(runner, placed, start, host, start.cfg.logged_names(), key,
+    names = start.cfg.logged_names() + monitor_.history_names(
+        start.cfg, start.params, start.state, checks.struct(inputs.x))
+    return FitResult(*run_epochs(runner, placed, start, host, names, key,
                                  batching.epochs, batching.batch_size, devices.mesh, run))

@@ -58,6 +58,7 @@ from fnn.train.data.splits import num_examples
 from fnn.train.data.shuffle import shuffled_indices
 from fnn.metrics import epoch_statistics
 from fnn.train.step.gradients import metric_results, summed_names
+from fnn.train.step import monitor
 from fnn.train.step.train_step import train_step
 
 
@@ -114,14 +115,19 @@ def _zero_counts(cfg: TrainConfig, params: Any, state: Any, data: Any, size: int
     """Zeros shaped like the statistics of the metrics an epoch sums (precision, recall,
     F1, AUC: :func:`fnn.metrics.epoch_statistics`), from one batch's abstract outputs."""
     names = summed_names(cfg)
-    if not names:
+    if not names and cfg.monitor is None:
         return {}
     x, y = jax.tree.map(lambda a: jax.ShapeDtypeStruct((size,) + a.shape[1:], a.dtype), data)
-    out = jax.eval_shape(lambda p, s, v: cfg.model.apply(p, s, v, train=False)[0],
-                         params, state, x)
-    stats = dict(cfg.metric_fns)
-    return {name: jnp.zeros(jax.eval_shape(epoch_statistics(stats[name]).stats, out, y).shape,
-                            jnp.float32) for name in names}
+    counts = {}
+    if names:
+        out = jax.eval_shape(lambda p, s, v: cfg.model.apply(p, s, v, train=False)[0],
+                             params, state, x)
+        stats = dict(cfg.metric_fns)
+        counts = {name: jnp.zeros(jax.eval_shape(epoch_statistics(stats[name]).stats, out,
+                                                 y).shape, jnp.float32) for name in names}
+    if cfg.monitor is not None:     # the monitor's sums (fnn.train.step.monitor)
+        counts["monitor"] = monitor.zeros(cfg, params, state, x)
+    return counts
 
 
 def accumulate(acc: dict, stacked: dict, start: Any, size: int, skipping: bool) -> dict:
@@ -178,9 +184,10 @@ def step_loop(ecfg: EpochConfig, carry: tuple, batch_of: Callable, xs: Any, xs_a
             batch = jax.lax.with_sharding_constraint(
                 batch, NamedSharding(ecfg.mesh, PartitionSpec("data")))
         params, state, opt_state, metrics = train_step(
-            ecfg.train, *carry, batch, jax.random.fold_in(steps_key, i))
+            ecfg.train, *carry, batch, jax.random.fold_in(steps_key, i), i)
         keep = jnp.isfinite(metrics["loss"]) if skipping else True   # a skipped step: none
-        counts = {k: c + jnp.where(keep, metrics[k], 0.0) for k, c in counts.items()}
+        counts = jax.tree.map(lambda c, m: c + jnp.where(keep, m, 0.0), counts,
+                              {k: metrics[k] for k in counts})
         return (params, state, opt_state, counts), {k: metrics[k] for k in names}
 
     if unroll or count == 1:
@@ -243,6 +250,8 @@ def finish(cfg: TrainConfig, carry: tuple) -> tuple:
     params, state, opt_state, acc = carry
     metrics = {k: s / acc["count"] for k, s in acc["sums"].items()}
     metrics.update(metric_results(cfg, acc["counts"]))
+    if "monitor" in metrics:
+        metrics.update(monitor.results(metrics.pop("monitor")))
     metrics["nonfinite_step"] = acc["first_nonfinite"]
     metrics["params_finite"] = all_finite(params)
     learning_rate = current_learning_rate(opt_state)

@@ -94,6 +94,7 @@ class History:
         logs.update({"val_" + name: float(val_numbers[name]) for name in self.names
                      if name in val_numbers})
         logs.update({name: float(numbers[name]) for name in EXTRAS if name in numbers})
+
         if "skipped" in logs:
             logs["skipped"], self.skipped_before = (logs["skipped"] - self.skipped_before,
                                                     logs["skipped"])

@@ -20,6 +20,7 @@ class StepOptions(NamedTuple):
     loss_scale: Any = None
     accumulation_steps: int = 1
     penalty: Any = None
+    monitor: Any = None
 
 
 class Step(NamedTuple):
@@ -53,5 +54,5 @@ def build_step(where: str, model: Any, loss: Any, optimizer: Any, options: StepO
                        precision=options.precision,
                        accumulation_steps=options.accumulation_steps,
                        max_accumulation_steps=examples_per_step, penalty=options.penalty,
-                       where=where)
+                       monitor=options.monitor, where=where)
     return Step(cfg, opt, opt_state)

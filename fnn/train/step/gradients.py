@@ -29,6 +29,10 @@ import jax.numpy as jnp
 
 from fnn.metrics import epoch_statistics
 from fnn.train.data.splits import num_examples
+from fnn.train.step.monitor import run_model
+
+ACTIVATIONS = "monitor_activations"
+"""The key of a monitor's activation statistics in the metrics of one (micro-)batch."""
 
 
 def _cast_like(new_state: Any, old_state: Any) -> Any:
@@ -51,13 +55,15 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
 
     Returns:
       The unscaled loss, the new state, ``{name: value}`` of the metrics on
-      this batch's outputs, and the (scaled) gradients.
+      this batch's outputs (with a monitor, its activation statistics under
+      :data:`ACTIVATIONS`), and the (scaled) gradients.
     """
     policy = cfg.policy
 
     def objective(params):
         p, xc = (params, x) if policy is None else policy.cast_to_compute((params, x))
-        out, new_state = cfg.model.apply(p, state, xc, key=key, train=True)
+        (out, new_state), activations = run_model(
+            cfg, lambda: cfg.model.apply(p, state, xc, key=key, train=True))
         if policy is not None:
             out = policy.cast_to_output(out)
             new_state = _cast_like(new_state, state)
@@ -66,13 +72,15 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
         penalty = None if cfg.penalty is None else cfg.penalty(params)
         total = loss if penalty is None else loss + penalty
         scaled = total if loss_scale is None else loss_scale.scale(total)
-        return scaled, (loss, penalty, new_state, out)
+        return scaled, (loss, penalty, new_state, out, activations)
 
-    (_, (loss, penalty, new_state, out)), grads = jax.value_and_grad(
+    (_, (loss, penalty, new_state, out, activations)), grads = jax.value_and_grad(
         objective, has_aux=True)(params)
     metrics = batch_metrics(cfg, out, y)
     if penalty is not None:
         metrics["penalty"] = jnp.asarray(penalty, jnp.float32)
+    if activations is not None:
+        metrics[ACTIVATIONS] = activations      # a monitor's (train_step takes it out)
     return loss, new_state, metrics, grads
 
 

@@ -29,6 +29,7 @@ from fnn.layers.parallel import Parallel
 from fnn.layers.sequential import Sequential
 from fnn.optim.base import GradientTransformation
 from fnn.train.step import outputs
+from fnn.train.step.monitor import check_monitor_option
 from fnn.train.step.precision import get_policy
 from fnn.validation import check_int
 
@@ -50,6 +51,7 @@ class TrainConfig:
       accumulation_steps: micro-batches per batch.
       penalty: ``penalty(params) -> scalar`` added to the loss (a
         :class:`fnn.regularizers.Penalty`), or ``None``.
+      monitor: a :class:`fnn.train.Monitor` (diagnostics inside the step), or ``None``.
     """
 
     model: Any
@@ -60,6 +62,7 @@ class TrainConfig:
     policy: Any = None
     accumulation_steps: int = 1
     penalty: Callable | None = None
+    monitor: Any = None
 
     def logged_names(self) -> tuple[str, ...]:
         """The per-step numbers a training epoch averages: ``"loss"`` (the data loss),
@@ -178,7 +181,7 @@ def check_output_activation(where: str, model: Any, loss_fn: Callable) -> None:
 def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any] = (),
                  loss_weights: Any = None, augment: Callable | None = None, precision: Any = None,
                  accumulation_steps: int = 1, max_accumulation_steps: int | None = None,
-                 where: str = "fit", penalty: Any = None) -> TrainConfig:
+                 where: str = "fit", penalty: Any = None, monitor: Any = None) -> TrainConfig:
     """Resolve names and check the static options of a train step.
 
     Args:
@@ -193,6 +196,7 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
       max_accumulation_steps: the batch size, when known (a bound on ``accumulation_steps``).
       where: the calling function, named in messages.
       penalty: a weight penalty (:mod:`fnn.regularizers`) or ``None``.
+      monitor: a :class:`fnn.train.Monitor` or ``None``.
 
     Returns:
       The :class:`TrainConfig`.
@@ -230,7 +234,8 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
         model=model, loss_fn=loss_fn, update_fn=update_fn,
         metric_fns=metric_fns, augment=augment,
         policy=None if precision is None else get_policy(precision),
-        accumulation_steps=accumulation_steps, penalty=penalty)
+        accumulation_steps=accumulation_steps, penalty=penalty,
+        monitor=check_monitor_option(where, monitor))
 
 
 def donate_buffers() -> bool:

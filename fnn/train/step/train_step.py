@@ -30,23 +30,36 @@ from fnn.caching import memoize
 from fnn.optim.base import GradientTransformation, apply_updates
 from fnn.optim.hyperparams import current_learning_rate
 from fnn.train.step.train_config import TrainConfig, build_config, donate_buffers
-from fnn.train.step.gradients import loss_and_grads, metric_results
+from fnn.train.step import monitor
+from fnn.train.step.gradients import ACTIVATIONS, loss_and_grads, metric_results
 from fnn.train.step.loss_scaling import loss_scale_of
 
 def train_step(cfg: TrainConfig, params: Any, state: Any, opt_state: Any, batch: Any,
-               key: Any) -> tuple[Any, Any, Any, dict]:
-    """The un-jitted step (see the module docstring); ``batch`` is ``(x, y)``."""
+               key: Any, index: Any = None) -> tuple[Any, Any, Any, dict]:
+    """The un-jitted step (see the module docstring); ``batch`` is ``(x, y)``.
+
+    ``index`` is the step's index in its epoch: a :class:`fnn.train.Monitor` with
+    ``every > 1`` measures the steps whose index it divides (``None``: measure this one).
+    With a monitor, the metrics hold its sums under ``"monitor"``.
+    """
     x, y = batch
     if cfg.augment is not None:
         if key is None:
             raise ValueError("train step: augment needs a key, got key=None")
         augment_key, key = jax.random.split(key)
         x = cfg.augment(augment_key, x)
-    loss, state, metrics, grads = loss_and_grads(cfg, params, state, x, y, key,
-                                                 loss_scale_of(opt_state))
+    scale = loss_scale_of(opt_state)
+    loss, state, metrics, grads = loss_and_grads(cfg, params, state, x, y, key, scale)
+    activations = metrics.pop(ACTIVATIONS, None)
     updates, opt_state = cfg.update_fn(grads, opt_state, params)
+    if cfg.monitor is not None:
+        unscaled = grads if scale is None else scale.unscale(grads)
+        numbers = monitor.step_numbers(cfg.monitor, params, unscaled, updates, activations,
+                                       index)
     params = apply_updates(params, updates)
     out = {"loss": loss, **metrics}
+    if cfg.monitor is not None:
+        out["monitor"] = numbers
     learning_rate = current_learning_rate(opt_state)
     if learning_rate is not None:
         out["learning_rate"] = learning_rate
@@ -57,7 +70,10 @@ def _step_with_values(cfg: TrainConfig, *args: Any) -> tuple:
     """``train_step`` with every metric as its value on the batch (the epoch keeps the
     statistics of precision, recall, F1 and AUC to sum them; a single step reports them)."""
     params, state, opt_state, metrics = train_step(cfg, *args)
-    return params, state, opt_state, metric_results(cfg, metrics)
+    metrics = metric_results(cfg, metrics)
+    if "monitor" in metrics:
+        metrics.update(monitor.results(metrics.pop("monitor")))
+    return params, state, opt_state, metrics
 
 
 @memoize

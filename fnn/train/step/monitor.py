@@ -1,0 +1,265 @@
+"""Training diagnostics computed inside the compiled step: :class:`Monitor`.
+
+``fit(..., monitor=fnn.train.Monitor())`` adds to every ``every``-th step,
+without a trip to the host:
+
+- per layer with parameters (the leaves under one path: ``"0"``,
+  ``"body/conv1"``), with ``g`` its gradient, ``theta`` its parameters before
+  the update and ``u`` the optimizer's update:
+  ``grad_norm/<layer> = ||g||``, ``param_norm/<layer> = ||theta||``,
+  ``update_ratio/<layer> = ||u|| / ||theta||`` (``~1e-3`` is healthy for SGD
+  on most networks; far smaller: the layer barely learns);
+- per :class:`fnn.Activation` layer (by its path), over the step's outputs
+  ``a``: ``activation_mean/<path>`` and ``activation_std/<path>``; for the
+  ReLU family (``relu``, ``relu6``) the units (last axis) that were never
+  positive on any example of the whole epoch, as keras-contrib's
+  DeadReluDetector defines them: ``dead_units/<path>`` (a count) and
+  ``dead_fraction/<path>``; for ``sigmoid`` and ``tanh`` the fraction of
+  outputs in the flat tails, ``saturated_fraction/<path>`` (sigmoid below
+  0.01 or above 0.99, tanh beyond +-0.99: the derivative is under 1% of
+  its maximum there).
+
+The epoch's value of a norm, a ratio, a mean or a fraction is the mean over
+its monitored steps; the std is ``sqrt(E[a^2] - E[a]^2)`` over the epoch's
+monitored outputs; a unit is dead when it was never active in any monitored
+step. The numbers go into ``history`` under these names (and into
+TensorBoard with the rest of the history); :func:`fnn.train.plot_monitor`
+draws them and :func:`fnn.train.diagnose` reads them.
+
+Without a monitor nothing here runs: the step is the same program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn import activations
+from fnn.layers import scope
+from fnn.layers.activation import Activation
+from fnn.validation import check_int
+
+RELU_FAMILY = {activations.relu: "relu", jax.nn.relu: "relu", jax.nn.relu6: "relu"}
+SATURATING = {activations.sigmoid: "sigmoid", jax.nn.sigmoid: "sigmoid",
+              activations.tanh: "tanh", jnp.tanh: "tanh", jax.nn.tanh: "tanh"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitor:
+    """What to measure inside the training step (see :mod:`fnn.train.step.monitor`).
+
+    Args:
+      every: measure every ``every``-th step of an epoch (steps ``0, every, 2 every, ...``).
+      gradients: per-layer gradient and parameter norms and update ratios.
+      activations: per-activation-layer statistics, dead and saturated units.
+
+    Examples:
+      >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("relu"), fnn.Dense(1)])
+      >>> x = np.linspace(-1, 1, 32, dtype=np.float32).reshape(-1, 1)
+      >>> result = fnn.fit(model, "mse", fnn.optim.sgd(0.1), (x, x ** 2), epochs=2,
+      ...                  batch_size=8, key=jax.random.key(0), progress=False,
+      ...                  monitor=fnn.train.Monitor())
+      >>> sorted(name for name in result.history if "/" in name)[:4]
+      ['activation_mean/1', 'activation_std/1', 'dead_fraction/1', 'dead_units/1']
+      >>> len(result.history["grad_norm/0"])
+      2
+    """
+
+    every: int = 1
+    gradients: bool = True
+    activations: bool = True
+
+    def __post_init__(self):
+        check_int("Monitor", "every", self.every)
+
+
+def check_monitor_option(where: str, monitor: Any) -> Any:
+    """``monitor`` if it is ``None`` or a :class:`Monitor`; a ``TypeError`` otherwise."""
+    if monitor is not None and not isinstance(monitor, Monitor):
+        hint = (" (early stopping's monitored number goes in EarlyStopping(monitor=...))"
+                if isinstance(monitor, str) else "")
+        raise TypeError(f"{where}: monitor must be a fnn.train.Monitor(...), got "
+                        f"{monitor!r:.60}{hint}")
+    return monitor
+
+
+def _kind(layer: Any) -> str | None:
+    function = layer.function
+    return RELU_FAMILY.get(function) or SATURATING.get(function) or "other"
+
+
+class ActivationStatistics:
+    """An interceptor (:func:`fnn.layers.scope.intercept`) that reduces every activation
+    layer's output to its step statistics as the model runs (the outputs themselves are
+    not kept)."""
+
+    def __init__(self):
+        self.numbers: dict[str, Any] = {}
+
+    def output(self, path: str, layer: Any, y: Any) -> Any:
+        if isinstance(layer, Activation) and hasattr(y, "dtype") and jnp.issubdtype(
+                y.dtype, jnp.floating):
+            self.numbers[path or "model"] = statistics(_kind(layer),
+                                                       jax.lax.stop_gradient(y))
+        return y
+
+    def sow(self, path: str, name: str, value: Any) -> None:
+        del path, name, value
+
+    def wants(self, name: str) -> bool:
+        return False
+
+
+def statistics(kind: str, y: jax.Array) -> dict:
+    """One step's sums of an activation output ``y``: its mean, mean square, and per unit the
+    fraction of positive outputs (ReLU family) or the saturated fraction (sigmoid, tanh)."""
+    y = y.astype(jnp.float32)
+    numbers = {"mean": jnp.mean(y), "square": jnp.mean(y * y)}
+    if kind == "relu":
+        numbers["active"] = jnp.mean((y > 0).reshape(-1, y.shape[-1]).astype(jnp.float32),
+                                     axis=0)
+    elif kind == "sigmoid":
+        numbers["saturated"] = jnp.mean(((y < 0.01) | (y > 0.99)).astype(jnp.float32))
+    elif kind == "tanh":
+        numbers["saturated"] = jnp.mean((jnp.abs(y) > 0.99).astype(jnp.float32))
+    return numbers
+
+
+def run_model(cfg: Any, apply: Any) -> tuple[Any, dict | None]:
+    """``apply()`` (the model's forward pass), with the activation statistics when the
+    step's monitor asks for them: ``(apply's result, statistics or None)``."""
+    monitor = getattr(cfg, "monitor", None)
+    if monitor is None or not monitor.activations:
+        return apply(), None
+    recorder = ActivationStatistics()
+    with scope.intercept(recorder):
+        result = apply()
+    return result, recorder.numbers
+
+
+def layer_groups(params: Any) -> dict[str, list]:
+    """``{layer path: [its leaves' tree paths]}``: leaves grouped by the dict that holds them
+    (a leaf directly at the top is its own group)."""
+    groups: dict[str, list] = {}
+    for path, _ in jax.tree_util.tree_leaves_with_path(params):
+        names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
+                 for k in path]
+        layer = "/".join(names[:-1]) or "/".join(names) or "params"
+        groups.setdefault(layer, []).append(path)
+    return groups
+
+
+def _norms(tree: Any, groups: dict) -> dict:
+    squares = {jax.tree_util.keystr(path): jnp.sum(jnp.square(leaf.astype(jnp.float32)))
+               for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+    return {layer: jnp.sqrt(sum(squares[jax.tree_util.keystr(p)] for p in paths))
+            for layer, paths in groups.items()}
+
+
+def step_numbers(monitor: Monitor, params: Any, grads: Any, updates: Any,
+                 activation_numbers: dict | None, index: Any) -> dict:
+    """The step's monitor sums (all zero on a step that is not monitored), to add up over the
+    epoch (:func:`results` turns the sums into the epoch's numbers)."""
+    monitored = (jnp.asarray(True) if index is None or monitor.every == 1
+                 else jnp.asarray(index) % monitor.every == 0)
+    numbers: dict[str, Any] = {"steps": jnp.float32(1)}
+    if monitor.gradients:
+        groups = layer_groups(params)
+        grad, theta, update = (_norms(t, groups) for t in (grads, params, updates))
+        numbers["grad_norm"] = grad
+        numbers["param_norm"] = theta
+        numbers["update_ratio"] = {layer: update[layer] / jnp.maximum(theta[layer], 1e-12)
+                                   for layer in groups}
+    if activation_numbers:
+        numbers["activations"] = activation_numbers
+    return jax.tree.map(lambda v: jnp.where(monitored, v, jnp.zeros_like(v)), numbers)
+
+
+def results(sums: dict) -> dict:
+    """The epoch's numbers from its monitor sums: ``{"grad_norm/0": ..., ...}``."""
+    steps = jnp.maximum(sums["steps"], 1.0)
+    out = {}
+    for family in ("grad_norm", "param_norm", "update_ratio"):
+        for layer, value in sums.get(family, {}).items():
+            out[f"{family}/{layer}"] = value / steps
+    for path, numbers in sums.get("activations", {}).items():
+        mean, square = numbers["mean"] / steps, numbers["square"] / steps
+        out[f"activation_mean/{path}"] = mean
+        out[f"activation_std/{path}"] = jnp.sqrt(jnp.maximum(square - mean * mean, 0.0))
+        if "active" in numbers:
+            dead = jnp.sum((numbers["active"] == 0).astype(jnp.float32))
+            out[f"dead_units/{path}"] = dead
+            out[f"dead_fraction/{path}"] = dead / numbers["active"].shape[0]
+        if "saturated" in numbers:
+            out[f"saturated_fraction/{path}"] = numbers["saturated"] / steps
+    return out
+
+
+def zeros(cfg: Any, params: Any, state: Any, x: Any) -> dict:
+    """The epoch's monitor sums at zero, shaped from ``params`` and an abstract batch ``x``
+    (:func:`jax.eval_shape`: nothing is computed)."""
+    numbers: dict[str, Any] = {"steps": jnp.zeros([], jnp.float32)}
+    if cfg.monitor.gradients:
+        layers = {layer: jnp.zeros([], jnp.float32) for layer in layer_groups(params)}
+        numbers.update(grad_norm=layers, param_norm=dict(layers), update_ratio=dict(layers))
+    if cfg.monitor.activations:
+        found = jax.eval_shape(lambda p, s, v: run_model(
+            cfg, lambda: cfg.model.apply(p, s, v, train=False))[1], params, state, x)
+        if found:
+            numbers["activations"] = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), found)
+    return numbers
+
+
+class _LayerOrder:
+    """An interceptor noting the layers in the order they finish, and the activation layers'
+    kinds (for the history's names)."""
+
+    def __init__(self):
+        self.paths: list[str] = []
+        self.activations: dict[str, str] = {}
+
+    def output(self, path: str, layer: Any, y: Any) -> Any:
+        self.paths.append(path)
+        if isinstance(layer, Activation) and hasattr(y, "dtype") and jnp.issubdtype(
+                y.dtype, jnp.floating):
+            self.activations[path or "model"] = _kind(layer)
+        return y
+
+    def sow(self, path: str, name: str, value: Any) -> None:
+        del path, name, value
+
+    def wants(self, name: str) -> bool:
+        return False
+
+
+def history_names(cfg: Any, params: Any, state: Any, x: Any) -> tuple[str, ...]:
+    """The names the monitor adds to the history, layers in the order the model runs them
+    (found with :func:`jax.eval_shape` on an abstract batch ``x``: nothing is computed)."""
+    if cfg.monitor is None:
+        return ()
+    order = _LayerOrder()
+
+    def forward(p, s, v):
+        with scope.intercept(order):
+            return cfg.model.apply(p, s, v, train=False)[0]
+    jax.eval_shape(forward, params, state, x)
+    rank = {path: i for i, path in enumerate(order.paths)}
+
+    def position(layer: str) -> int:
+        inside = [p for p in rank if p == layer or layer.startswith(p + "/") or p == ""]
+        return rank[max(inside, key=len)] if inside else len(rank)
+    groups = list(layer_groups(params))
+    layers = sorted(groups, key=lambda layer: (position(layer), groups.index(layer)))
+    names: list[str] = []
+    if cfg.monitor.gradients:
+        names += [f"{family}/{layer}" for family in ("grad_norm", "param_norm", "update_ratio")
+                  for layer in layers]
+    if cfg.monitor.activations:
+        for path, kind in order.activations.items():
+            names += [f"activation_mean/{path}", f"activation_std/{path}"]
+            names += ([f"dead_units/{path}", f"dead_fraction/{path}"] if kind == "relu" else
+                      [f"saturated_fraction/{path}"] if kind in ("sigmoid", "tanh") else [])
+    return tuple(names)
