@@ -100,7 +100,7 @@ def test_show_and_compare(two_runs, capsys):
 def test_tensorboard_event_files_hold_every_epoch(tmp_path):
     from fnn.run.tensorboard import read_scalars
     config = tmp_path / "tiny.toml"
-    config.write_text(CONFIG.replace("epochs = 3", "epochs = 2"))
+    config.write_text(CONFIG.replace("epochs = 3", "epochs = 2") + "\n[monitor]\nevery = 2\n")
     assert cli.main(["train", str(config), "--run-dir", str(tmp_path / "run"),
                      "--tensorboard", "--no-progress"]) == 0
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
@@ -116,6 +116,8 @@ def test_tensorboard_event_files_hold_every_epoch(tmp_path):
     for line in lines:                      # float32 in the event files
         assert train_values[("loss", line["epoch"])] == pytest.approx(line["loss"], rel=1e-6)
         assert val_values[("loss", line["epoch"])] == pytest.approx(line["val_loss"], rel=1e-6)
+        assert train_values[("grad_norm/0", line["epoch"])] == pytest.approx(   # [monitor]
+            line["grad_norm/0"], rel=1e-6)
 
 
 def test_an_interrupted_cli_run_resumes_to_the_same_bytes(two_runs, tmp_path, monkeypatch):
@@ -177,6 +179,8 @@ def test_resume_continues_a_run_directory_and_refuses_another_config(two_runs, t
     (('loss = "sparse_softmax_cross_entropy"', 'loss = "crossentropy"'),
      "loss (line 5): losses.get: unknown loss 'crossentropy'"),
     (("seed = 3\n", ""), "seed: missing"),
+    (("patience = 3", "patience = 3\n[monitor]\nevry = 2"),
+     "monitor.evry (line 32): Monitor.__init__() got an unexpected keyword argument 'evry'"),
 ])
 def test_bad_configs_name_the_key_and_line_and_write_nothing(tmp_path, capsys, change, message):
     config = tmp_path / "bad.toml"

@@ -34,6 +34,9 @@ A config names everything a run needs (``examples/configs/`` has three)::
     monitor = "val_loss"
     patience = 5
 
+    [monitor]                       # optional: fnn.train.Monitor's arguments (gradient
+    every = 1                       # norms, dead units, ... in the history and TensorBoard)
+
 Every key is checked before anything is built or trained: an unknown key, a
 wrong type, an unknown layer, optimizer, schedule, loss, metric or dataset is
 a :class:`ConfigError` that names the key, its line in the file when it can
@@ -53,7 +56,7 @@ import numpy as np
 DATASETS = ("digits", "breast_cancer", "diabetes")
 TOP_KEYS = {"seed": int, "epochs": int, "batch_size": int, "loss": str, "metrics": list,
             "validation_split": float, "data": dict, "model": dict, "optimizer": dict,
-            "schedule": dict, "early_stopping": dict, "description": str}
+            "schedule": dict, "early_stopping": dict, "monitor": dict, "description": str}
 REQUIRED = ("seed", "epochs", "batch_size", "loss", "data", "model", "optimizer")
 DATA_KEYS = {"name": str, "images": bool, "standardize": bool}
 
@@ -300,7 +303,13 @@ def build(path: str, config: dict | None = None, text: str = "") -> Experiment:
         if stopping.monitor.startswith("val_") and not split:
             check.fail("monitor", "early_stopping", f"{stopping.monitor!r} needs "
                                                     f"validation_split")
+    monitor = None
+    if "monitor" in config:
+        try:
+            monitor = fnn.train.Monitor(**config["monitor"])
+        except (TypeError, ValueError) as error:
+            check.fail(next(iter(config["monitor"]), "monitor"), "monitor", str(error))
     data, validation = _load_data(check, config["data"], split)
     options = {"epochs": config["epochs"], "batch_size": config["batch_size"],
-               "metrics": list(metrics), "early_stopping": stopping}
+               "metrics": list(metrics), "early_stopping": stopping, "monitor": monitor}
     return Experiment(config, model, config["loss"], optimizer, data, validation, options)
