@@ -25,7 +25,8 @@ The hand-written variants (all the same fnn model and ``fnn.optim.adam``):
 and ``fnn.fit`` itself, everything included (checks, the per-epoch host
 transfer, NaN checks, history): ``fnn.fit``, ``fnn.fit shuffle=False``,
 ``fnn.fit + no-op callback`` (a callback turns off fit's pipelined dispatch,
-where epoch e + 1 is dispatched before epoch e's numbers are read), and each
+where epoch e + 1 is dispatched before epoch e's numbers are read), ``fnn.fit
+monitor=Monitor()`` (every step's gradient norms and activation statistics), and each
 dispatch strategy (``fit scan``, ``fit unroll`` of 8 steps, ``fit step``).
 
 Cases: MLP 784-512-512-10 (batch 128) and 64-32-10 (batch 32) with 60 steps
@@ -68,15 +69,17 @@ SCAN_NONE = "hand scan, no shuffle"
 FIT = "fnn.fit"
 FIT_NO_SHUFFLE = "fnn.fit shuffle=False"
 FIT_CALLBACK = "fnn.fit + no-op callback"
+FIT_MONITOR = "fnn.fit monitor=Monitor()"
 STRATEGIES = ("scan", "unroll", "step")
 
 # name, MLP sizes, batch, steps per epoch, epochs timed, variants (strategies added unless
 # --no-strategies)
 CASES = [
     dict(name="big", sizes=(784, 512, 512, 10), batch=128, steps=60, epochs=3,
-         variants=(HAND_STEP, SCAN_INDEX, SCAN_PERM, FIT), strategies=True),
+         variants=(HAND_STEP, SCAN_INDEX, SCAN_PERM, FIT, FIT_MONITOR), strategies=True),
     dict(name="small", sizes=(64, 32, 10), batch=32, steps=60, epochs=20,
-         variants=(HAND_STEP, SCAN_INDEX, SCAN_PERM, FIT, FIT_CALLBACK), strategies=True),
+         variants=(HAND_STEP, SCAN_INDEX, SCAN_PERM, FIT, FIT_CALLBACK, FIT_MONITOR),
+         strategies=True),
     dict(name="issue", sizes=(64, 32, 10), batch=32, steps=1000, epochs=10,
          variants=(SCAN_NONE, SCAN_PERM, SCAN_INDEX, FIT, FIT_NO_SHUFFLE), strategies=False),
 ]
@@ -212,7 +215,8 @@ def measure(case, reps, epochs, strategies):
         return go
 
     makers = {FIT: lambda: fit(), FIT_NO_SHUFFLE: lambda: fit(shuffle=False),
-              FIT_CALLBACK: lambda: fit(callbacks=[lambda e, logs: None])}
+              FIT_CALLBACK: lambda: fit(callbacks=[lambda e, logs: None]),
+              FIT_MONITOR: lambda: fit(monitor=fnn.train.Monitor())}
     variants = {name: makers[name]() if name in makers else hand(runners[name])
                 for name in case["variants"]}
     if case["strategies"]:
@@ -325,6 +329,9 @@ def report(results, reps):
         if SCAN_PERM in per_step and SCAN_INDEX in per_step:
             lines.append(_ratio_line(per_step, SCAN_PERM, SCAN_INDEX)
                          + " (sort-based shuffle vs index shuffle)")
+        if FIT_MONITOR in per_step:
+            lines.append(_ratio_line(per_step, FIT_MONITOR, FIT, 1.3)
+                         + " (the monitor's cost: norms, activation statistics, dead units)")
         if FIT_CALLBACK in per_step:
             lines.append(_ratio_line(per_step, FIT_CALLBACK, FIT)
                          + " (> 1: what pipelined dispatch saves)")

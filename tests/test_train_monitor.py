@@ -25,9 +25,11 @@ def test_one_step_epoch_norms_equal_jax_grad_by_hand():
     h = result.history
     for layer in ("0", "2"):
         np.testing.assert_allclose(h[f"grad_norm/{layer}"][0], norm(grads[layer]), rtol=1e-5)
-        np.testing.assert_allclose(h[f"param_norm/{layer}"][0], norm(PARAMS[layer]), rtol=1e-5)
+        np.testing.assert_allclose(h[f"param_norm/{layer}"][0], norm(result.params[layer]),
+                                   rtol=1e-5)
         np.testing.assert_allclose(h[f"update_ratio/{layer}"][0],
-                                   0.1 * norm(grads[layer]) / norm(PARAMS[layer]), rtol=1e-5)
+                                   0.1 * norm(grads[layer]) / norm(result.params[layer]),
+                                   rtol=1e-5)
     hidden = np.maximum(np.asarray(X) @ np.asarray(PARAMS["0"]["w"]) + np.asarray(
         PARAMS["0"]["b"]), 0)
     np.testing.assert_allclose(h["activation_mean/1"][0], hidden.mean(), rtol=1e-5)

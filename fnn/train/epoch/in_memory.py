@@ -251,7 +251,7 @@ def finish(cfg: TrainConfig, carry: tuple) -> tuple:
     metrics = {k: s / acc["count"] for k, s in acc["sums"].items()}
     metrics.update(metric_results(cfg, acc["counts"]))
     if "monitor" in metrics:
-        metrics.update(monitor.results(metrics.pop("monitor")))
+        metrics.update(monitor.results(metrics.pop("monitor"), params))
     metrics["nonfinite_step"] = acc["first_nonfinite"]
     metrics["params_finite"] = all_finite(params)
     learning_rate = current_learning_rate(opt_state)

@@ -4,11 +4,14 @@
 without a trip to the host:
 
 - per layer with parameters (the leaves under one path: ``"0"``,
-  ``"body/conv1"``), with ``g`` its gradient, ``theta`` its parameters before
-  the update and ``u`` the optimizer's update:
-  ``grad_norm/<layer> = ||g||``, ``param_norm/<layer> = ||theta||``,
-  ``update_ratio/<layer> = ||u|| / ||theta||`` (``~1e-3`` is healthy for SGD
-  on most networks; far smaller: the layer barely learns);
+  ``"body/conv1"``), with ``g_t`` its gradient at step ``t``, ``u_t`` the
+  optimizer's update and ``theta`` its parameters at the end of the epoch:
+  ``grad_norm/<layer> = sqrt(mean_t ||g_t||^2)``, ``param_norm/<layer> =
+  ||theta||``, ``update_ratio/<layer> = sqrt(mean_t ||u_t||^2) / ||theta||``
+  (around ``1e-3`` is healthy for SGD on most networks; far smaller: the
+  layer barely learns); the means are over the epoch's monitored steps (the
+  root mean square of the per-step norms: the squares are summed on the
+  device step by step, fused with the update, and reduced once per epoch);
 - per :class:`fnn.Activation` layer (by its path), over the step's outputs
   ``a``: ``activation_mean/<path>`` and ``activation_std/<path>``; for the
   ReLU family (``relu``, ``relu6``) the units (last axis) that were never
@@ -19,10 +22,9 @@ without a trip to the host:
   0.01 or above 0.99, tanh beyond +-0.99: the derivative is under 1% of
   its maximum there).
 
-The epoch's value of a norm, a ratio, a mean or a fraction is the mean over
-its monitored steps; the std is ``sqrt(E[a^2] - E[a]^2)`` over the epoch's
-monitored outputs; a unit is dead when it was never active in any monitored
-step. The numbers go into ``history`` under these names (and into
+An activation's mean, std and saturated fraction are over the epoch's
+monitored outputs (the std is ``sqrt(E[a^2] - E[a]^2)``); a unit is dead
+when it was never active in any monitored step. The numbers go into ``history`` under these names (and into
 TensorBoard with the rest of the history); :func:`fnn.train.plot_monitor`
 draws them and :func:`fnn.train.diagnose` reads them.
 
@@ -114,18 +116,19 @@ class ActivationStatistics:
 
 
 def statistics(kind: str, y: jax.Array) -> dict:
-    """One step's sums of an activation output ``y``: its mean, mean square, and per unit the
-    fraction of positive outputs (ReLU family) or the saturated fraction (sigmoid, tanh)."""
-    y = y.astype(jnp.float32)
-    numbers = {"mean": jnp.mean(y), "square": jnp.mean(y * y)}
+    """One step's numbers of an activation output ``y``, per unit (last axis), averaged over
+    the other axes: ``{kind: rows}`` with the rows ``y``, ``y^2`` and, for the ReLU family,
+    ``y > 0`` (active) or, for sigmoid and tanh, the saturated indicator (one fused
+    reduction)."""
+    y = y.astype(jnp.float32).reshape(-1, y.shape[-1])
+    rows = [y, y * y]
     if kind == "relu":
-        numbers["active"] = jnp.mean((y > 0).reshape(-1, y.shape[-1]).astype(jnp.float32),
-                                     axis=0)
+        rows.append((y > 0).astype(jnp.float32))
     elif kind == "sigmoid":
-        numbers["saturated"] = jnp.mean(((y < 0.01) | (y > 0.99)).astype(jnp.float32))
+        rows.append(((y < 0.01) | (y > 0.99)).astype(jnp.float32))
     elif kind == "tanh":
-        numbers["saturated"] = jnp.mean((jnp.abs(y) > 0.99).astype(jnp.float32))
-    return numbers
+        rows.append((jnp.abs(y) > 0.99).astype(jnp.float32))
+    return {kind: jnp.mean(jnp.stack(rows), axis=1)}
 
 
 def run_model(cfg: Any, apply: Any) -> tuple[Any, dict | None]:
@@ -152,49 +155,56 @@ def layer_groups(params: Any) -> dict[str, list]:
     return groups
 
 
-def _norms(tree: Any, groups: dict) -> dict:
-    squares = {jax.tree_util.keystr(path): jnp.sum(jnp.square(leaf.astype(jnp.float32)))
-               for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
-    return {layer: jnp.sqrt(sum(squares[jax.tree_util.keystr(p)] for p in paths))
+def _norms(squares: Any, groups: dict) -> dict:
+    """``{layer: sum of its leaves' summed squares}``."""
+    sums = {jax.tree_util.keystr(path): jnp.sum(leaf)
+            for path, leaf in jax.tree_util.tree_leaves_with_path(squares)}
+    return {layer: sum(sums[jax.tree_util.keystr(p)] for p in paths)
             for layer, paths in groups.items()}
 
 
-def step_numbers(monitor: Monitor, params: Any, grads: Any, updates: Any,
-                 activation_numbers: dict | None, index: Any) -> dict:
+def step_numbers(monitor: Monitor, grads: Any, updates: Any, activation_numbers: dict | None,
+                 index: Any) -> dict:
     """The step's monitor sums (all zero on a step that is not monitored), to add up over the
     epoch (:func:`results` turns the sums into the epoch's numbers)."""
     monitored = (jnp.asarray(True) if index is None or monitor.every == 1
                  else jnp.asarray(index) % monitor.every == 0)
     numbers: dict[str, Any] = {"steps": jnp.float32(1)}
-    if monitor.gradients:
-        groups = layer_groups(params)
-        grad, theta, update = (_norms(t, groups) for t in (grads, params, updates))
-        numbers["grad_norm"] = grad
-        numbers["param_norm"] = theta
-        numbers["update_ratio"] = {layer: update[layer] / jnp.maximum(theta[layer], 1e-12)
-                                   for layer in groups}
+    if monitor.gradients:     # squares summed over the steps, reduced once per epoch
+        square = lambda tree: jax.tree.map(lambda a: jnp.square(a.astype(jnp.float32)), tree)
+        numbers["squares"] = {"grad": square(grads), "update": square(updates)}
     if activation_numbers:
         numbers["activations"] = activation_numbers
     return jax.tree.map(lambda v: jnp.where(monitored, v, jnp.zeros_like(v)), numbers)
 
 
-def results(sums: dict) -> dict:
-    """The epoch's numbers from its monitor sums: ``{"grad_norm/0": ..., ...}``."""
+def results(sums: dict, params: Any) -> dict:
+    """The epoch's numbers from its monitor sums and the epoch's final ``params``:
+    ``{"grad_norm/0": ..., ...}``."""
     steps = jnp.maximum(sums["steps"], 1.0)
     out = {}
-    for family in ("grad_norm", "param_norm", "update_ratio"):
-        for layer, value in sums.get(family, {}).items():
-            out[f"{family}/{layer}"] = value / steps
+    if "squares" in sums:
+        squares = sums["squares"]
+        groups = layer_groups(params)
+        grad, update = (_norms(squares[part], groups) for part in ("grad", "update"))
+        theta = _norms(jax.tree.map(lambda a: jnp.square(a.astype(jnp.float32)), params),
+                       groups)
+        for layer in groups:
+            out[f"grad_norm/{layer}"] = jnp.sqrt(grad[layer] / steps)
+            out[f"param_norm/{layer}"] = jnp.sqrt(theta[layer])
+            out[f"update_ratio/{layer}"] = jnp.sqrt(update[layer] / steps / jnp.maximum(
+                theta[layer], 1e-24))
     for path, numbers in sums.get("activations", {}).items():
-        mean, square = numbers["mean"] / steps, numbers["square"] / steps
+        (kind, rows), = numbers.items()
+        mean, square = jnp.mean(rows[0]) / steps, jnp.mean(rows[1]) / steps
         out[f"activation_mean/{path}"] = mean
         out[f"activation_std/{path}"] = jnp.sqrt(jnp.maximum(square - mean * mean, 0.0))
-        if "active" in numbers:
-            dead = jnp.sum((numbers["active"] == 0).astype(jnp.float32))
+        if kind == "relu":
+            dead = jnp.sum((rows[2] == 0).astype(jnp.float32))
             out[f"dead_units/{path}"] = dead
-            out[f"dead_fraction/{path}"] = dead / numbers["active"].shape[0]
-        if "saturated" in numbers:
-            out[f"saturated_fraction/{path}"] = numbers["saturated"] / steps
+            out[f"dead_fraction/{path}"] = dead / rows.shape[1]
+        elif kind in ("sigmoid", "tanh"):
+            out[f"saturated_fraction/{path}"] = jnp.mean(rows[2]) / steps
     return out
 
 
@@ -203,8 +213,8 @@ def zeros(cfg: Any, params: Any, state: Any, x: Any) -> dict:
     (:func:`jax.eval_shape`: nothing is computed)."""
     numbers: dict[str, Any] = {"steps": jnp.zeros([], jnp.float32)}
     if cfg.monitor.gradients:
-        layers = {layer: jnp.zeros([], jnp.float32) for layer in layer_groups(params)}
-        numbers.update(grad_norm=layers, param_norm=dict(layers), update_ratio=dict(layers))
+        zero = jax.tree.map(lambda a: jnp.zeros(a.shape, jnp.float32), params)
+        numbers["squares"] = {"grad": zero, "update": zero}
     if cfg.monitor.activations:
         found = jax.eval_shape(lambda p, s, v: run_model(
             cfg, lambda: cfg.model.apply(p, s, v, train=False))[1], params, state, x)

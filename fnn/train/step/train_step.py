@@ -54,8 +54,7 @@ def train_step(cfg: TrainConfig, params: Any, state: Any, opt_state: Any, batch:
     updates, opt_state = cfg.update_fn(grads, opt_state, params)
     if cfg.monitor is not None:
         unscaled = grads if scale is None else scale.unscale(grads)
-        numbers = monitor.step_numbers(cfg.monitor, params, unscaled, updates, activations,
-                                       index)
+        numbers = monitor.step_numbers(cfg.monitor, unscaled, updates, activations, index)
     params = apply_updates(params, updates)
     out = {"loss": loss, **metrics}
     if cfg.monitor is not None:
@@ -72,7 +71,7 @@ def _step_with_values(cfg: TrainConfig, *args: Any) -> tuple:
     params, state, opt_state, metrics = train_step(cfg, *args)
     metrics = metric_results(cfg, metrics)
     if "monitor" in metrics:
-        metrics.update(monitor.results(metrics.pop("monitor")))
+        metrics.update(monitor.results(metrics.pop("monitor"), params))
     return params, state, opt_state, metrics
 
 
