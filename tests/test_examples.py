@@ -12,7 +12,7 @@ pytest.importorskip("sklearn")
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 MINE = ("digits_mlp", "breast_cancer_logreg", "regression_mse", "kfold_cross_validation",
         "edge_detection", "digits_cnn", "digits_multitask", "sequence_sign",
-        "reverse_transformer", "char_lm")
+        "reverse_transformer", "char_lm", "explain_digits", "vanishing_gradients")
 
 
 def load(name):
@@ -150,3 +150,32 @@ def test_char_lm_trains_and_samples(capsys):
     out = capsys.readouterr().out
     assert "bits per character" in out and "sample (temperature" in out
     assert 0 < result["val_bits_per_char"] < 8
+
+
+def test_explain_digits_attributions_add_up_and_point_at_used_pixels(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "explain.png"
+    result = load("explain_digits").main(["--epochs", "8", "--digits", "3", "--no-progress",
+                                          "--plot", str(picture)])
+    out = capsys.readouterr().out
+    for text in ("test accuracy", "sum(IG)", "delta", "drawn in"):
+        assert text in out
+    assert picture.stat().st_size > 0
+    # completeness: the attributions sum to S(x) - S(black) up to the reported delta
+    np.testing.assert_allclose(result["ig"].sum(axis=(1, 2, 3)) - result["score_change"],
+                               result["delta"], atol=1e-3)
+    assert np.all(np.abs(result["delta"]) < 0.05 * np.abs(result["score_change"]) + 0.05)
+    assert np.mean(result["drops"][:, 0]) > np.mean(result["drops"][:, 1])
+
+
+def test_vanishing_gradients_are_diagnosed_for_sigmoid_not_relu(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "vanishing.png"
+    result = load("vanishing_gradients").main(["--epochs", "4", "--no-progress",
+                                               "--plot", str(picture)])
+    out = capsys.readouterr().out
+    assert "vanishing_gradients" in out and "drawn in" in out
+    assert "vanishing_gradients" in result["sigmoid"]["kinds"]
+    assert "vanishing_gradients" not in result["relu"]["kinds"]
+    sigmoid, relu = result["sigmoid"]["norms"], result["relu"]["norms"]
+    assert sigmoid["0"] < 1e-4 * sigmoid["20"] and relu["0"] > 0.1 * relu["20"]
