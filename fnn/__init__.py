@@ -43,6 +43,9 @@ from fnn.train import (EarlyStopping, cross_validate, evaluate, fit, fit_ensembl
 # --- explain predictions (attributions, layers' outputs)
 from fnn import explain
 
+# --- tuning on Optuna (the optional extra fnn[tune])
+from fnn.tuning import TuneResult, tune
+
 # --- checkpoints, runs from config files
 from fnn import checkpoint
 from fnn import run

@@ -146,12 +146,14 @@ class Prepared(NamedTuple):
 
 def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, validation_data,
             metrics, loss_weights, early_stopping, drop_remainder, shuffle,
-            validation_batch_size, stacked: Any = None) -> Prepared:
+            validation_batch_size, stacked: Any = None, penalty: Any = None,
+            augment: Any = None) -> Prepared:
     """``fit``'s checks (nothing compiled yet), then the vmapped epoch and validation.
 
     ``data`` and ``validation_data`` are one member's; the members share them, or, with
     ``stacked = (data, validation_data)`` holding a leading member axis, each trains on
     its own (cross-validation folds; ``data`` is then the first member's, for the checks).
+    ``penalty`` and ``augment`` are ``fit``'s (the same for every member).
     """
     model = as_layer(model)
     checks.check_argument_order(where, loss, optimizer, data)
@@ -161,7 +163,8 @@ def prepare(where, model, loss, optimizer, data, key, epochs, batch_size, valida
     check_int(where, "batch_size", batch_size, allow_none=True, maximum=n,
               maximum_name="the number of examples")
     cfg = build_config(model, loss, optimizer, metrics=metrics, loss_weights=loss_weights,
-                       max_accumulation_steps=batch_size or n, where=where)
+                       max_accumulation_steps=batch_size or n, where=where, penalty=penalty,
+                       augment=augment)
     check_monitor(where, early_stopping, cfg, validation_data is not None)
     if validation_data is not None:
         xv, yv = checks.check_data(where, validation_data, "validation_data")

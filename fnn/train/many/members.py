@@ -110,7 +110,8 @@ def _restore_members(where: str, saving: Saving, start: tuple) -> dict | None:
 
 
 def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
-                  groups: int | None = None, saving: Saving | None = None):
+                  groups: int | None = None, saving: Saving | None = None,
+                  on_epoch: Any = None, on_nonfinite: Any = None):
     """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
     member axis) as :func:`prepare`'s ``run`` says; ``ids`` name the members in errors.
 
@@ -123,6 +124,12 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     params, state, optimizer state, best copy, history, tracker and whether it is still
     training), and with ``saving.resume`` training continues from the newest checkpoint;
     a finished chunk's last checkpoint holds its results.
+
+    ``on_epoch(member, epoch, logs) -> bool``, when given, is called after every epoch
+    for every member still training (after early stopping's update); ``True`` stops that
+    member (its parameters stay as they are, as an early-stopped member's do).
+    ``on_nonfinite(member, error)``, when given, is called instead of raising when a
+    member's loss or parameters become NaN/inf; that member stops.
 
     Returns:
       ``(params, state, opt_state, histories, best_epochs)``; ``best_epochs[m]`` is the
@@ -183,7 +190,7 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
         params, state, opt_state = carries[g]
         shared, validation = datas[g]
         new = run_epoch(params, state, opt_state, shared, group_keys[g], epoch)
-        if early_stopping is None:
+        if early_stopping is None and on_epoch is None and on_nonfinite is None:
             params, state, opt_state = new[:3]
         else:
             mask = jnp.asarray(active[bounds[g][0]:bounds[g][1]])
@@ -206,12 +213,18 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
                     logs = histories[m].record(epoch, mine, {k: v[m] for k, v in
                                                              val_numbers.items()})
                 except FloatingPointError as err:
-                    raise FloatingPointError(f"{where}: {ids[m]}: {err}") from None
+                    if on_nonfinite is None:
+                        raise FloatingPointError(f"{where}: {ids[m]}: {err}") from None
+                    on_nonfinite(m, err)
+                    active[m] = False
+                    continue
                 if early_stopping is not None:
                     trackers[m], improved[m], stop = early_stopping.update(
                         trackers[m], epoch, logs[early_stopping.monitor])
                     if stop:
                         active[m] = False
+                if on_epoch is not None and active[m] and on_epoch(m, epoch, logs):
+                    active[m] = False
             if early_stopping is not None and early_stopping.restore_best:
                 bests = [carries[g] if bests[g] is None else
                          _keep(jnp.asarray(improved[bounds[g][0]:bounds[g][1]]), carries[g], bests[g])
@@ -226,7 +239,7 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
                     and (epoch + 1) % saving.every == 0):
                 save(epoch, False, tuple(whole([c[i] for c in carries]) for i in range(3)),
                      None)
-    best_epochs = [len(h.values["loss"]) - 1 for h in histories]
+    best_epochs = [len(h.values.get("loss", ())) - 1 for h in histories]
     if bests[0] is not None:
         carries = bests
         best_epochs = [t.best_epoch for t in trackers]

@@ -211,28 +211,29 @@ def _build(factory: Any, config: dict) -> GradientTransformation:
     return opt
 
 
+def update_fingerprint(optimizer: GradientTransformation, opt_state: Any, params: Any) -> tuple:
+    """A hashable description of what ``optimizer.update`` computes from ``opt_state``: the
+    state's structure, shapes and dtypes, and the traced update (its jaxpr and constants).
+
+    Two optimizers with equal fingerprints differ at most in the values kept in their
+    states (the hyperparameters), so members using them share one compiled program.
+    """
+    closed = jax.make_jaxpr(optimizer.update)(params, opt_state, params)
+    consts = tuple((np.asarray(c).shape, str(np.asarray(c).dtype), np.asarray(c).tobytes())
+                   for c in closed.consts)
+    return (jax.tree.structure(opt_state), shape_key(opt_state), str(closed.jaxpr), consts)
+
+
 def _factory_states(optimizers: list, configs: list, params: Any) -> list:
     """Each configuration's own initial state, after checking that the first
     optimizer's ``update`` computes every other one's from its state: the same state
     structure and the same traced computation (constants included)."""
     states = [opt.init(params) for opt in optimizers]
-    structure = jax.tree.structure(states[0])
-
-    def traced(opt, opt_state):
-        closed = jax.make_jaxpr(opt.update)(params, opt_state, params)
-        return str(closed.jaxpr), [np.asarray(c) for c in closed.consts]
-
-    reference = traced(optimizers[0], states[0])
+    reference = update_fingerprint(optimizers[0], states[0], params)
     for i, (opt, opt_state) in enumerate(zip(optimizers, states)):
         if i == 0:
             continue
-        same = jax.tree.structure(opt_state) == structure
-        if same:
-            text, consts = traced(opt, opt_state)
-            same = (text == reference[0] and len(consts) == len(reference[1]) and all(
-                c.shape == r.shape and np.array_equal(c, r)
-                for c, r in zip(consts, reference[1])))
-        if not same:
+        if update_fingerprint(opt, opt_state, params) != reference:
             raise ValueError(
                 f"sweep: the factory's optimizers for configuration 0 {configs[0]} and "
                 f"configuration {i} {configs[i]} differ in more than the hyperparameters "

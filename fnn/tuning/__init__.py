@@ -1,0 +1,17 @@
+"""Hyperparameter tuning on Optuna: ``fnn.tune``, whose trials train in vmapped groups.
+
+fnn does not write a tuner: Optuna (the optional extra ``fnn[tune]``) samples,
+prunes and stores the study; fnn makes its trials cheap by training the trials
+of one structure as one compiled, vmapped program. The modules, each importing
+only those above it:
+
+- :mod:`fnn.tuning.study`: the study in its database, heartbeats, counting trials;
+- :mod:`fnn.tuning.trial_config`: ``build(trial)``'s dict, and which trials share a program;
+- :mod:`fnn.tuning.groups`: one group's training, reporting to the pruner;
+- :mod:`fnn.tuning.tune`: :func:`tune`, the worker's loop;
+- :mod:`fnn.tuning.space`: search spaces written in a TOML config (``fnn tune``).
+"""
+
+from fnn.tuning.tune import TuneResult, tune
+
+__all__ = ["tune", "TuneResult"]
