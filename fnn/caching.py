@@ -12,7 +12,8 @@ correct but traces and compiles again.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -80,3 +81,60 @@ def structs_of_key(key: tuple):
     """The pytree of ``jax.ShapeDtypeStruct`` that :func:`shape_key` describes."""
     treedef, leaves = key
     return treedef.unflatten([jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
+
+
+def function_key(fn: Any) -> tuple:
+    """A hashable key for what the Python function ``fn`` computes: its code, and everything
+    its closure, defaults and ``functools.partial`` arguments hold, recursively.
+
+    Two functions with equal keys compute the same thing from the same arguments (their
+    globals aside). Numbers and strings count by value, arrays by shape, dtype and bytes,
+    functions by their own keys; any other object counts by identity, so two distinct
+    objects make different keys (never a wrong "equal"). Built from attributes only,
+    without tracing (microseconds, where ``jax.make_jaxpr`` takes milliseconds).
+
+    Raises:
+      TypeError: a closure too deep to follow (more than 64 nested levels).
+
+    Example:
+      >>> from fnn.caching import function_key
+      >>> function_key(fnn.optim.adam(1e-3).update) == function_key(fnn.optim.adam(0.1).update)
+      True
+      >>> function_key(fnn.optim.adam(1e-3).update) == function_key(fnn.optim.sgd(0.1).update)
+      False
+    """
+    return _static_key(fn, 0, set())
+
+
+def _static_key(value: Any, depth: int, seen: set) -> Any:
+    if depth > 64:
+        raise TypeError("function_key: too deeply nested")
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return (type(value).__name__, value)
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        array = np.asarray(value)
+        return ("array", array.shape, str(array.dtype), array.tobytes())
+    if id(value) in seen:                    # a cycle: a function reaching itself
+        return ("cycle", id(value))
+    seen = seen | {id(value)}
+    step = lambda v: _static_key(v, depth + 1, seen)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(step(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((repr(k), step(v)) for k, v in value.items()))
+    if isinstance(value, functools.partial):
+        return ("partial", step(value.func), step(value.args), step(value.keywords))
+    if inspect.isfunction(value):
+        cells = tuple(step(c.cell_contents) if _filled(c) else ("empty",)
+                      for c in value.__closure__ or ())
+        return ("function", value.__code__, cells, step(value.__defaults__),
+                step(value.__kwdefaults__))
+    return ("object", id(value))
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True

@@ -150,8 +150,8 @@ def test_a_killed_worker_loses_nothing_and_its_trial_is_retried(tmp_path):
     assert len(done) == 5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retried = {optuna.storages.RetryFailedTrialCallback.retried_trial_number(t): t
-                   for t in done}
+        retry = fnn.tuning.study.retry_callback_class()
+        retried = {retry.retried_trial_number(t): t for t in done}
     lost = {t.number: t.params for t in study.trials if t.state == optuna.trial.TrialState.FAIL}
     assert set(lost) <= set(retried) and 3 in lost
     for number, params in lost.items():

@@ -8,10 +8,10 @@ only those above it:
 - :mod:`fnn.tuning.study`: the study in its database, heartbeats, counting trials;
 - :mod:`fnn.tuning.trial_config`: ``build(trial)``'s dict, and which trials share a program;
 - :mod:`fnn.tuning.groups`: one group's training, reporting to the pruner;
-- :mod:`fnn.tuning.tune`: :func:`tune`, the worker's loop;
+- :mod:`fnn.tuning.loop`: :func:`tune`, the worker's loop;
 - :mod:`fnn.tuning.space`: search spaces written in a TOML config (``fnn tune``).
 """
 
-from fnn.tuning.tune import TuneResult, tune
+from fnn.tuning.loop import TuneResult, tune
 
 __all__ = ["tune", "TuneResult"]

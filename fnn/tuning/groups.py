@@ -27,29 +27,40 @@ from fnn.tuning.trial_config import TrialConfig
 class MemberResult(NamedTuple):
     """One trial's outcome: ``"complete"``, ``"pruned"`` or ``"failed"``, its best
     monitored value (``None`` if it never had one), its history, the epoch of its
-    returned parameters, those parameters and state, and why it failed."""
+    returned parameters, the group's stacked ``(params, state)`` and the trial's row in
+    them (:func:`member_values` takes it out), and why it failed."""
 
     outcome: str
     value: float | None
     history: dict
     best_epoch: int
-    params: Any
-    state: Any
+    stacked: Any
+    row: int
     error: str | None
 
 
+def member_values(result: MemberResult) -> tuple[Any, Any]:
+    """``(params, state)`` of one trial, taken out of its group's stacked arrays on the host
+    (slicing on the device would compile a program per shape)."""
+    return jax.device_put(jax.tree.map(lambda a: np.asarray(a)[result.row], result.stacked))
+
+
 def _repeat(tree: Any, count: int) -> Any:
-    return jax.tree.map(lambda a: jnp.broadcast_to(a, (count,) + jnp.shape(a)), tree)
+    """``count`` copies of ``tree``'s arrays along a new leading axis, made on the host (eager
+    device ops would compile a small program per leaf shape)."""
+    return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (count,) + np.shape(a)),
+                        tree)
 
 
-def train_group(trials: list, configs: list[TrialConfig], data: Any, validation: Any,
-                key: Any, epochs: int, monitor: str, mode: str, bar: EpochBar,
-                params: Any, state: Any, where: str) -> list[MemberResult]:
+def train_group(trials: list, configs: list[TrialConfig], opt_states: list, data: Any,
+                validation: Any, key: Any, epochs: int, monitor: str, mode: str,
+                bar: EpochBar, params: Any, state: Any, where: str) -> list[MemberResult]:
     """Train ``configs`` (one structure, one per trial of ``trials``) as one vmapped program.
 
     Args:
       trials: the Optuna trials, reported to every epoch.
       configs: their configurations (equal but for the optimizers' state values).
+      opt_states: their optimizers' initial states.
       data, validation: the training and validation data (shared by the members).
       key: every member's key (fit's).
       epochs: epochs per trial.
@@ -67,9 +78,8 @@ def train_group(trials: list, configs: list[TrialConfig], data: Any, validation:
                   first.batch_size, validation, first.metrics, None, stopping, False, True,
                   None, penalty=first.penalty, augment=first.augment)
     count = len(configs)
-    states = [config.optimizer.init(params) for config in configs]
     start = (_repeat(params, count), _repeat(state, count),
-             jax.tree.map(lambda *a: jnp.stack(a), *states))
+             jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a]), *opt_states))
     pruned, failed = set(), {}
 
     def on_epoch(m: int, epoch: int, logs: dict) -> bool:
@@ -94,7 +104,6 @@ def train_group(trials: list, configs: list[TrialConfig], data: Any, validation:
             finite.min() if mode == "min" else finite.max())
         outcome = "failed" if m in failed or value is None else (
             "pruned" if m in pruned else "complete")
-        pick = jax.tree.map(lambda a, m=m: a[m], (out_params, out_state))
-        results.append(MemberResult(outcome, value, history, int(best_epochs[m]), *pick,
-                                    failed.get(m)))
+        results.append(MemberResult(outcome, value, history, int(best_epochs[m]),
+                                    (out_params, out_state), m, failed.get(m)))
     return results

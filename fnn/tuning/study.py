@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import warnings
 from typing import Any, Iterator
 
@@ -53,20 +54,35 @@ def storage_url(storage: Any, run_dir: Any) -> Any:
     return "sqlite:///" + os.path.abspath(os.path.join(run_dir, "study.db"))
 
 
-def open_storage(storage: Any, where: str) -> Any:
-    """An Optuna storage with heartbeats for a URL; other values pass through."""
+def retry_callback_class() -> Any:
+    """Optuna's callback that retries a dead worker's trial with the same parameters
+    (``RetryHeartbeatStaleTrialCallback``; ``RetryFailedTrialCallback`` before Optuna 4.9)."""
+    storages = optuna_module().storages
+    return getattr(storages, "RetryHeartbeatStaleTrialCallback", None) or (
+        storages.RetryFailedTrialCallback)
+
+
+def open_storage(storage: Any, where: str, attempts: int = 5) -> Any:
+    """An Optuna storage with heartbeats for a URL; other values pass through.
+
+    Workers started together on a new database race to create its tables; a worker that
+    loses tries again (``attempts`` times, half a second apart).
+    """
     optuna = optuna_module()
     if not isinstance(storage, str):
         return storage
-    try:
-        with quiet_experimental():
-            return optuna.storages.RDBStorage(
-                storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(
-                    max_retry=3))
-    except Exception as error:   # sqlalchemy's errors: a bad URL, a database not reached
-        raise ValueError(f"{where}: cannot open the study storage {storage!r}: "
-                         f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+    for attempt in range(attempts):
+        try:
+            with quiet_experimental():
+                return optuna.storages.RDBStorage(
+                    storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                    heartbeat_stale_trial_callback=retry_callback_class()(max_retry=3))
+        except Exception as error:   # sqlalchemy's errors: a bad URL, a database not reached
+            if attempt + 1 < attempts and "IntegrityError" in type(error).__name__:
+                time.sleep(0.5)
+                continue
+            raise ValueError(f"{where}: cannot open the study storage {storage!r}: "
+                             f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
 
 
 def open_study(where: str, study: Any, storage: Any, study_name: str | None, direction: str,

@@ -18,8 +18,10 @@ import numpy as np
 from fnn.train.loop.history import History
 
 
+@jax.jit
 def _keep(active: jax.Array, new: Any, old: Any) -> Any:
-    """Per member: ``new`` where ``active``, else ``old`` (leading member axis)."""
+    """Per member: ``new`` where ``active``, else ``old`` (leading member axis); one
+    compiled call per epoch (the eager ``where`` per leaf cost a dispatch each)."""
     def one(a, b):
         mask = jnp.reshape(active, (-1,) + (1,) * (jnp.ndim(a) - 1))
         return jnp.where(mask, a, b)
@@ -51,8 +53,8 @@ def _rows(tree: Any, first: int, stop: int, members: int) -> Any:
     def one(a):
         part = a[first:min(stop, members)]
         if stop > members:
-            part = jnp.concatenate([part] + [a[members - 1:members]] * (stop - max(first,
-                                                                                members)))
+            join = np.concatenate if isinstance(a, np.ndarray) else jnp.concatenate
+            part = join([part] + [a[members - 1:members]] * (stop - max(first, members)))
         return part
     return jax.tree.map(one, tree)
 
@@ -166,7 +168,13 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     # Per group: its keys, its training state, its data (its own rows when each member
     # has its own data, as cross-validation's folds do), its best-epoch copy.
     group_keys = [_rows(keys, *b, members) for b in bounds]
-    carries = [_rows(start, *b, members) for b in bounds]
+    # Committed to the data's device, like the epoch's outputs: an uncommitted first carry
+    # (from eager stacking) made the second epoch's call a cache miss, compiling every
+    # member program twice.
+    # Split on the host: slicing on the device compiled a small program per leaf shape.
+    device = next(iter(jax.tree.leaves(run.shared)[0].devices()))
+    host_start = jax.tree.map(np.asarray, start)
+    carries = [jax.device_put(_rows(host_start, *b, members), device) for b in bounds]
     datas = [_rows((run.shared, run.validation), *b, members) if run.per_member
              else (run.shared, run.validation) for b in bounds]
     bests: list = ([None] * count if best_start is None
@@ -201,7 +209,13 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     epoch = first - 1
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         for epoch in range(first, epochs):
-            outs = list(pool.map(functools.partial(one_epoch, epoch=epoch), range(count)))
+            if epoch == first and count > 1:
+                # The first group alone first: two threads calling a program that is not
+                # compiled yet would each compile it (measured: twice the compile time).
+                outs = [one_epoch(0, epoch)] + list(pool.map(
+                    functools.partial(one_epoch, epoch=epoch), range(1, count)))
+            else:
+                outs = list(pool.map(functools.partial(one_epoch, epoch=epoch), range(count)))
             carries = [out[0] for out in outs]
             numbers, val_numbers = (jax.tree.map(lambda *a: np.concatenate(a),
                                                  *[out[1][i] for out in outs])

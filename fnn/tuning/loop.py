@@ -36,7 +36,7 @@ from fnn.train.many.memory import auto_chunk_size
 from fnn.train.many.table import Table
 from fnn.train.step.train_config import build_config
 from fnn.tuning import study as study_module
-from fnn.tuning.groups import train_group
+from fnn.tuning.groups import member_values, train_group
 from fnn.tuning.trial_config import describe, initial_values, read_build, structure
 from fnn.validation import check_int
 
@@ -119,7 +119,7 @@ def tune(build: Callable, data: Any, *, n_trials: int, epochs: int, key: jax.Arr
          run_dir: Any = None) -> TuneResult:
     """Tune hyperparameters with Optuna, training trials of one structure in one program.
 
-    See :mod:`fnn.tuning.tune` for the loop and ``docs/tune.md`` for examples.
+    See :mod:`fnn.tuning.loop` for the loop and ``docs/tune.md`` for examples.
 
     Args:
       build: ``build(trial) -> {"model", "loss", "optimizer"[, "batch_size", "metrics",
@@ -169,7 +169,7 @@ def tune(build: Callable, data: Any, *, n_trials: int, epochs: int, key: jax.Arr
     study = study_module.open_study(where, study, storage, study_name, direction, sampler,
                                     pruner)
     bar = EpochBar(n_trials * epochs, wants_bar(progress))
-    best = None          # (value, trial number, params, state) of this worker's best
+    best = None          # (value, trial number, MemberResult) of this worker's best
     checked = False
     try:
         while True:
@@ -195,7 +195,7 @@ def tune(build: Callable, data: Any, *, n_trials: int, epochs: int, key: jax.Arr
     best_trial = _best_trial(study)
     params = state = None
     if best is not None and best_trial is not None and best[1] == best_trial.number:
-        params, state = best[2], best[3]
+        params, state = member_values(best[2])
     return TuneResult(study, best_trial, params, state, table_of(study))
 
 
@@ -247,14 +247,14 @@ def _run_batch(study, storage, trials, configs, data, validation, key, epochs, m
             if config.model not in inits:
                 inits[config.model] = initial_values(config.model, data[0], key)
             params, model_state = inits[config.model]
-            signature = structure(config, params)
+            signature, opt_state = structure(config, params)
         except (LayerValueError, LayerTypeError, ValueError, TypeError) as error:
             _fail(study, trial, f"{type(error).__name__}: {error}")
             continue
-        groups.setdefault(signature, []).append((trial, config))
-    for number, members in enumerate(groups.values()):
-        group_trials = [t for t, _ in members]
-        group_configs = [c for _, c in members]
+        groups.setdefault(signature, []).append((trial, config, opt_state))
+    for members in groups.values():
+        group_trials = [t for t, _, _ in members]
+        group_configs = [c for _, c, _ in members]
         params, model_state = inits[group_configs[0].model]
         name = (f"{len(members)} trial{'s' if len(members) > 1 else ''} "
                 f"{[t.number for t in group_trials]} in one program: "
@@ -262,8 +262,9 @@ def _run_batch(study, storage, trials, configs, data, validation, key, epochs, m
         try:
             with study_module.heartbeats(storage, [getattr(t, "_trial_id", None)
                                                    for t in group_trials]):
-                results = train_group(group_trials, group_configs, data, validation, key,
-                                      epochs, monitor, mode, bar, params, model_state, where)
+                results = train_group(group_trials, group_configs, [s for _, _, s in members],
+                                      data, validation, key, epochs, monitor, mode, bar,
+                                      params, model_state, where)
         except (LayerValueError, LayerTypeError) as error:
             for trial in group_trials:
                 _fail(study, trial, f"{type(error).__name__}: {error}")
@@ -281,5 +282,5 @@ def _run_batch(study, storage, trials, configs, data, validation, key, epochs, m
                 better = best is None or (result.value < best[0] if mode == "min"
                                           else result.value > best[0])
                 if better:
-                    best = (result.value, trial.number, result.params, result.state)
+                    best = (result.value, trial.number, result)
     return best
