@@ -1,6 +1,7 @@
 """``python -m fnn`` (and the ``fnn`` command): train from a config, show and compare runs.
 
     fnn train CONFIG.toml --run-dir DIR [--resume] [--no-progress] [--tensorboard]
+    fnn tune CONFIG.toml --run-dir DIR [--trials N] [--storage URL] [--no-progress]
     fnn show RUN_DIR
     fnn compare RUN_DIR [RUN_DIR ...]
 
@@ -12,7 +13,9 @@ per epoch), ``checkpoints/`` (every epoch, the newest 3 kept) and, when
 matplotlib is installed, ``curves.png``; ``--tensorboard`` adds TensorBoard
 event files in ``tensorboard/`` (:mod:`fnn.run.tensorboard`). ``--resume`` continues a run
 directory from its newest checkpoint, bit for bit the uninterrupted run on
-CPU (``fit(..., resume=True)``).
+CPU (``fit(..., resume=True)``). ``tune`` runs an Optuna study over the
+config's search spaces (:mod:`fnn.run.tune_command`); ``show`` prints a
+study's best trials too.
 """
 
 from __future__ import annotations
@@ -130,7 +133,9 @@ def _load_run(run_dir: str) -> tuple[dict, list[dict]]:
     path = os.path.join(run_dir, "record.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{run_dir} is not a run directory (no record.json)")
-    return record.read_json(path), record.read_metrics(os.path.join(run_dir, "metrics.jsonl"))
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    return record.read_json(path), (record.read_metrics(metrics) if os.path.exists(metrics)
+                                    else [])
 
 
 def show(run_dir: str) -> int:
@@ -159,6 +164,17 @@ def show(run_dir: str) -> int:
         last = epochs[-1]
         lines.append(f"epochs     {len(epochs)}")
         lines += [f"  {k:<18} {v:.6g}" for k, v in last.items() if k != "epoch"]
+    study = info.get("tune")
+    if study:
+        from fnn.train.many.table import Table
+        best = study["best"]
+        lines.append(f"study      {study['study_name']} in {study['storage']}, "
+                     f"{study['n_trials']} trials, {study['direction']} {study['monitor']}")
+        if best is not None:
+            lines.append(f"best       trial {best['trial']}: {study['monitor']} "
+                         f"{best['value']:.6g} with {best['params']}")
+        lines += ["best trials:"] + ["  " + line for line in str(Table(
+            study["top"][:5])).splitlines()]
     print("\n".join(lines))
     return 0
 
@@ -212,6 +228,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write the metrics as TensorBoard event files (DIR/tensorboard)")
+    p = commands.add_parser("tune", help="tune the search spaces of a TOML config (Optuna)")
+    p.add_argument("config")
+    p.add_argument("--run-dir", required=True, help="the study's directory (study.db, "
+                                                    "best.toml, record.json)")
+    p.add_argument("--trials", type=int, help="the study's total of finished trials "
+                                              "(default: [tune] trials)")
+    p.add_argument("--storage", help="an Optuna storage URL instead of DIR/study.db, e.g. "
+                                     "postgresql://user@host/db shared by several workers")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = commands.add_parser("show", help="print a run's record and final metrics")
     p.add_argument("run_dir")
     p = commands.add_parser("compare", help="print runs side by side")
@@ -220,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train":
         return train(args.config, args.run_dir, args.resume, not args.no_progress,
                      args.tensorboard)
+    if args.command == "tune":
+        from fnn.run.tune_command import tune
+        return tune(args.config, args.run_dir, args.trials, args.storage, not args.no_progress)
     if args.command == "show":
         return show(args.run_dir)
     return compare(args.run_dirs)

@@ -56,9 +56,15 @@ import numpy as np
 DATASETS = ("digits", "breast_cancer", "diabetes")
 TOP_KEYS = {"seed": int, "epochs": int, "batch_size": int, "loss": str, "metrics": list,
             "validation_split": float, "data": dict, "model": dict, "optimizer": dict,
-            "schedule": dict, "early_stopping": dict, "monitor": dict, "description": str}
+            "schedule": dict, "early_stopping": dict, "monitor": dict, "description": str,
+            "tune": dict}
 REQUIRED = ("seed", "epochs", "batch_size", "loss", "data", "model", "optimizer")
 DATA_KEYS = {"name": str, "images": bool, "standardize": bool}
+MODEL_KEYS = {"layers": list, "units": list, "activation": str, "outputs": int,
+              "dropout": float}
+TUNE_KEYS = {"trials": int, "monitor": str, "direction": str, "pruner": str, "sampler": str,
+             "group_size": int, "study_name": str}
+"""``[tune]``: read by ``fnn tune`` only (:mod:`fnn.tuning.space`, :mod:`fnn.run.tune_command`)."""
 
 
 class ConfigError(ValueError):
@@ -102,7 +108,7 @@ def _type_name(kind: Any) -> str:
             list: "a list", dict: "a table"}.get(kind, str(kind))
 
 
-class _Checker:
+class Checker:
     """Raises :class:`ConfigError` with the file's line numbers."""
 
     def __init__(self, path: str, text: str):
@@ -133,7 +139,7 @@ def _factory_arguments(fn: Callable) -> dict:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def _named(check: _Checker, table: dict, section: str, module: Any, kinds: str,
+def _named(check: Checker, table: dict, section: str, module: Any, kinds: str,
            names: list[str]) -> tuple[Callable, dict]:
     """A ``{name = ..., args...}`` table's function and arguments, checked."""
     if "name" not in table:
@@ -174,13 +180,47 @@ def _layer_names() -> list[str]:
                   and dataclasses.is_dataclass(getattr(fnn.layers, n)))
 
 
-def _build_layers(check: _Checker, model: dict) -> Any:
+def _mlp(check: Checker, model: dict) -> Any:
+    """The ``[model]`` shorthand: ``units`` hidden Dense layers with ``activation`` (and
+    ``dropout``), then ``Dense(outputs)``."""
     import fnn
-    check.keys(model, {"layers": list}, "model")
+    if "layers" in model:
+        check.fail("units", "model", "give either [[model.layers]] or units/activation/"
+                                     "outputs, not both")
+    units = model["units"]
+    if not all(isinstance(u, int) and not isinstance(u, bool) and u >= 1 for u in units):
+        check.fail("units", "model", f"must be a list of positive integers (hidden layer "
+                                     f"widths), got {units!r}")
+    if "outputs" not in model:
+        check.fail("units", "model", "with units, give outputs (the last layer's width: "
+                                     "10 for digits with softmax cross-entropy)")
+    try:
+        activation = fnn.Activation(model.get("activation", "relu"))
+    except (TypeError, ValueError) as error:
+        check.fail("activation", "model", str(error))
+    rate = model.get("dropout", 0.0)
+    if not 0 <= rate < 1:
+        check.fail("dropout", "model", f"must be in [0, 1), got {rate!r}")
+    layers = []
+    for width in units:
+        layers += [fnn.Dense(width), activation] + ([fnn.Dropout(rate)] if rate else [])
+    return fnn.Sequential(layers + [fnn.Dense(model["outputs"])])
+
+
+def _build_layers(check: Checker, model: dict) -> Any:
+    import fnn
+    check.keys(model, MODEL_KEYS, "model")
+    if "units" in model:
+        return _mlp(check, model)
+    for key in ("activation", "outputs", "dropout"):
+        if key in model:
+            check.fail(key, "model", "goes with units (the MLP shorthand); with "
+                                     "[[model.layers]] give each layer's arguments")
     layers = model.get("layers")
     if not layers:
         check.fail("layers", "model", "needs at least one layer: [[model.layers]] tables "
-                                      "with a type and the layer's arguments")
+                                      "with a type and the layer's arguments, or units, "
+                                      "activation and outputs for an MLP")
     names = _layer_names()
     built = []
     for i, spec in enumerate(layers):
@@ -207,7 +247,7 @@ def _build_layers(check: _Checker, model: dict) -> Any:
     return fnn.Sequential(built)
 
 
-def _load_data(check: _Checker, data: dict, split: float | None) -> tuple[tuple, tuple | None]:
+def _load_data(check: Checker, data: dict, split: float | None) -> tuple[tuple, tuple | None]:
     import fnn
     check.keys(data, DATA_KEYS, "data")
     name = data.get("name")
@@ -249,8 +289,13 @@ def parse(path: str) -> tuple[dict, str]:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
 
 
-def build(path: str, config: dict | None = None, text: str = "") -> Experiment:
+def build(path: str, config: dict | None = None, text: str = "",
+          load_data: bool = True) -> Experiment:
     """Check every key of the config at ``path`` (or the given ``config``), then build it.
+
+    ``load_data=False`` checks ``[data]`` but leaves the data out (``data`` and
+    ``validation_data`` are ``None``): ``fnn tune`` builds each trial's model and
+    optimizer this way and loads the data once.
 
     Raises:
       ConfigError: the first problem, naming the key, its line and the allowed values.
@@ -258,8 +303,17 @@ def build(path: str, config: dict | None = None, text: str = "") -> Experiment:
     import fnn
     if config is None:
         config, text = parse(path)
-    check = _Checker(path, text)
+    check = Checker(path, text)
+    from fnn.tuning import space
+    spaces = space.find(config)
+    if spaces:
+        where = next(iter(spaces))
+        check.fail(str(where[-1]), ".".join(str(p) for p in where[:-1]
+                                          if not isinstance(p, int)) or None,
+                   "is a search space; run this config with `fnn tune`, which samples it")
     check.keys(config, TOP_KEYS, None)
+    if "tune" in config:
+        check.keys(config["tune"], TUNE_KEYS, "tune")
     for key in REQUIRED:
         if key not in config:
             check.fail(key, None, "missing (required: " + ", ".join(REQUIRED) + ")")
@@ -309,7 +363,11 @@ def build(path: str, config: dict | None = None, text: str = "") -> Experiment:
             monitor = fnn.train.Monitor(**config["monitor"])
         except (TypeError, ValueError) as error:
             check.fail(next(iter(config["monitor"]), "monitor"), "monitor", str(error))
-    data, validation = _load_data(check, config["data"], split)
+    if load_data:
+        data, validation = _load_data(check, config["data"], split)
+    else:
+        check.keys(config["data"], DATA_KEYS, "data")
+        data = validation = None
     options = {"epochs": config["epochs"], "batch_size": config["batch_size"],
                "metrics": list(metrics), "early_stopping": stopping, "monitor": monitor}
     return Experiment(config, model, config["loss"], optimizer, data, validation, options)

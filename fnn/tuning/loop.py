@@ -107,6 +107,8 @@ def table_of(study: Any) -> Table:
         row.update({name: value for name, value in trial.params.items()})
         row["value"] = trial.value if trial.state == state.COMPLETE else None
         row["epochs"] = trial.user_attrs.get("epochs")
+        if trial.state == state.FAIL:
+            row["error"] = str(trial.user_attrs.get("error", "(a worker died)"))[:60]
         rows.append(row)
     return Table(rows)
 
@@ -210,17 +212,25 @@ def _ask(study, storage, build, n_trials, group_size, batch_size, x, where):
     """A batch of trials (at most ``group_size``, or as many as fit in memory, and never
     more than the study still needs: recounted before each ask, as other workers add
     trials too) and their checked configurations. Each trial beats once when asked, so a
-    worker that dies before training it leaves a stale trial that gets retried."""
+    worker that dies before training it leaves a stale trial that gets retried. A trial
+    whose ``build`` raises ValueError or TypeError (a layer refusing a sampled setting)
+    fails, and asking goes on."""
     trials, configs = [], []
     cap = group_size
     while cap is None or len(trials) < cap:
         finished, running = study_module.finished_and_running(study)
         if n_trials - finished - running <= 0:
             break
-        trial = study.ask()
+        with study_module.quiet_experimental():
+            trial = study.ask()
         study_module.beat(storage, trial)
+        try:
+            returned = build(trial)
+        except (ValueError, TypeError) as error:     # a layer that rejects its settings
+            _fail(study, trial, f"build(trial) raised {type(error).__name__}: {error}")
+            continue
         trials.append(trial)
-        configs.append(read_build(build, trial, batch_size, where))
+        configs.append(read_build(returned, batch_size, where))
         if cap is None:
             config = configs[-1]
             cap = auto_chunk_size(config.model, config.optimizer, checks.struct(x),

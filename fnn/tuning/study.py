@@ -38,10 +38,14 @@ def optuna_module() -> Any:
 
 @contextlib.contextmanager
 def quiet_experimental() -> Iterator[None]:
-    """Optuna's heartbeat API is marked experimental; its warning says nothing to users."""
+    """Optuna's heartbeat API is marked experimental, and ``study.ask()`` on a storage with
+    heartbeats warns that they are meant for ``Study.optimize`` (fnn beats for its trials
+    itself); these warnings say nothing to users."""
     optuna = optuna_module()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be "
+                                "used with Study.optimize", category=UserWarning)
         yield
 
 

@@ -43,15 +43,14 @@ class TrialConfig(NamedTuple):
     augment: Callable | None
 
 
-def read_build(build: Callable, trial: Any, batch_size: int | None, where: str) -> TrialConfig:
-    """Call ``build(trial)`` and check what it returns.
+def read_build(config: Any, batch_size: int | None, where: str) -> TrialConfig:
+    """Check what ``build(trial)`` returned.
 
     Raises:
-      TypeError: ``build`` returned something else than a dict, or an optimizer that is
-        not an ``fnn.optim`` one (a bad argument: the study stops).
+      TypeError: something else than a dict, or an optimizer that is not an
+        ``fnn.optim`` one (a bad argument: the study stops).
       ValueError: a dict without ``model``, ``loss`` or ``optimizer``, or with other keys.
     """
-    config = build(trial)
     if not isinstance(config, Mapping):
         raise TypeError(f"{where}: build(trial) must return a dict with 'model', 'loss' and "
                         f"'optimizer' (and optionally {', '.join(repr(k) for k in KEYS[3:])}); "

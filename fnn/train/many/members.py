@@ -113,7 +113,8 @@ def _restore_members(where: str, saving: Saving, start: tuple) -> dict | None:
 
 def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
                   groups: int | None = None, saving: Saving | None = None,
-                  on_epoch: Any = None, on_nonfinite: Any = None):
+                  on_epoch: Any = None, on_nonfinite: Any = None,
+                  pad_to: int | None = None):
     """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
     member axis) as :func:`prepare`'s ``run`` says; ``ids`` name the members in errors.
 
@@ -131,7 +132,9 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     for every member still training (after early stopping's update); ``True`` stops that
     member (its parameters stay as they are, as an early-stopped member's do).
     ``on_nonfinite(member, error)``, when given, is called instead of raising when a
-    member's loss or parameters become NaN/inf; that member stops.
+    member's loss or parameters become NaN/inf; that member stops. ``pad_to`` trains at
+    least that many members (copies of the last one, dropped from the results), so that
+    chunks of varying sizes share a few compiled programs.
 
     Returns:
       ``(params, state, opt_state, histories, best_epochs)``; ``best_epochs[m]`` is the
@@ -142,7 +145,7 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
     steps, batch_size = run.steps, run.batch_size
     members = keys.shape[0]
     count = min(groups, members) if groups else parallel_groups(members)
-    size = -(-members // count)
+    size = -(-max(members, pad_to or 0) // count)
     bounds = [(g * size, (g + 1) * size) for g in range(count)]
     active = np.ones(count * size, bool)
     active[members:] = False          # the repeated copies need not train on
