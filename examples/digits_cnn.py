@@ -2,7 +2,8 @@
 
 scikit-learn's 8x8 digits (1797 images, offline) as 8x8x1 images:
 
-1. split 70/15/15 (stratified), scale pixels to [0, 1] (they run 0..16);
+1. split 70/15/15 (stratified); the pixels come in [0, 1] (``load_digits`` divides
+   the source's 0..16 by 16);
 2. train a CNN: Conv2D(32, 3x3, same) -> ReLU -> MaxPool2D(2) -> Conv2D(64, 3x3,
    same) -> ReLU -> MaxPool2D(2) -> Flatten -> Dropout(0.5) -> Dense(10), with
    Adam, mini-batches of 32, training images shifted at random by up to one
@@ -86,7 +87,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.perf_counter()
     x, y = fnn.datasets.load_digits()
-    x = (np.asarray(x, np.float32) / 16.0).reshape(-1, 8, 8, 1)   # (batch, H, W, channels)
+    x = np.asarray(x, np.float32).reshape(-1, 8, 8, 1)   # in [0, 1]; (batch, H, W, channels)
     split_key, fit_key = jax.random.split(jax.random.key(args.seed))
     (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = train_dev_test_split(
         x, y, fractions=(0.7, 0.15, 0.15), key=split_key, stratify=y)

@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.perf_counter()
     x, y = fnn.datasets.load_digits()
-    x = (np.asarray(x, np.float32) / 16.0).reshape(-1, 8, 8, 1)   # (batch, H, W, channels)
+    x = np.asarray(x, np.float32).reshape(-1, 8, 8, 1)   # in [0, 1]; (batch, H, W, channels)
     (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = train_dev_test_split(
         x, y, fractions=(0.7, 0.15, 0.15), key=jax.random.key(args.seed), stratify=y)
     model = build_model()

@@ -17,6 +17,7 @@ from fnn.preprocessing import one_hot
 
 # --- foundation: layers, summary
 from fnn import initializers, layers
+from fnn.layers import Permute, Reshape
 from fnn.layers import (Activation, Dense, Dropout, Flatten, FunctionLayer, PReLU, Sequential,
                         as_layer)
 from fnn.layers import Parallel, Residual

@@ -191,7 +191,7 @@ def _human_bytes(n: int) -> str:
 
 
 def summary(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = None,
-            state: Any = None) -> str:
+            state: Any = None, width: int | None = 100) -> str:
     """A table of the model's layers: path, layer, output shape, parameters, bytes.
 
     Computed with :func:`jax.eval_shape` only (see :func:`summary_rows`, which
@@ -204,6 +204,8 @@ def summary(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = N
       key: init key (only its type matters).
       params: use these (shapes of) parameters instead of ``model.init``'s.
       state: the state going with ``params``.
+      width: the table's widest line; longer layer descriptions are cut with
+        ``...`` to fit (``None``: never cut; :func:`summary_rows` has them whole).
 
     Returns:
       the table as a string (print it).
@@ -224,6 +226,12 @@ def summary(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = N
     table = [[r.path or "-", r.layer, str(r.output_shape), f"{r.params:,}",
               _human_bytes(r.bytes)] + ([f"{r.state:,}"] * with_state) for r in rows]
     widths = [max(len(line[c]) for line in [header] + table) for c in range(len(header))]
+    excess = sum(widths) + 2 * (len(widths) - 1) - (width or sum(widths) + 2 * len(widths))
+    if excess > 0:
+        widths[1] = max(len("Layer"), 24, widths[1] - excess)
+        for line in table:
+            if len(line[1]) > widths[1]:
+                line[1] = line[1][:widths[1] - 3] + "..."
 
     def fmt(cells):
         return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip()

@@ -102,3 +102,14 @@ def test_state_column_and_error_path():
     with pytest.raises(fnn.LayerValueError, match=r"Dense at path '0'.*\(batch, \.\.\., 5\)"):
         fnn.summary(fnn.Sequential([fnn.Dense(4), fnn.Dense(2)]), jnp.zeros((2, 3)),
                     params=params)
+
+
+def test_summary_lines_fit_100_columns_unless_asked_not_to():
+    model = fnn.Sequential({"body": fnn.Sequential([
+        fnn.Conv2D(32, 3, padding="same", w_init="he_normal", b_init="zeros"),
+        fnn.Activation("relu")]), "head": fnn.Dense(10, w_init="glorot_normal")})
+    x = jnp.zeros((1, 8, 8, 1))
+    cut = fnn.summary(model, x)
+    assert max(len(line) for line in cut.splitlines()) <= 100 and "..." in cut
+    whole = fnn.summary(model, x, width=None)
+    assert "w_init=he_normal()" in whole and max(len(line) for line in whole.splitlines()) > 100

@@ -17,6 +17,7 @@ from fnn.layers.positional import LearnedPositionalEmbedding, SinusoidalPosition
 from fnn.layers.transformer import (EncoderDecoder, TransformerDecoderBlock,
                                     TransformerEncoderBlock)
 from fnn.layers.flatten import Flatten
+from fnn.layers.reshape import Permute, Reshape
 from fnn.layers.function import FunctionLayer, as_layer
 from fnn.layers.parallel import Parallel
 from fnn.layers.pooling import (AvgPool1D, AvgPool2D, AvgPool3D, GlobalAvgPool, GlobalMaxPool,
@@ -31,7 +32,7 @@ __all__ = [
     "BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "MinPool1D", "MinPool2D", "MinPool3D", "AvgPool1D",
     "AvgPool2D", "AvgPool3D", "GlobalAvgPool", "GlobalMaxPool",
-    "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten",
+    "Layer", "ParameterFreeLayer", "is_layer", "layer_repr", "Dense", "Activation", "PReLU", "Dropout", "Flatten", "Reshape", "Permute",
     "Sequential", "FunctionLayer", "as_layer", "Residual", "Parallel", "Embedding",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention",
     "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding", "TransformerEncoderBlock",
