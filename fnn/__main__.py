@@ -1,4 +1,4 @@
-"""``python -m fnn``: the command line (:mod:`fnn.run.cli`)."""
+"""``python -m fnn``: the command line (`fnn.run.cli`)."""
 
 import sys
 

@@ -5,7 +5,7 @@ numerically stable: values and gradients stay finite (no NaN, no inf) for
 inputs as large as ``|z| = 1e4`` in float32, with the right limits
 (e.g. ``sigmoid(1e4) == 1`` with derivative ``0``).
 
-Resolve a name to a function with :func:`get`::
+Resolve a name to a function with `get`::
 
     >>> fnn.activations.get("ReLU") is fnn.activations.relu
     True
@@ -42,7 +42,7 @@ def identity(x: jax.Array) -> jax.Array:
     Returns:
       ``x`` as a JAX array.
 
-    Example:
+    Examples:
       >>> fnn.activations.identity(jnp.array([-2.0, 3.0])).tolist()
       [-2.0000, 3.0000]
     """
@@ -65,7 +65,7 @@ def sigmoid(x: jax.Array) -> jax.Array:
     Returns:
       values in ``[0, 1]``, same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.sigmoid(0.38)), 4)
       0.5939
     """
@@ -83,7 +83,7 @@ def tanh(x: jax.Array) -> jax.Array:
     Returns:
       values in ``[-1, 1]``, same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.tanh(0.5)), 4)
       0.4621
     """
@@ -102,7 +102,7 @@ def relu(x: jax.Array) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> fnn.activations.relu(jnp.array([-1.0, 0.0, 2.0])).tolist()
       [0.0000, 0.0000, 2.0000]
     """
@@ -123,7 +123,7 @@ def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> fnn.activations.leaky_relu(jnp.array([-2.0, 3.0]), 0.1).tolist()
       [-0.2000, 3.0000]
     """
@@ -136,7 +136,7 @@ def prelu(x: jax.Array, alpha: jax.Array) -> jax.Array:
 
     Equation: ``g(z) = z`` if ``z >= 0`` else ``alpha z``; derivatives
     ``dg/dz = 1`` if ``z >= 0`` else ``alpha`` and ``dg/dalpha = 0`` if ``z >= 0``
-    else ``z``. The learnable layer is :class:`fnn.PReLU`.
+    else ``z``. The learnable layer is `fnn.PReLU`.
 
     Args:
       x: input array of shape ``(..., d1, ..., dk)``.
@@ -151,7 +151,7 @@ def prelu(x: jax.Array, alpha: jax.Array) -> jax.Array:
       ValueError: ``alpha`` has more axes than ``x`` or its shape does not
         match the trailing axes of ``x``.
 
-    Example:
+    Examples:
       >>> fnn.activations.prelu(jnp.array([[-2.0, -2.0]]), jnp.array([0.5, 0.25])).tolist()
       [[-1.0000, -0.5000]]
     """
@@ -181,7 +181,7 @@ def elu(x: jax.Array, alpha: float = 1.0) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.elu(-1.0)), 4)
       -0.6321
     """
@@ -202,7 +202,7 @@ def selu(x: jax.Array) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.selu(1.0)), 4)
       1.0507
     """
@@ -221,7 +221,7 @@ def softplus(x: jax.Array) -> jax.Array:
     Returns:
       positive values, same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.softplus(0.0)), 4)
       0.6931
     """
@@ -245,7 +245,7 @@ def gelu(x: jax.Array, approximate: bool = False) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.gelu(1.0)), 4)
       0.8413
     """
@@ -269,7 +269,7 @@ def swish(x: jax.Array, beta: float = 1.0) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.swish(1.0)), 4)
       0.7311
     """
@@ -288,7 +288,7 @@ def silu(x: jax.Array) -> jax.Array:
     Returns:
       same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.silu(-1.0)), 4)
       -0.2689
     """
@@ -310,7 +310,7 @@ def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
     Returns:
       probabilities summing to 1 along ``axis``, same shape as ``x``.
 
-    Example:
+    Examples:
       >>> fnn.activations.softmax(jnp.array([0.0, 0.0])).tolist()
       [0.5000, 0.5000]
     """
@@ -321,7 +321,7 @@ def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
 
 
 def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
-    """Logarithm of :func:`softmax`, computed stably.
+    """Logarithm of `softmax`, computed stably.
 
     Equation: ``g(z)_i = z_i - log sum_j exp(z_j)``
     ``= (z_i - m) - log sum_j exp(z_j - m)`` with ``m = max_j z_j``;
@@ -334,7 +334,7 @@ def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
     Returns:
       log-probabilities (all ``<= 0``), same shape as ``x``.
 
-    Example:
+    Examples:
       >>> round(float(fnn.activations.log_softmax(jnp.array([0.0, 0.0]))[0]), 4)
       -0.6931
     """
@@ -359,8 +359,8 @@ def get(name_or_callable: str | Callable[..., jax.Array] | None) -> Callable[...
     Names are case-insensitive; ``-`` and spaces count as ``_``. Known names:
     identity, linear, none, sigmoid, logistic, tanh, relu, leaky_relu
     (leakyrelu), elu, selu, softplus, gelu, swish, silu, softmax, log_softmax
-    (logsoftmax). ``None`` gives :func:`identity`. ``prelu`` is not listed
-    because it needs its ``alpha`` argument: use :class:`fnn.PReLU`.
+    (logsoftmax). ``None`` gives `identity`. ``prelu`` is not listed
+    because it needs its ``alpha`` argument: use `fnn.PReLU`.
 
     Args:
       name_or_callable: a name, ``None``, or any callable (returned unchanged).
@@ -372,7 +372,7 @@ def get(name_or_callable: str | Callable[..., jax.Array] | None) -> Callable[...
       ValueError: unknown name (the message lists the known names).
       TypeError: neither a string, ``None`` nor a callable.
 
-    Example:
+    Examples:
       >>> fnn.activations.get("Leaky-ReLU") is fnn.activations.leaky_relu
       True
     """

@@ -30,7 +30,7 @@ def memoize(factory: Callable | None = None, *, maxsize: int = 1024) -> Callable
       The memoized factory (with ``cache_clear``); called with an unhashable
       argument it calls ``factory`` directly.
 
-    Example:
+    Examples:
       >>> from fnn.caching import memoize
       >>> @memoize
       ... def build(n):
@@ -64,9 +64,9 @@ def shape_key(tree) -> tuple:
 
     Returns:
       ``(treedef, ((shape, dtype), ...))``, hashable and equal for equal layouts;
-      :func:`structs_of_key` turns it back into ``ShapeDtypeStruct`` leaves.
+      `structs_of_key` turns it back into ``ShapeDtypeStruct`` leaves.
 
-    Example:
+    Examples:
       >>> from fnn.caching import shape_key, structs_of_key
       >>> key = shape_key({"w": jnp.zeros((2, 3))})
       >>> key == shape_key({"w": np.ones((2, 3), np.float32)}), structs_of_key(key)["w"].shape
@@ -78,7 +78,7 @@ def shape_key(tree) -> tuple:
 
 
 def structs_of_key(key: tuple):
-    """The pytree of ``jax.ShapeDtypeStruct`` that :func:`shape_key` describes."""
+    """The pytree of ``jax.ShapeDtypeStruct`` that `shape_key` describes."""
     treedef, leaves = key
     return treedef.unflatten([jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
 
@@ -96,7 +96,7 @@ def function_key(fn: Any) -> tuple:
     Raises:
       TypeError: a closure too deep to follow (more than 64 nested levels).
 
-    Example:
+    Examples:
       >>> from fnn.caching import function_key
       >>> function_key(fnn.optim.adam(1e-3).update) == function_key(fnn.optim.adam(0.1).update)
       True

@@ -14,7 +14,7 @@ import numpy as np
 
 
 class ClassificationReport(NamedTuple):
-    """What :func:`classification_report` computes; ``str(report)`` is the printed table.
+    """What `classification_report` computes; ``str(report)`` is the printed table.
 
     Attributes:
       classes: the class names, in order.
@@ -78,9 +78,9 @@ def classification_report(predictions: Any, targets: Any, *,
       num_classes: ``K`` (default: from scores, names, or the largest label + 1).
 
     Returns:
-      a :class:`ClassificationReport`; print it for the table.
+      a `ClassificationReport`; print it for the table.
 
-    Example:
+    Examples:
       >>> report = fnn.metrics.classification_report(np.array([0, 1, 1, 2]),
       ...                                            np.array([0, 1, 2, 2]))
       >>> print(report)

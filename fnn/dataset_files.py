@@ -53,7 +53,7 @@ _CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 def data_home(name: str) -> pathlib.Path:
     """The cache folder of data set ``name``: ``$FNN_DATA/<name>``, else ``~/.cache/fnn/<name>``.
 
-    Example:
+    Examples:
       >>> import os
       >>> os.environ["FNN_DATA"] = "/data/sets"
       >>> str(fnn.datasets.data_home("mnist"))
@@ -71,7 +71,7 @@ def read_idx(data: bytes, where: str = "read_idx") -> np.ndarray:
     The header is two zero bytes, a type code (``0x08``: unsigned bytes), the number
     of dimensions ``d``, then ``d`` big-endian 32-bit sizes; the values follow.
 
-    Example:
+    Examples:
       >>> header = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
       >>> fnn.datasets.read_idx(header + bytes(range(6)))
       array([[0, 1, 2],
@@ -178,7 +178,7 @@ def mnist(path: Any = None) -> tuple:
 
 def fashion_mnist(path: Any = None) -> tuple:
     """Fashion-MNIST (Zalando): 60,000 + 10,000 grey 28x28 images of 10 kinds of clothing,
-    in MNIST's file format and names; as :func:`mnist` otherwise."""
+    in MNIST's file format and names; as `mnist` otherwise."""
     return _idx_dataset("fashion_mnist", path, (60000, 10000))
 
 

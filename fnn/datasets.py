@@ -1,10 +1,10 @@
 """Real data sets: small ones that ship with scikit-learn, and MNIST, Fashion-MNIST and
-CIFAR-10 from their standard files (:mod:`fnn.dataset_files`).
+CIFAR-10 from their standard files (`fnn.dataset_files`).
 
 Each loader returns numpy arrays ``(x, y)`` with fixed dtypes, in the order
 scikit-learn stores them (not shuffled: split them with
-:func:`fnn.train.data.train_dev_test_split`, and standardise with statistics
-fitted on the training split, :func:`fnn.preprocessing.fit_standardizer`).
+`fnn.train.data.train_dev_test_split`, and standardise with statistics
+fitted on the training split, `fnn.preprocessing.fit_standardizer`).
 
 scikit-learn is an optional extra: ``pip install "fnn[examples]"``. It is
 imported only when a loader is called.
@@ -42,13 +42,13 @@ def load_digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
 
     Args:
       images: return ``x`` as NHWC images of shape ``(1797, 8, 8, 1)`` (for
-        convolutions and :mod:`fnn.train.data.augment`) instead of flat rows of 64.
+        convolutions and `fnn.train.data.augment`) instead of flat rows of 64.
 
     Returns:
       ``(x, y)``: ``x`` float32 of shape ``(1797, 64)`` or ``(1797, 8, 8, 1)``;
       ``y`` int32 labels in ``0..9``, shape ``(1797,)``.
 
-    Example:
+    Examples:
       >>> x, y = fnn.datasets.load_digits(images=True)
       >>> x.shape, int(np.bincount(y).min()), int(np.bincount(y).max())
       ((1797, 8, 8, 1), 174, 183)
@@ -70,7 +70,7 @@ def load_breast_cancer() -> tuple[np.ndarray, np.ndarray]:
       ``(x, y)``: ``x`` float32 of shape ``(569, 30)``; ``y`` int32 of shape
       ``(569,)`` with ``0`` = malignant (212) and ``1`` = benign (357).
 
-    Example:
+    Examples:
       >>> x, y = fnn.datasets.load_breast_cancer()
       >>> x.shape, np.bincount(y).tolist()
       ((569, 30), [212, 357])
@@ -94,7 +94,7 @@ def load_diabetes(scaled: bool = True) -> tuple[np.ndarray, np.ndarray]:
       ``(x, y)``: ``x`` float32 of shape ``(442, 10)``; ``y`` float32 of shape
       ``(442,)``.
 
-    Example:
+    Examples:
       >>> x, y = fnn.datasets.load_diabetes()
       >>> x.shape, y.dtype, round(float(y.mean()))
       ((442, 10), dtype('float32'), 152)

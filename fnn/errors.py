@@ -1,8 +1,8 @@
 """Errors raised for bad input, naming where in the model it arrived.
 
-A layer that rejects its input raises :class:`LayerValueError` (wrong shape,
-rank, unknown name, missing key) or :class:`LayerTypeError` (wrong dtype).
-Combinators such as :class:`fnn.Sequential` catch these from their children
+A layer that rejects its input raises `LayerValueError` (wrong shape,
+rank, unknown name, missing key) or `LayerTypeError` (wrong dtype).
+Combinators such as `fnn.Sequential` catch these from their children
 and re-raise them with the child's key prepended to ``path``, so the final
 message names the layer by the same path its parameters have in ``params``:
 

@@ -1,15 +1,15 @@
 """Weight initializers: ``init(key, shape, dtype=jnp.float32) -> array``.
 
-Every public name except :func:`get` and :func:`compute_fans` is a *factory*:
+Every public name except `get` and `compute_fans` is a *factory*:
 call it (with its hyperparameters) to get the init function, a small frozen
 dataclass that compares by value and hashes, so a layer holding one stays a
-valid static argument of :func:`jax.jit`::
+valid static argument of `jax.jit`::
 
     >>> init = fnn.initializers.he_normal()
     >>> init(jax.random.key(0), (784, 512)).shape, init == fnn.initializers.he_normal()
     ((784, 512), True)
 
-He, Glorot/Xavier and LeCun share one core, :func:`variance_scaling`; their
+He, Glorot/Xavier and LeCun share one core, `variance_scaling`; their
 ``normal`` variants are *untruncated*, as in the notes and PyTorch (Keras and
 ``jax.nn.initializers`` truncate). ``docs/initializers.md`` tabulates the formulas.
 """
@@ -43,7 +43,7 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight of this shape.
 
     * ``()``: ``(1, 1)``; ``(n,)``: ``(n, n)``.
-    * 2-D ``(in, out)`` (a :class:`fnn.Dense` kernel): ``(in, out)``.
+    * 2-D ``(in, out)`` (a `fnn.Dense` kernel): ``(in, out)``.
     * ``(*spatial, in, out)`` (a convolution kernel, channels last), with the
       receptive field ``r = prod(spatial)``: ``(r * in, r * out)``.
 
@@ -53,7 +53,7 @@ def compute_fans(shape: int | Sequence[int]) -> tuple[int, int]:
     Returns:
       ``(fan_in, fan_out)`` as Python ints.
 
-    Example:
+    Examples:
       >>> fnn.initializers.compute_fans((3, 3, 16, 32))
       (144, 288)
     """
@@ -112,7 +112,7 @@ class Random:
 
 @dataclasses.dataclass(frozen=True)
 class VarianceScaling:
-    """Init function with ``Var[w] = scale / n`` (equations: :func:`variance_scaling`)."""
+    """Init function with ``Var[w] = scale / n`` (equations: `variance_scaling`)."""
 
     scale: float
     mode: str
@@ -148,7 +148,7 @@ def zeros() -> Constant:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> fnn.initializers.zeros()(None, (2,)).tolist()
       [0.0000, 0.0000]
     """
@@ -161,7 +161,7 @@ def ones() -> Constant:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> fnn.initializers.ones()(None, (2,)).tolist()
       [1.0000, 1.0000]
     """
@@ -177,7 +177,7 @@ def constant(value: float) -> Constant:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> fnn.initializers.constant(0.25)(None, (2,)).tolist()
       [0.2500, 0.2500]
     """
@@ -193,7 +193,7 @@ def normal(stddev: float = 1e-2) -> Random:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.normal(0.5)(jax.random.key(0), (100_000,))
       >>> abs(float(w.std()) - 0.5) < 0.01
       True
@@ -211,7 +211,7 @@ def uniform(scale: float = 1e-2) -> Random:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.uniform(0.1)(jax.random.key(0), (1000,))
       >>> bool(w.min() >= -0.1 and w.max() < 0.1)
       True
@@ -231,7 +231,7 @@ def truncated_normal(stddev: float = 1e-2) -> Random:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.truncated_normal(1.0)(jax.random.key(0), (1000,))
       >>> bool(abs(w).max() <= 2.0)
       True
@@ -241,7 +241,7 @@ def truncated_normal(stddev: float = 1e-2) -> Random:
 
 def variance_scaling(scale: float, mode: str = "fan_in",
                      distribution: str = "normal") -> VarianceScaling:
-    """Init function with ``Var[w] = scale / n``, ``n`` from :func:`compute_fans`.
+    """Init function with ``Var[w] = scale / n``, ``n`` from `compute_fans`.
 
     ``n = fan_in``, ``fan_out`` or ``fan_avg = (fan_in + fan_out) / 2`` (``mode``), and
 
@@ -258,7 +258,7 @@ def variance_scaling(scale: float, mode: str = "fan_in",
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> init = fnn.initializers.variance_scaling(2.0, "fan_in", "normal")
       >>> init == fnn.initializers.he_normal()
       True
@@ -272,7 +272,7 @@ def he_normal() -> VarianceScaling:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.he_normal()(jax.random.key(0), (800, 400))
       >>> abs(float(w.var()) * 800 - 2.0) < 0.05      # Var[w] = 2 / fan_in
       True
@@ -286,7 +286,7 @@ def he_uniform() -> VarianceScaling:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.he_uniform()(jax.random.key(0), (6, 100))
       >>> bool(abs(w).max() <= 1.0)
       True
@@ -300,7 +300,7 @@ def glorot_normal() -> VarianceScaling:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.glorot_normal()(jax.random.key(0), (300, 500))
       >>> abs(float(w.var()) * 400 - 1.0) < 0.02      # Var[w] = 2 / (300 + 500)
       True
@@ -311,12 +311,12 @@ def glorot_normal() -> VarianceScaling:
 def glorot_uniform() -> VarianceScaling:
     """Glorot (Xavier) uniform: ``w ~ U(-l, l)``, ``l = sqrt(6 / (fan_in + fan_out))``.
 
-    The default kernel initializer of :class:`fnn.Dense` (as in Keras).
+    The default kernel initializer of `fnn.Dense` (as in Keras).
 
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.glorot_uniform()(jax.random.key(0), (2, 4))
       >>> bool(abs(w).max() <= 1.0)
       True
@@ -330,7 +330,7 @@ def lecun_normal() -> VarianceScaling:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.lecun_normal()(jax.random.key(0), (500, 300))
       >>> abs(float(w.var()) * 500 - 1.0) < 0.02      # Var[w] = 1 / fan_in
       True
@@ -344,7 +344,7 @@ def lecun_uniform() -> VarianceScaling:
     Returns:
       the init function ``init(key, shape, dtype=jnp.float32) -> array``.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.lecun_uniform()(jax.random.key(0), (3, 4))
       >>> bool(abs(w).max() <= 1.0)
       True
@@ -354,7 +354,7 @@ def lecun_uniform() -> VarianceScaling:
 
 @dataclasses.dataclass(frozen=True)
 class Orthogonal:
-    """Init function with orthonormal rows or columns (equations: :func:`orthogonal`)."""
+    """Init function with orthonormal rows or columns (equations: `orthogonal`)."""
 
     scale: float = 1.0
 
@@ -382,7 +382,7 @@ def orthogonal(scale: float = 1.0) -> Orthogonal:
     with an orthogonal matrix keep a vector's norm, so a recurrent state
     neither explodes nor vanishes through ``h w_h`` at the start of training.
 
-    Example:
+    Examples:
       >>> w = fnn.initializers.orthogonal()(jax.random.key(0), (4, 4))
       >>> bool(jnp.allclose(w.T @ w, jnp.eye(4), atol=1e-5))
       True
@@ -421,7 +421,7 @@ def get(name_or_callable: str | Initializer) -> Initializer:
       ValueError: unknown name (the message lists the known names).
       TypeError: neither a string nor a callable.
 
-    Example:
+    Examples:
       >>> fnn.initializers.get("Kaiming-Normal")
       he_normal()
       >>> fnn.initializers.get(fnn.initializers.he_normal)

@@ -112,7 +112,7 @@ def mse(predictions, targets, *, reduction: str = "mean") -> jax.Array:
     Returns:
       a scalar, or shape ``(m,)`` for "none".
 
-    Example:
+    Examples:
       >>> float(fnn.losses.mse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0])))
       2.5000
     """
@@ -133,7 +133,7 @@ def mae(predictions, targets, *, reduction: str = "mean") -> jax.Array:
     Returns:
       a scalar, or shape ``(m,)`` for "none".
 
-    Example:
+    Examples:
       >>> float(fnn.losses.mae(jnp.array([1.0, -3.0]), jnp.array([0.0, 0.0])))
       2.0000
     """
@@ -161,7 +161,7 @@ def rmse(predictions, targets, *, reduction: str = "mean") -> jax.Array:
     Returns:
       a scalar, or shape ``(m,)`` for "none".
 
-    Example:
+    Examples:
       >>> float(fnn.losses.rmse(jnp.array([3.0, 4.0]), jnp.array([0.0, 0.0])))
       3.5355...
     """
@@ -190,7 +190,7 @@ def huber(predictions, targets, *, delta: float = 1.0, reduction: str = "mean") 
     Raises:
       ValueError: ``delta <= 0`` (when it is a concrete number); shapes differ.
 
-    Example:
+    Examples:
       >>> fnn.losses.huber(jnp.array([0.5, 3.0]), jnp.zeros(2), reduction="none").tolist()
       [0.1250, 2.5000]
     """
@@ -211,7 +211,7 @@ def binary_cross_entropy(predictions, targets, *, reduction: str = "mean",
     0 where ``yhat`` lies outside that range). Summed over the non-batch axes
     (e.g. the single column of an ``(m, 1)`` output). With
     ``yhat = sigmoid(z)``: ``dL/dz = yhat - y``. Prefer
-    :func:`binary_cross_entropy_with_logits` on logits: it needs no clipping.
+    `binary_cross_entropy_with_logits` on logits: it needs no clipping.
 
     Args:
       predictions: probabilities ``yhat`` in ``[0, 1]``, batch axis first.
@@ -222,7 +222,7 @@ def binary_cross_entropy(predictions, targets, *, reduction: str = "mean",
     Returns:
       a scalar, or shape ``(m,)`` for "none".
 
-    Example:
+    Examples:
       >>> round(float(fnn.losses.binary_cross_entropy(jnp.array([0.5939]), jnp.array([1.0]))), 4)
       0.5210
     """
@@ -250,7 +250,7 @@ def binary_cross_entropy_with_logits(predictions, targets, *,
     Returns:
       a scalar, or shape ``(m,)`` for "none".
 
-    Example:
+    Examples:
       >>> loss = fnn.losses.binary_cross_entropy_with_logits(jnp.array([0.38]), jnp.array([1.0]))
       >>> round(float(loss), 4)
       0.5210
@@ -266,7 +266,7 @@ def categorical_cross_entropy(predictions, targets, *, reduction: str = "mean",
 
     Equation: ``L_i = -sum_j y_ij log(yhat_ij)`` over the class axis (last),
     with ``yhat`` clipped to ``[eps, 1]``. With ``yhat = softmax(z)``:
-    ``dL/dz = yhat - y``. Prefer :func:`softmax_cross_entropy` on logits.
+    ``dL/dz = yhat - y``. Prefer `softmax_cross_entropy` on logits.
 
     Args:
       predictions: probabilities, shape ``(..., K)`` (e.g. softmax outputs).
@@ -277,7 +277,7 @@ def categorical_cross_entropy(predictions, targets, *, reduction: str = "mean",
     Returns:
       a scalar, or shape ``predictions.shape[:-1]`` for "none".
 
-    Example:
+    Examples:
       >>> round(float(fnn.losses.categorical_cross_entropy(
       ...     jnp.array([[0.2, 0.7, 0.1]]), jnp.array([[0.0, 1.0, 0.0]]))), 4)
       0.3567
@@ -292,7 +292,7 @@ def softmax_cross_entropy(predictions, targets, *, reduction: str = "mean") -> j
 
     Equation: ``L_i = -sum_j y_ij log softmax(z_i)_j
     = logsumexp(z_i) - sum_j y_ij z_ij`` (for one-hot ``y``), computed with
-    :func:`fnn.activations.log_softmax`; derivative ``dL_i/dz_i = softmax(z_i) - y_i``
+    `fnn.activations.log_softmax`; derivative ``dL_i/dz_i = softmax(z_i) - y_i``
     (the notes' ``dZ = Yhat - Y``; divided by ``m`` for the mean).
 
     Args:
@@ -303,7 +303,7 @@ def softmax_cross_entropy(predictions, targets, *, reduction: str = "mean") -> j
     Returns:
       a scalar, or shape ``predictions.shape[:-1]`` for "none".
 
-    Example:
+    Examples:
       >>> round(float(fnn.losses.softmax_cross_entropy(
       ...     jnp.array([[0.0, 0.0]]), jnp.array([[1.0, 0.0]]))), 4)
       0.6931
@@ -317,7 +317,7 @@ def sparse_softmax_cross_entropy(predictions, targets, *, reduction: str = "mean
 
     Equation: ``L_i = -log softmax(z_i)_{y_i} = logsumexp(z_i) - z_{i, y_i}``;
     derivative ``dL_i/dz_i = softmax(z_i) - onehot(y_i)``. Same value as
-    :func:`softmax_cross_entropy` with ``one_hot(y)``, without building it.
+    `softmax_cross_entropy` with ``one_hot(y)``, without building it.
 
     Labels are checked when they are concrete (numpy or JAX arrays, lists):
     an out-of-range label raises ``ValueError``. Under ``jit``/``vmap`` they are
@@ -338,7 +338,7 @@ def sparse_softmax_cross_entropy(predictions, targets, *, reduction: str = "mean
       ValueError: label shape is not the logits' batch shape; a concrete label is
         out of range; unknown reduction.
 
-    Example:
+    Examples:
       >>> round(float(fnn.losses.sparse_softmax_cross_entropy(
       ...     jnp.array([[0.0, 0.0]]), jnp.array([0]))), 4)
       0.6931
@@ -379,7 +379,7 @@ _ALIASES = {
 def is_builtin(loss: Any) -> bool:
     """Whether ``loss`` is one of fnn's own loss functions (not a user's callable).
 
-    Example:
+    Examples:
       >>> fnn.losses.is_builtin(fnn.losses.mse), fnn.losses.is_builtin(lambda p, y: 0.0)
       (True, False)
     """
@@ -402,7 +402,7 @@ def get(name_or_callable) -> Callable[..., jax.Array]:
       ValueError: unknown name (the message lists the known names).
       TypeError: neither a string nor a callable.
 
-    Example:
+    Examples:
       >>> fnn.losses.get("MSE") is fnn.losses.mse
       True
     """
@@ -423,7 +423,7 @@ def output_kind(loss: Any) -> str | None:
     """What a loss expects as predictions: ``"logits"``, ``"probabilities"`` or ``None``.
 
     A training loop uses it to tell the classification metrics how to
-    threshold binary outputs (:func:`fnn.metrics.with_from_logits`: logits at
+    threshold binary outputs (`fnn.metrics.with_from_logits`: logits at
     0, probabilities at 0.5) instead of guessing from the values.
 
     - ``"logits"``: binary_cross_entropy_with_logits, softmax_cross_entropy,
@@ -437,7 +437,7 @@ def output_kind(loss: Any) -> str | None:
     ``output_kind`` attribute on the partial itself comes first).
 
     Args:
-      loss: a loss name (resolved with :func:`get`) or a callable.
+      loss: a loss name (resolved with `get`) or a callable.
 
     Returns:
       ``"logits"``, ``"probabilities"`` or ``None`` (unknown, or not a
@@ -448,7 +448,7 @@ def output_kind(loss: Any) -> str | None:
         of the three values.
       TypeError: neither a string nor a callable.
 
-    Example:
+    Examples:
       >>> fnn.losses.output_kind("bce_with_logits"), fnn.losses.output_kind("bce")
       ('logits', 'probabilities')
       >>> print(fnn.losses.output_kind("mse"))

@@ -49,7 +49,7 @@ MOVED: dict[str, str] = {
 
 
 def install(prefix: str = "fnn") -> None:
-    """Make every old path under ``prefix`` that :data:`MOVED` lists an alias of its new
+    """Make every old path under ``prefix`` that `MOVED` lists an alias of its new
     module (in ``sys.modules`` and as an attribute of the old parent package).
 
     Called at the end of a package's ``__init__``, once its modules are imported.

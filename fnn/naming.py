@@ -30,7 +30,7 @@ def lookup(module: str, kind: str, name: str, table: Mapping[str, Any],
       ValueError: an unknown name; the message suggests the closest known names
         (``difflib``) and lists every known name.
 
-    Example:
+    Examples:
       >>> from fnn.naming import lookup
       >>> lookup("demo", "thing", "Mean-Squared Error", {"mse": 1}, {"mean_squared_error": "mse"})
       1
@@ -52,12 +52,12 @@ def lookup(module: str, kind: str, name: str, table: Mapping[str, Any],
 
 def resolve(module: str, kind: str, name_or_callable: Any, table: Mapping[str, Any],
             aliases: Mapping[str, str], more_names: tuple[str, ...] = ()) -> Any:
-    """A callable passed through, or a name looked up with :func:`lookup`.
+    """A callable passed through, or a name looked up with `lookup`.
 
     Args:
-      module, kind, table, aliases: as for :func:`lookup`.
+      module, kind, table, aliases: as for `lookup`.
       name_or_callable: a name, or a callable (returned unchanged).
-      more_names: as for :func:`lookup`.
+      more_names: as for `lookup`.
 
     Returns:
       the callable, or the entry of ``table`` for the name.

@@ -34,7 +34,7 @@ def is_concrete(x) -> bool:
     Returns:
       ``False`` for a JAX tracer, else ``True``.
 
-    Example:
+    Examples:
       >>> fnn.preprocessing.is_concrete(jnp.ones(2)), jax.jit(fnn.preprocessing.is_concrete)(1.0)
       (True, Array(False, dtype=bool))
     """
@@ -61,7 +61,7 @@ def one_hot(labels, num_classes: int, dtype=jnp.float32) -> jax.Array:
         ``jit`` labels are traced and cannot be checked: an out-of-range label
         then encodes as an all-zero row.
 
-    Example:
+    Examples:
       >>> fnn.preprocessing.one_hot(jnp.array([0, 2]), 3).tolist()
       [[1.0000, 0.0000, 0.0000], [0.0000, 0.0000, 1.0000]]
     """
@@ -93,7 +93,7 @@ def check_labels(name: str, labels, num_classes: int | None = None) -> jax.Array
       ValueError: a concrete label is out of range (traced labels cannot be
         checked and pass unchanged).
 
-    Example:
+    Examples:
       >>> fnn.preprocessing.check_labels("demo", [2, 0], 3).tolist()
       [2, 0]
     """
@@ -146,7 +146,7 @@ class Standardizer(NamedTuple):
         Returns:
           the standardised array, same shape as ``x``.
 
-        Example:
+        Examples:
           >>> s = fnn.preprocessing.fit_standardizer(jnp.array([[1.0], [3.0]]))
           >>> s.transform(jnp.array([[5.0]])).tolist()
           [[3.0000]]
@@ -155,7 +155,7 @@ class Standardizer(NamedTuple):
         return (x - self.mean) / self.std
 
     def inverse_transform(self, x: jax.Array) -> jax.Array:
-        """Undo :meth:`transform`: ``x * std + mean``.
+        """Undo `transform`: ``x * std + mean``.
 
         Args:
           x: standardised array.
@@ -163,7 +163,7 @@ class Standardizer(NamedTuple):
         Returns:
           the array in the original units, same shape as ``x``.
 
-        Example:
+        Examples:
           >>> s = fnn.preprocessing.fit_standardizer(jnp.array([[1.0], [3.0]]))
           >>> s.inverse_transform(jnp.array([[3.0]])).tolist()
           [[5.0000]]
@@ -174,7 +174,7 @@ class Standardizer(NamedTuple):
 
 def fit_standardizer(x: jax.Array, axis: int | tuple[int, ...] = 0,
                      eps: float = 1e-8) -> Standardizer:
-    """Fit a :class:`Standardizer` on training data.
+    """Fit a `Standardizer` on training data.
 
     Equations (population statistics, ``1/m`` as in the notes):
     ``mean = (1/m) sum_i x_i``, ``var = (1/m) sum_i (x_i - mean)^2``,
@@ -193,7 +193,7 @@ def fit_standardizer(x: jax.Array, axis: int | tuple[int, ...] = 0,
     Returns:
       ``Standardizer(mean, std)`` with the reduced axes kept as size 1.
 
-    Example:
+    Examples:
       >>> s = fnn.preprocessing.fit_standardizer(jnp.array([[1.0, 5.0], [3.0, 5.0]]))
       >>> s.mean.tolist(), s.std.tolist()
       ([[2.0000, 5.0000]], [[1.0000, 1.0000]])
@@ -216,20 +216,20 @@ def standardize(train: jax.Array, *others: jax.Array, axis: int | tuple[int, ...
     Shorthand for ``s = fit_standardizer(train, axis, eps)`` followed by
     ``s.transform`` of every array: ``x -> (x - mean_train) / std_train``, the
     notes' "use the same mean and variance to normalise the test set". Keep the
-    :class:`Standardizer` of :func:`fit_standardizer` instead when later data
+    `Standardizer` of `fit_standardizer` instead when later data
     (or predictions, with ``inverse_transform``) need the same statistics.
 
     Args:
       train: training data, e.g. shape ``(m, features)``.
       *others: dev / test sets, same rank and feature sizes as ``train``.
-      axis: the axis or axes the statistics average over (see :func:`fit_standardizer`).
+      axis: the axis or axes the statistics average over (see `fit_standardizer`).
       eps: a standard deviation below ``eps`` counts as 0 (the feature is only centred).
 
     Returns:
       the standardised ``train`` alone when no ``others`` are given; otherwise a tuple:
       the standardised ``train``, then each of ``others`` standardised.
 
-    Example:
+    Examples:
       >>> train, test = fnn.preprocessing.standardize(jnp.array([[1.0], [3.0]]), jnp.array([[5.0]]))
       >>> train.tolist(), test.tolist()
       ([[-1.0000], [1.0000]], [[3.0000]])

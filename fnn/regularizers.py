@@ -13,10 +13,10 @@ In a hand-written objective, call the function form on the params::
         return fnn.losses.mse(y_hat, y) + fnn.regularizers.l2(params, 1e-4)
 
 The penalty object chooses its leaves with ``on``, path patterns as
-:func:`fnn.optim.freeze` takes them (``"*/w"``, ``["body/*", "head/w"]``);
+`fnn.optim.freeze` takes them (``"*/w"``, ``["body/*", "head/w"]``);
 by default every leaf but the biases. The function form chooses them with
 ``include``, a predicate ``include(path, leaf) -> bool`` on the leaf's key
-path (a tuple of strings, e.g. ``("0", "w")``); :func:`weights_only` skips
+path (a tuple of strings, e.g. ``("0", "w")``); `weights_only` skips
 biases (keys ``"b"`` or ``"bias"``), the usual choice; its default penalises
 every leaf.
 """
@@ -43,7 +43,7 @@ def key_path(path) -> tuple[str, ...]:
     Returns:
       the entries' keys / indices / names as a tuple of strings.
 
-    Example:
+    Examples:
       >>> path, _ = jax.tree_util.tree_flatten_with_path({"0": {"w": 1}})[0][0]
       >>> fnn.regularizers.key_path(path)
       ('0', 'w')
@@ -63,13 +63,13 @@ def weights_only(path: tuple[str, ...], leaf: Any) -> bool:
     """Predicate for ``include``: True unless the leaf is a bias (last key "b" or "bias").
 
     Args:
-      path: the leaf's key path as strings (see :func:`key_path`).
+      path: the leaf's key path as strings (see `key_path`).
       leaf: the leaf (unused).
 
     Returns:
       whether to penalise the leaf.
 
-    Example:
+    Examples:
       >>> R = fnn.regularizers
       >>> R.weights_only(("0", "b"), None), R.weights_only(("0", "w"), None)
       (False, True)
@@ -96,7 +96,7 @@ class Penalty:
     """A weight penalty for ``fnn.fit(..., penalty=...)``:
     ``Omega(w) = l1 * sum_i |w_i| + l2 * sum_i w_i^2`` over the selected leaves.
 
-    Made by :func:`l1`, :func:`l2` and :func:`elastic_net` with one number;
+    Made by `l1`, `l2` and `elastic_net` with one number;
     ``penalty(params)`` computes it. Hashable, so it is part of the compiled step's
     cache key like the loss.
 
@@ -181,20 +181,20 @@ def l1(params, scale=None, *, include: Predicate | None = None, on: Any = None):
     ``lambda = scale``; derivative ``lambda * sign(w_i)`` (0 at ``w_i = 0``).
 
     Two forms: ``l1(params, scale)`` computes the penalty; ``l1(scale, on=...)``
-    (one number) makes a :class:`Penalty` for ``fnn.fit(..., penalty=...)``.
+    (one number) makes a `Penalty` for ``fnn.fit(..., penalty=...)``.
 
     Args:
       params: a params pytree (nested dicts of arrays); in the penalty form, ``lambda``.
       scale: ``lambda`` (a float or a traced scalar).
       include: optional predicate ``(path, leaf) -> bool`` choosing the leaves,
-        e.g. :func:`weights_only`; default: every leaf.
+        e.g. `weights_only`; default: every leaf.
       on: (penalty form) path patterns of the penalised leaves; default every leaf
         but the biases.
 
     Returns:
-      a float32 scalar (0 for an empty pytree), or a :class:`Penalty`.
+      a float32 scalar (0 for an empty pytree), or a `Penalty`.
 
-    Example:
+    Examples:
       >>> float(fnn.regularizers.l1({"w": jnp.array([1.0, -2.0]), "b": jnp.array([5.0])}, 0.5,
       ...                           include=fnn.regularizers.weights_only))
       1.5000
@@ -213,20 +213,20 @@ def l2(params, scale=None, *, include: Predicate | None = None, on: Any = None):
     ``(lambda / m) W``: pass ``scale = lambda / (2 * m)`` for that convention.
 
     Two forms: ``l2(params, scale)`` computes the penalty; ``l2(scale, on=...)``
-    (one number) makes a :class:`Penalty` for ``fnn.fit(..., penalty=...)``.
+    (one number) makes a `Penalty` for ``fnn.fit(..., penalty=...)``.
 
     Args:
       params: a params pytree (nested dicts of arrays); in the penalty form, ``lambda``.
       scale: ``lambda`` (a float or a traced scalar).
       include: optional predicate ``(path, leaf) -> bool`` choosing the leaves,
-        e.g. :func:`weights_only`; default: every leaf.
+        e.g. `weights_only`; default: every leaf.
       on: (penalty form) path patterns of the penalised leaves; default every leaf
         but the biases.
 
     Returns:
-      a float32 scalar (0 for an empty pytree), or a :class:`Penalty`.
+      a float32 scalar (0 for an empty pytree), or a `Penalty`.
 
-    Example:
+    Examples:
       >>> float(fnn.regularizers.l2({"w": jnp.array([1.0, -2.0])}, 0.001))
       0.0050
       >>> fnn.regularizers.l2(1e-3, on="*/w")
@@ -236,13 +236,13 @@ def l2(params, scale=None, *, include: Predicate | None = None, on: Any = None):
 
 
 def elastic_net(l1: float, l2: float, *, on: Any = None) -> Penalty:
-    """Elastic net: ``Omega(w) = l1 * sum_i |w_i| + l2 * sum_i w_i^2`` (a :class:`Penalty`).
+    """Elastic net: ``Omega(w) = l1 * sum_i |w_i| + l2 * sum_i w_i^2`` (a `Penalty`).
 
     Args:
       l1, l2: the coefficients (``>= 0``).
       on: path patterns of the penalised leaves; default every leaf but the biases.
 
-    Example:
+    Examples:
       >>> pen = fnn.regularizers.elastic_net(0.1, 0.01)
       >>> float(pen({"w": jnp.array([1.0, -2.0]), "b": jnp.array([9.0])}))
       0.3500

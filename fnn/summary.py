@@ -1,9 +1,9 @@
 """Parameter counts and model summary tables, computed without running the model.
 
-:func:`summary_rows` evaluates ``model.init`` and each layer's ``apply`` with
-:func:`jax.eval_shape`: only shapes and dtypes are propagated, nothing is
+`summary_rows` evaluates ``model.init`` and each layer's ``apply`` with
+`jax.eval_shape`: only shapes and dtypes are propagated, nothing is
 allocated or computed, so summarising a model with billions of parameters is
-instant and ``x`` may be a :class:`jax.ShapeDtypeStruct`.
+instant and ``x`` may be a `jax.ShapeDtypeStruct`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def count_params(params: Any) -> int:
     Returns:
       the count, a Python int.
 
-    Example:
+    Examples:
       >>> fnn.count_params({"w": jnp.zeros((2, 3)), "b": jnp.zeros((3,))})
       9
     """
@@ -61,7 +61,7 @@ def count_bytes(params: Any) -> int:
     Returns:
       bytes, a Python int.
 
-    Example:
+    Examples:
       >>> from fnn.summary import count_bytes
       >>> count_bytes({"w": jnp.zeros((2, 3)), "b": jnp.zeros((3,), jnp.bfloat16)})
       30
@@ -75,7 +75,7 @@ def count_bytes(params: Any) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class SummaryRow:
-    """One row of :func:`summary`: a leaf layer of the model.
+    """One row of `summary`: a leaf layer of the model.
 
     Attributes:
       path: the layer's path in ``params`` (``"2/0"`` is ``params["2"]["0"]``);
@@ -83,8 +83,8 @@ class SummaryRow:
       layer: the layer's short repr, e.g. ``"Dense(features=10)"``.
       output_shape: shape of its output (a pytree of shapes for pytree outputs).
       output_dtype: dtype of its output (a pytree of dtypes for pytree outputs).
-      params: number of parameters (:func:`count_params`).
-      bytes: bytes of those parameters (:func:`count_bytes`).
+      params: number of parameters (`count_params`).
+      bytes: bytes of those parameters (`count_bytes`).
       state: number of state values (e.g. running statistics).
     """
 
@@ -141,12 +141,12 @@ def _row(path: tuple[str, ...], name: str, y: Any, params: Any, state: Any) -> S
 
 def summary_rows(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = None,
                  state: Any = None) -> list[SummaryRow]:
-    """The rows of :func:`summary`: one :class:`SummaryRow` per leaf layer.
+    """The rows of `summary`: one `SummaryRow` per leaf layer.
 
-    Nested :class:`fnn.Sequential` models are expanded down to their leaf
+    Nested `fnn.Sequential` models are expanded down to their leaf
     layers (path ``"1/0"`` etc.), and so are the branches of
-    :class:`fnn.Parallel` (path ``"2/digit"``) and the parts of
-    :class:`fnn.Residual` (``"3/layer/0"``, then a row for the sum at
+    `fnn.Parallel` (path ``"2/digit"``) and the parts of
+    `fnn.Residual` (``"3/layer/0"``, then a row for the sum at
     ``"3"``); any other layer is one row.
 
     Args:
@@ -157,9 +157,9 @@ def summary_rows(model: Any, x: Any, *, key: jax.Array | None = None, params: An
       state: the state going with ``params`` (default ``{}``).
 
     Returns:
-      a list of :class:`SummaryRow`.
+      a list of `SummaryRow`.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(3), fnn.Activation("relu"), fnn.Dense(1)])
       >>> rows = fnn.summary_rows(model, jax.ShapeDtypeStruct((32, 2), jnp.float32))
       >>> [(r.path, r.output_shape, r.params) for r in rows]
@@ -194,7 +194,7 @@ def summary(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = N
             state: Any = None, width: int | None = 100) -> str:
     """A table of the model's layers: path, layer, output shape, parameters, bytes.
 
-    Computed with :func:`jax.eval_shape` only (see :func:`summary_rows`, which
+    Computed with `jax.eval_shape` only (see `summary_rows`, which
     returns the same information as data). The last line gives the totals.
     Models with state (e.g. running statistics) get a ``State`` column (counts).
 
@@ -205,12 +205,12 @@ def summary(model: Any, x: Any, *, key: jax.Array | None = None, params: Any = N
       params: use these (shapes of) parameters instead of ``model.init``'s.
       state: the state going with ``params``.
       width: the table's widest line; longer layer descriptions are cut with
-        ``...`` to fit (``None``: never cut; :func:`summary_rows` has them whole).
+        ``...`` to fit (``None``: never cut; `summary_rows` has them whole).
 
     Returns:
       the table as a string (print it).
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(2), fnn.Activation("tanh"), fnn.Dense(1)])
       >>> print(fnn.summary(model, jnp.zeros((4, 2))))
       Path  Layer                  Output shape  Params  Bytes

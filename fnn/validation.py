@@ -6,7 +6,7 @@ so each range is written once and every message reads the same way
 
 A value is checked where it is concrete (a Python number, a numpy or a
 concrete JAX array). A traced value (an optimizer built inside ``jax.vmap``
-over learning rates, :func:`fnn.optim.set_hyperparams` under ``jit``) can only
+over learning rates, `fnn.optim.set_hyperparams` under ``jit``) can only
 be checked for its shape: its value is unknown until run time.
 """
 
@@ -26,7 +26,7 @@ RANGES = {
     "beta": (0.0, True, 1.0, False, "in [0, 1)"),
     "fraction": (0.0, True, 1.0, True, "in [0, 1]"),
 }
-"""The ranges :func:`check_number` knows."""
+"""The ranges `check_number` knows."""
 
 
 def concrete_value(value: Any) -> np.ndarray | None:
@@ -52,7 +52,7 @@ def check_number(where: str, name: str, value: Any, kind: str = "nonnegative", *
       where: the function to name in the error, e.g. ``"adam"``.
       name: the argument's name, e.g. ``"b1"``.
       value: a Python number, a scalar numpy/JAX array, or a tracer.
-      kind: a key of :data:`RANGES`: ``"nonnegative"`` (``>= 0``),
+      kind: a key of `RANGES`: ``"nonnegative"`` (``>= 0``),
         ``"positive"`` (``> 0``), ``"beta"`` (``[0, 1)``), ``"fraction"`` (``[0, 1]``).
       integer: the value must also be a whole number.
 
@@ -63,7 +63,7 @@ def check_number(where: str, name: str, value: Any, kind: str = "nonnegative", *
       TypeError: ``value`` is not a real number or array.
       ValueError: not a scalar, not finite, not whole (``integer``), or out of range.
 
-    Example:
+    Examples:
       >>> from fnn.validation import check_number
       >>> check_number("adam", "b1", 1.5, "beta")
       Traceback (most recent call last):
@@ -114,7 +114,7 @@ def check_int(where: str, name: str, value: Any, *, minimum: int = 1,
     Raises:
       ValueError: not an int, or out of range.
 
-    Example:
+    Examples:
       >>> from fnn.validation import check_int
       >>> check_int("fit", "epochs", 0)
       Traceback (most recent call last):

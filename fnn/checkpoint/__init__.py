@@ -1,7 +1,7 @@
 """Checkpoints: pytrees in safetensors files, written atomically; see ``docs/checkpoints.md``.
 
 ``save(path, tree, config=...)`` and ``load(path, like=...)`` read and write one
-file; :class:`Manager` keeps a directory of them (the last ``keep``, and the best
+file; `Manager` keeps a directory of them (the last ``keep``, and the best
 by a metric), which ``fnn.fit(..., checkpoint_dir=...)`` uses to resume a run.
 """
 

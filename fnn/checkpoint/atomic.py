@@ -2,11 +2,11 @@
 
 The bytes go to a temporary file in the same directory (so the rename stays
 on one file system), which is flushed and ``fsync``-ed, then renamed over
-the target with :func:`os.replace` (atomic on POSIX and Windows), and the
+the target with `os.replace` (atomic on POSIX and Windows), and the
 directory is ``fsync``-ed so the rename itself survives a power cut. A
 process killed at any point leaves either the old file or the new one at
 the path, never a mix; what it can leave is a stray ``.<name>.*.tmp`` file,
-which :func:`remove_stale` deletes.
+which `remove_stale` deletes.
 """
 
 from __future__ import annotations

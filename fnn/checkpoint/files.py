@@ -34,12 +34,12 @@ class CheckpointMismatchError(ValueError):
 
 
 class CheckpointInfo(NamedTuple):
-    """What a checkpoint says about itself (:func:`info`).
+    """What a checkpoint says about itself (`info`).
 
     Attributes:
       path: the file.
       config: the JSON-able config saved with it (``None`` if none).
-      step, epoch: as given to :func:`save` (``None`` if not).
+      step, epoch: as given to `save` (``None`` if not).
       metrics: numbers saved with it (e.g. the epoch's ``val_loss``), ``{}`` if none.
       arrays: ``{path: (shape, dtype name)}`` of every array.
       versions: the fnn, jax, jaxlib and numpy versions that wrote it.
@@ -170,7 +170,7 @@ def save(path: str | os.PathLike, tree: Any, *, config: Any = None, step: int | 
 
     Args:
       path: the file to write (conventionally ``*.safetensors``); its directory must exist.
-      tree: params, a model state, an optimizer state, a :class:`fnn.FitResult`, or any
+      tree: params, a model state, an optimizer state, a `fnn.FitResult`, or any
         pytree of dicts, lists, tuples, NamedTuples, arrays (any dtype the format has,
         bfloat16 included), PRNG keys, ``None`` and Python numbers or strings.
       config: a JSON-able description of the run (kept as JSON in the file).
@@ -185,9 +185,9 @@ def save(path: str | os.PathLike, tree: Any, *, config: Any = None, step: int | 
         or a config that is not JSON-able.
 
     A crash or kill during ``save`` leaves the file that was at ``path`` before
-    (:mod:`fnn.checkpoint.atomic`).
+    (`fnn.checkpoint.atomic`).
 
-    Example:
+    Examples:
       >>> import tempfile, os
       >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
       >>> params = {"w": jnp.ones((2, 3), jnp.bfloat16), "b": jnp.zeros(3)}
@@ -242,7 +242,7 @@ def info(path: str | os.PathLike) -> CheckpointInfo:
 
     Raises:
       FileNotFoundError: no such file.
-      CorruptCheckpointError: truncated, corrupt, or not written by :func:`save`.
+      CorruptCheckpointError: truncated, corrupt, or not written by `save`.
     """
     header, meta, _ = _read(path, arrays=False)
     arrays = {name: (tuple(e["shape"]), str(fmt.DTYPES[e["dtype"]]))
@@ -335,7 +335,7 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
     """The tree saved at ``path``.
 
     Args:
-      path: a file written by :func:`save`.
+      path: a file written by `save`.
       like: a tree of the expected shape (params from ``model.init``, a FitResult, or
         ``jax.eval_shape`` structs): every array path, shape and dtype must match, and the
         result has ``like``'s structure and classes. ``None``: the saved structure (fnn's
@@ -349,7 +349,7 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
 
     Raises:
       FileNotFoundError: no such file.
-      CorruptCheckpointError: truncated, corrupt, or not written by :func:`save`.
+      CorruptCheckpointError: truncated, corrupt, or not written by `save`.
       CheckpointMismatchError: the file does not fit ``like``; the message lists every
         missing, unexpected and mismatched array (path, expected, found).
     """
@@ -359,8 +359,8 @@ def load(path: str | os.PathLike, like: Any = None) -> Any:
 
 
 def conform(tree: Any, like: Any, path: str = "the checkpoint") -> Any:
-    """``tree`` (as :func:`load` returns it) in ``like``'s structure and classes, after
-    checking every array path, shape and dtype (:class:`CheckpointMismatchError` with the
+    """``tree`` (as `load` returns it) in ``like``'s structure and classes, after
+    checking every array path, shape and dtype (`CheckpointMismatchError` with the
     diff otherwise); ``path`` names the source in the message."""
     found = _by_path(tree)
     expected = _by_path(like)

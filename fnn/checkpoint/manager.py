@@ -1,11 +1,11 @@
 """A directory of checkpoints, one per saved epoch: the last ``keep`` kept, and the best.
 
 Files are ``epoch-000004.safetensors`` (the epoch index, zero-padded, so names
-sort by epoch); each is written atomically (:func:`fnn.checkpoint.save`), so the
+sort by epoch); each is written atomically (`fnn.checkpoint.save`), so the
 newest file is always whole. After each save, older files beyond the last
 ``keep`` are deleted, except the best one by ``best`` (a metric saved with each
 checkpoint) when given. ``fnn.fit(..., checkpoint_dir=...)`` writes through a
-Manager and resumes from :meth:`Manager.latest`.
+Manager and resumes from `Manager.latest`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class Manager:
       best: a metric name (``"val_loss"``): also keep the checkpoint whose saved
         metrics are best by it (``None``: keep only the newest).
       mode: ``"min"``, ``"max"`` or ``"auto"`` (from the name, as
-        :class:`fnn.EarlyStopping` does).
+        `fnn.EarlyStopping` does).
 
-    Example:
+    Examples:
       >>> import tempfile
       >>> manager = fnn.checkpoint.Manager(tempfile.mkdtemp(), keep=2, best="val_loss")
       >>> for epoch, val_loss in enumerate([0.5, 0.3, 0.4, 0.6]):
@@ -71,7 +71,7 @@ class Manager:
 
     def save(self, epoch: int, tree: Any, *, config: Any = None, step: int | None = None,
              metrics: dict | None = None) -> str:
-        """Write epoch ``epoch``'s checkpoint (:func:`fnn.checkpoint.save`), then delete the
+        """Write epoch ``epoch``'s checkpoint (`fnn.checkpoint.save`), then delete the
         files that are neither among the newest ``keep`` nor the best; its path."""
         path = save(self.path(epoch), tree, config=config, step=step, epoch=epoch,
                     metrics=metrics)
@@ -97,7 +97,7 @@ class Manager:
 
     def latest(self) -> str | None:
         """The newest whole checkpoint's path (``None`` if there is none). A file that is
-        corrupt (written by something else than :func:`fnn.checkpoint.save`) is skipped
+        corrupt (written by something else than `fnn.checkpoint.save`) is skipped
         with a warning naming it."""
         for epoch in reversed(self.epochs()):
             path = self.path(epoch)

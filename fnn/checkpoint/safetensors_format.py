@@ -10,9 +10,9 @@ name to ``{"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}``
 read it without fnn; bfloat16 is the format's ``BF16``.
 
 The layout is small enough to write by hand, which lets fnn write through
-its own atomic file (:mod:`fnn.checkpoint.atomic`) and check a file fully
+its own atomic file (`fnn.checkpoint.atomic`) and check a file fully
 before trusting it: a truncated or corrupt file is a
-:class:`CorruptCheckpointError` that names it.
+`CorruptCheckpointError` that names it.
 """
 
 from __future__ import annotations

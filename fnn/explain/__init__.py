@@ -2,25 +2,25 @@
 
 Every attribution method explains one score per example, chosen by
 ``target`` (and ``output`` for a model with several outputs; see
-:mod:`fnn.explain.targets`), and works on any fnn model in evaluation mode,
+`fnn.explain.targets`), and works on any fnn model in evaluation mode,
 compiled once per shape (the same result under ``jit``):
 
-- :func:`saliency`, :func:`gradient_x_input`, :func:`smoothgrad`
-  (:mod:`fnn.explain.gradients`): from the input gradient;
-- :func:`integrated_gradients` (:mod:`fnn.explain.integrated`): completeness
+- `saliency`, `gradient_x_input`, `smoothgrad`
+  (`fnn.explain.gradients`): from the input gradient;
+- `integrated_gradients` (`fnn.explain.integrated`): completeness
   up to a reported delta, five quadrature rules, chunked with ``batch_size``;
-- :func:`occlusion` (:mod:`fnn.explain.occlude`): forward passes with
+- `occlusion` (`fnn.explain.occlude`): forward passes with
   windows of the input hidden;
-- :func:`permutation_importance` (:mod:`fnn.explain.permutation`): the drop
+- `permutation_importance` (`fnn.explain.permutation`): the drop
   in a metric when a tabular feature is shuffled;
-- :func:`grad_cam`, :func:`attention_weights`, :func:`intermediates`
-  (:mod:`fnn.explain.layer_maps`): inside the model, by layer path;
-- plots (:mod:`fnn.explain.plots`, matplotlib): over images, bars for
+- `grad_cam`, `attention_weights`, `intermediates`
+  (`fnn.explain.layer_maps`): inside the model, by layer path;
+- plots (`fnn.explain.plots`, matplotlib): over images, bars for
   features, a strip over a sequence.
 
 The modules are laid out one way: ``targets`` and ``rows`` below the methods,
 ``plots`` apart. Training diagnostics (gradient norms, dead units while a
-model trains) are :class:`fnn.train.Monitor` and :func:`fnn.train.diagnose`.
+model trains) are `fnn.train.Monitor` and `fnn.train.diagnose`.
 """
 
 from fnn.explain.gradients import gradient_x_input, saliency, smoothgrad

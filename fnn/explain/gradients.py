@@ -1,7 +1,7 @@
 """Attributions from the input gradient: saliency, gradient x input, SmoothGrad.
 
 All three differentiate the explained score ``S_i`` of each example
-(:mod:`fnn.explain.targets`) with respect to its input. Examples do not
+(`fnn.explain.targets`) with respect to its input. Examples do not
 interact in evaluation mode, so one gradient of ``sum_i S_i`` gives every
 example's own gradient in one backward pass.
 """
@@ -63,11 +63,11 @@ def saliency(model: Any, params: Any, state: Any, x: Any, *, target: Any = None,
 
     Equation: ``a_i = dS_i / dx_i`` (``|dS_i / dx_i|`` with ``abs=True``,
     the saliency map of the paper), where ``S_i`` is the score of example
-    ``i`` for its target (:mod:`fnn.explain.targets`).
+    ``i`` for its target (`fnn.explain.targets`).
 
     Use it for a first, cheap look (one backward pass); it says how the score
     changes for a small change of each input, not how much each input
-    contributes (see :func:`gradient_x_input`, :func:`integrated_gradients`).
+    contributes (see `gradient_x_input`, `integrated_gradients`).
 
     Args:
       model: an fnn layer or a function ``apply(params, x)``.
@@ -82,7 +82,7 @@ def saliency(model: Any, params: Any, state: Any, x: Any, *, target: Any = None,
       Attributions shaped like ``x`` (``(batch, k, ...)`` for ``k`` targets per example).
 
     Raises:
-      ValueError / TypeError: see :func:`fnn.explain.targets.resolve`; integer inputs.
+      ValueError / TypeError: see `fnn.explain.targets.resolve`; integer inputs.
 
     Examples:
       >>> model = fnn.Dense(1)
@@ -102,7 +102,7 @@ def gradient_x_input(model: Any, params: Any, state: Any, x: Any, *, target: Any
     this is ``w_j x_j``, each feature's exact share of ``S - b``.
 
     Args:
-      model, params, state, x, target, output: as for :func:`saliency`.
+      model, params, state, x, target, output: as for `saliency`.
 
     Returns:
       Attributions shaped like ``x``.
@@ -179,7 +179,7 @@ def smoothgrad(model: Any, params: Any, state: Any, x: Any, *, key: jax.Array,
     sharp local changes of the gradient.
 
     Args:
-      model, params, state, x, target, output: as for :func:`saliency`.
+      model, params, state, x, target, output: as for `saliency`.
       key: the PRNG key of the noise.
       samples: the number of noisy copies ``m``.
       noise: ``sigma`` as a fraction of each example's range (``>= 0``).

@@ -132,14 +132,14 @@ def integrated_gradients(model: Any, params: Any, state: Any, x: Any, *, target:
                          output: Any = None) -> Any:
     """Integrated gradients: each input's share of ``S(x) - S(baseline)``.
 
-    See :mod:`fnn.explain.integrated` for the equation and the
+    See `fnn.explain.integrated` for the equation and the
     methods. Use it when the attributions must add up (completeness): the
     attributions of an example sum to its score minus the baseline's score,
     up to the delta. The baseline should mean "no signal" (zeros for
     normalised images, a blurred image, the training mean for tabular data).
 
     Args:
-      model, params, state, x, target, output: as for :func:`fnn.explain.saliency`.
+      model, params, state, x, target, output: as for `fnn.explain.saliency`.
       baseline: ``None`` (zeros), a number, one example's shape, or the batch's
         shape (a tree like ``x`` for several inputs).
       steps: the number of points ``m`` on the path (``>= 1``).
@@ -156,7 +156,7 @@ def integrated_gradients(model: Any, params: Any, state: Any, x: Any, *, target:
 
     Raises:
       ValueError: ``steps < 1``, an unknown method, a baseline of the wrong
-        shape, a target out of range (see :func:`fnn.explain.targets.resolve`).
+        shape, a target out of range (see `fnn.explain.targets.resolve`).
 
     Examples:
       >>> model = fnn.Dense(1)

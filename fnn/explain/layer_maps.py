@@ -1,8 +1,8 @@
 """What happens inside a model: layers' outputs, Grad-CAM at a layer, attention weights.
 
 Layers are named by their path in ``params`` (``"body/conv2"`` with named
-layers, ``"2"`` or the position ``2`` in an unnamed :class:`fnn.Sequential`),
-read through :func:`fnn.layers.scope.intercept` while the model runs.
+layers, ``"2"`` or the position ``2`` in an unnamed `fnn.Sequential`),
+read through `fnn.layers.scope.intercept` while the model runs.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _apply(model: Any, params: Any, state: Any, x: Any) -> Any:
 
 def layer_outputs(model: Any, params: Any, state: Any, x: Any) -> dict[str, tuple[str, Any]]:
     """``{path: (layer type, output struct)}`` of every layer, found without computing
-    (:func:`jax.eval_shape`), in the order the layers finish."""
+    (`jax.eval_shape`), in the order the layers finish."""
     recorder = Recorder()
 
     def run(p, s, v):
@@ -168,10 +168,10 @@ def grad_cam(model: Any, params: Any, state: Any, x: Any, *, layer: Any, target:
     2016), ``relu(sum_k w_ck A^k)``, divided by the number of positions.
 
     Use it on the last convolutional layer of a CNN (coarse maps of where the
-    evidence is); :func:`integrated_gradients` gives pixel-level attributions.
+    evidence is); `integrated_gradients` gives pixel-level attributions.
 
     Args:
-      model, params, state, target, output: as for :func:`fnn.explain.saliency`.
+      model, params, state, target, output: as for `fnn.explain.saliency`.
       x: a batch.
       layer: the layer's path (``"body/conv2"``) or position in a top-level Sequential.
       upsample: resize the maps (linearly) to ``x``'s spatial size (``x`` one
@@ -227,7 +227,7 @@ def _attention_function(model: Any):
 
 
 def attention_weights(model: Any, params: Any, state: Any, x: Any) -> dict[str, jax.Array]:
-    """The attention weights of every :class:`fnn.MultiHeadAttention` in the model, by path.
+    """The attention weights of every `fnn.MultiHeadAttention` in the model, by path.
 
     Equation: ``A = softmax(q k^T / sqrt(d_k))`` over the keys each query may
     see (masks and causality applied), in evaluation mode (no dropout).

@@ -93,10 +93,10 @@ def _function(model: Any, spec: targets.Target, starts: tuple, window: tuple,
 def occlusion(model: Any, params: Any, state: Any, x: jax.Array, *, window: Any,
               target: Any = None, stride: Any = None, baseline: Any = 0.0,
               batch_size: int | None = None, output: Any = None) -> jax.Array:
-    """Attributions from hiding sliding windows of the input (see :mod:`fnn.explain.occlude`).
+    """Attributions from hiding sliding windows of the input (see `fnn.explain.occlude`).
 
     Args:
-      model, params, state, target, output: as for :func:`fnn.explain.saliency`.
+      model, params, state, target, output: as for `fnn.explain.saliency`.
       x: a batch, one array ``(batch, *features)``.
       window: the window's size on each feature axis (an int for every axis,
         e.g. ``(4, 4, 1)`` for 4x4 patches of one channel of ``(h, w, c)`` images).

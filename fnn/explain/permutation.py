@@ -35,7 +35,7 @@ from fnn.validation import check_int
 
 @dataclasses.dataclass(frozen=True)
 class Importances:
-    """The result of :func:`permutation_importance`.
+    """The result of `permutation_importance`.
 
     Attributes:
       names: each feature's (or group's) name.
@@ -156,7 +156,7 @@ def permutation_importance(model: Any, params: Any, state: Any, data: Any, *, me
                            = None, greater_is_better: bool | None = None,
                            batch_size: int | None = None, output: Any = None) -> Importances:
     """The drop in ``metric`` when each feature (or group) is shuffled; see
-    :mod:`fnn.explain.permutation` for the equation.
+    `fnn.explain.permutation` for the equation.
 
     Args:
       model, params, state: the model (any: only forward passes).
@@ -176,7 +176,7 @@ def permutation_importance(model: Any, params: Any, state: Any, data: Any, *, me
       output: the output the metric reads, for a model with several.
 
     Returns:
-      :class:`Importances` (``names``, ``mean``, ``std``, ``values``,
+      `Importances` (``names``, ``mean``, ``std``, ``values``,
       ``score``); ``print`` shows a ranked table.
 
     Raises:

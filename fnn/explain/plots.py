@@ -80,7 +80,7 @@ def plot_feature_importance(importance: Any, names: Sequence[str] | None = None,
     """Horizontal bars of one value per tabular feature, largest at the top.
 
     Args:
-      importance: an :class:`fnn.explain.permutation.Importances` (bars with
+      importance: an `fnn.explain.permutation.Importances` (bars with
         the standard deviation as error bars), or ``(features,)`` values (e.g.
         the mean attribution of each feature over a batch).
       names: the features' names (default: the result's or ``0 .. features-1``).

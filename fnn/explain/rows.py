@@ -3,7 +3,7 @@
 Integrated gradients evaluates the gradient at ``m`` points per example,
 SmoothGrad at ``m`` noisy copies, occlusion at ``m`` occluded copies. With
 ``n`` examples that is ``m n`` *rows*, numbered ``r = k n + i`` (sample ``k``
-of example ``i``). :func:`over_rows` runs them ``batch_size`` rows at a time
+of example ``i``). `over_rows` runs them ``batch_size`` rows at a time
 (Captum's ``internal_batch_size``): only one chunk's activations are alive,
 chunks run one after another inside one compiled ``lax.scan``, and each
 chunk adds its rows' contributions into per-example sums. ``batch_size=None``

@@ -1,6 +1,6 @@
 """What an attribution explains: one score per example, picked from the model's output.
 
-Every method in :mod:`fnn.explain` explains a scalar score ``S_i(x)`` of
+Every method in `fnn.explain` explains a scalar score ``S_i(x)`` of
 example ``i``, read from the model's output (evaluation mode):
 
 - a classifier's output ``(batch, C)`` (logits or probabilities, as the
@@ -100,13 +100,13 @@ def resolve(model: Any, params: Any, state: Any, x: Any, target: Any, output: An
 
     Args:
       model, params, state, x: the model and a batch (its output's shape is found with
-        :func:`jax.eval_shape`: no computation).
+        `jax.eval_shape`: no computation).
       target: ``None``, an int, an int array ``(batch,)`` or ``(batch, k)``, or a function.
       output: the output to explain, for a model with several.
       where: the calling function, named in messages.
 
     Returns:
-      ``(spec, classes, k)``: the :class:`Target`, the classes as an int32 array
+      ``(spec, classes, k)``: the `Target`, the classes as an int32 array
       ``(batch,)`` or ``(batch, k)`` (``None`` for "the predicted class"), and
       ``k`` (``None`` without a target axis).
 
@@ -194,7 +194,7 @@ def repeat_for_targets(x: Any, classes: Any, k: int | None) -> tuple[Any, Any]:
 
 
 def split_targets(attributions: Any, k: int | None) -> Any:
-    """Undo :func:`repeat_for_targets` on a result: ``(batch * k, ...)`` -> ``(batch, k, ...)``."""
+    """Undo `repeat_for_targets` on a result: ``(batch * k, ...)`` -> ``(batch, k, ...)``."""
     if k is None:
         return attributions
     return jax.tree.map(lambda a: a.reshape((a.shape[0] // k, k) + a.shape[1:]), attributions)

@@ -1,6 +1,6 @@
 """fnn layers: immutable hyperparameter records with pure ``init`` / ``apply``.
 
-See :mod:`fnn.layers.base` for the contract and ``docs/layers.md`` for a tour.
+See `fnn.layers.base` for the contract and ``docs/layers.md`` for a tour.
 """
 
 from fnn.layers.activation import Activation, PReLU

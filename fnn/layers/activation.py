@@ -1,4 +1,4 @@
-"""Activation layers: a fixed function :class:`Activation`, a learnable :class:`PReLU`."""
+"""Activation layers: a fixed function `Activation`, a learnable `PReLU`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Activation(ParameterFreeLayer):
     """Apply an element-wise (or per-row) function: ``y = g(x)``.
 
     No parameters, no state. ``fn`` is a name resolved by
-    :func:`fnn.activations.get` (``"relu"``, ``"tanh"``, ``"softmax"``, ...)
+    `fnn.activations.get` (``"relu"``, ``"tanh"``, ``"softmax"``, ...)
     or any callable ``g(x) -> y`` such as ``jax.nn.relu`` or
     ``functools.partial(fnn.activations.leaky_relu, negative_slope=0.2)``.
 
@@ -29,7 +29,7 @@ class Activation(ParameterFreeLayer):
       LayerValueError: unknown name (the message lists the known names).
       LayerTypeError: ``fn`` is neither a string nor a callable.
 
-    Example:
+    Examples:
       >>> layer = fnn.Activation("relu")
       >>> y, _ = layer.apply({}, {}, jnp.array([[-1.0, 2.0]]))
       >>> y.tolist()
@@ -79,7 +79,7 @@ class PReLU(Layer):
         slopes, rank 0 for a shared one), a feature size other than
         ``alpha``'s, or params without ``"alpha"``.
 
-    Example:
+    Examples:
       >>> layer = fnn.PReLU()
       >>> params, state = layer.init(jax.random.key(0), jnp.zeros((1, 2)))
       >>> params["alpha"].tolist()

@@ -69,7 +69,7 @@ class MultiHeadAttention(Layer):
       use_bias: biases on the four projections.
       w_init, b_init: initializers of the projections.
 
-    Example:
+    Examples:
       >>> layer = fnn.MultiHeadAttention(num_heads=2, key_size=4)
       >>> x = jnp.ones((3, 5, 8))                          # (batch, time, features)
       >>> params, _ = layer.init(jax.random.key(0), x)

@@ -1,17 +1,17 @@
 """The layer contract shared by every fnn layer.
 
 A layer is an immutable, hashable value holding only hyperparameters (a frozen
-dataclass), so it can be a static argument of :func:`jax.jit`. Its arrays live
+dataclass), so it can be a static argument of `jax.jit`. Its arrays live
 in two plain nested dicts that the caller owns:
 
     params, state = layer.init(key, x)
     y, state = layer.apply(params, state, x, *, key=None, train=False)
 
 ``x`` carries a leading batch axis. ``init`` accepts an example batch or a
-:class:`jax.ShapeDtypeStruct` and reads only its shape and dtype, so
+`jax.ShapeDtypeStruct` and reads only its shape and dtype, so
 ``jax.eval_shape(layer.init, key, x)`` costs no computation. Stateless layers
 return ``state == {}``. A stochastic layer called with ``train=True`` and no
-``key`` raises :class:`fnn.errors.LayerValueError`.
+``key`` raises `fnn.errors.LayerValueError`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Layer(abc.ABC):
     Every subclass's ``init`` first refuses a bare shape (``init(key, (8, 8, 1))``),
     with a message saying to pass an example batch or a ``jax.ShapeDtypeStruct``.
     Every subclass's ``apply`` hands its output to an open
-    :func:`fnn.layers.scope.intercept` (and costs nothing when none is open).
+    `fnn.layers.scope.intercept` (and costs nothing when none is open).
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -102,7 +102,7 @@ class Layer(abc.ABC):
         """
 
     def __call__(self, params: Params, state: State, x: jax.Array, **kwargs):
-        """Same as :meth:`apply`."""
+        """Same as `apply`."""
         return self.apply(params, state, x, **kwargs)
 
 
@@ -134,7 +134,7 @@ def check_input_values(model: Any, x: Any, where: str) -> None:
     Layers that can only check values on the host (an ``Embedding``'s id range:
     inside a compiled step an out-of-range id cannot raise) define
     ``check_inputs(x, where)``. This calls it on every layer that sees ``x`` as
-    it is: the first child of a :class:`fnn.Sequential` (found by its
+    it is: the first child of a `fnn.Sequential` (found by its
     ``input_layers`` method), every child of another container (``Parallel``
     branches, ``Residual``), the model itself; a layer with its own
     ``check_inputs`` checks its parts (e.g. ``EncoderDecoder``). Traced input

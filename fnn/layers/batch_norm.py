@@ -79,7 +79,7 @@ class BatchNorm(Layer):
         ``axis_name`` set outside a mapping that binds it.
       LayerTypeError: non-float input.
 
-    Example:
+    Examples:
       >>> bn = fnn.BatchNorm()
       >>> x = jnp.array([[1.0, 2.0], [3.0, 6.0]])   # mu = (2, 4), sigma^2 = (1, 4)
       >>> params, state = bn.init(jax.random.key(0), x)

@@ -48,10 +48,10 @@ class Bidirectional(Layer):
     backward_state))``.
 
     Args:
-      layer: a :class:`fnn.SimpleRNN`, :class:`fnn.LSTM` or :class:`fnn.GRU`.
+      layer: a `fnn.SimpleRNN`, `fnn.LSTM` or `fnn.GRU`.
       merge: how the two directions combine.
 
-    Example:
+    Examples:
       >>> layer = fnn.Bidirectional(fnn.GRU(4, return_sequences=True))
       >>> x = jnp.ones((2, 6, 3))
       >>> params, _ = layer.init(jax.random.key(0), x)

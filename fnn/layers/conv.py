@@ -3,13 +3,13 @@
 ``ConvND(features, kernel_size, stride=1, padding="valid", dilation=1,
 groups=1)`` slides ``features`` filters of ``kernel_size`` over the spatial
 axes of a ``(batch, *spatial, channels)`` input (the transposed convolutions,
-which share the fields and checks here, are in :mod:`fnn.layers.conv_transpose`).
+which share the fields and checks here, are in `fnn.layers.conv_transpose`).
 Parameters
 ``{"w": (*kernel_size, in_channels // groups, features), "b": (features,)}``
 (HWIO, the layout of ``lax.conv_general_dilated`` and Keras).
 
 On CPU a convolution with ``groups=1`` runs as one matrix product over shifted
-slices of the input (:mod:`fnn.layers.conv_matmul`, faster there than XLA's
+slices of the input (`fnn.layers.conv_matmul`, faster there than XLA's
 convolution, above all in the backward pass); elsewhere, and for grouped or
 very large convolutions, it is ``lax.conv_general_dilated``. Both compute the
 same sum; only the order of the additions differs.
@@ -209,7 +209,7 @@ class _Conv(ConvBase):
         return self.groups == 1
 
     def _use_matmul(self, x: jax.Array) -> bool:
-        """Whether to convolve as one matmul over shifted slices (:mod:`conv_matmul`): on
+        """Whether to convolve as one matmul over shifted slices (`conv_matmul`): on
         CPU, for ``groups=1``, while the patches stay under ``PATCHES_LIMIT_BYTES``."""
         return (self.groups == 1 and jax.default_backend() == "cpu"
                 and patches_bytes(x.shape, self._output_spatial(x.shape), self.kernel_size,
@@ -253,7 +253,7 @@ _CONV_DOC = """{rank}-D convolution (cross-correlation) of a ``{layout}`` input 
     Parameters ``{{"w": ({kernel}, in_channels // groups, features),
     "b": (features,)}}`` (no ``"b"`` with ``use_bias=False``); stateless. On
     CPU, with ``groups=1``, the convolution is one matrix product over shifted
-    slices of the input (:mod:`fnn.layers.conv_matmul`), which ``fnn.fit`` runs
+    slices of the input (`fnn.layers.conv_matmul`), which ``fnn.fit`` runs
     in ``lax.scan`` like a dense layer; a grouped convolution is ``lax.conv``,
     which is slow inside ``lax.scan`` on CPU, so ``fit`` runs such models step
     by step there (``loop_friendly_on_cpu = False``).
@@ -277,7 +277,7 @@ _CONV_DOC = """{rank}-D convolution (cross-correlation) of a ``{layout}`` input 
         than the padded input, params of the wrong shape.
       LayerTypeError: a non-float input.
 
-    Example:
+    Examples:
 {example}"""
 
 def conv_doc(template: str, rank: int, example: str, **extra: str) -> str:

@@ -13,8 +13,8 @@ patches) and the ``K`` slices' transposes (pads with the stride as interior
 padding) added up. On XLA:CPU this is ~1.5x faster than XLA's own convolution
 for a small CNN's training step, whose weight gradient (a large-window
 convolution on transposed tensors) is slow there; on GPU and TPU the library
-kernels are better, so :mod:`fnn.layers.conv` uses this only on CPU, and only
-while ``patches`` stays small (:data:`PATCHES_LIMIT_BYTES`). Benchmarks in
+kernels are better, so `fnn.layers.conv` uses this only on CPU, and only
+while ``patches`` stays small (`PATCHES_LIMIT_BYTES`). Benchmarks in
 ``benchmarks/bench_cnn.py`` and ``docs/conv.md``.
 """
 

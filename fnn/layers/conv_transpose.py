@@ -3,7 +3,7 @@
 ``ConvTransposeND`` is the transpose (the gradient with respect to the input)
 of ``ConvND`` with the same kernel size, stride and dilation: the upsampling
 layer of decoders and autoencoders. It shares its fields and checks with the
-convolutions (:mod:`fnn.layers.conv`); parameters
+convolutions (`fnn.layers.conv`); parameters
 ``{"w": (*kernel_size, in_channels, features), "b": (features,)}``.
 """
 
@@ -79,7 +79,7 @@ _TRANSPOSE_DOC = """{rank}-D transposed convolution of a ``{layout}`` input: eac
 
     over every input position, filter tap and channel ``c``, with ``s`` the
     stride, ``d`` the dilation and ``lo`` the rows cropped before. It is the
-    transpose (the gradient with respect to the input) of :class:`{conv}` with
+    transpose (the gradient with respect to the input) of `{conv}` with
     the same ``kernel_size``, ``stride`` and ``dilation``, so it maps that
     convolution's output size back to its input size: the upsampling layer of
     decoders and autoencoders (PyTorch's ``ConvTranspose{rank}d`` and Keras'
@@ -99,14 +99,14 @@ _TRANSPOSE_DOC = """{rank}-D transposed convolution of a ``{layout}`` input: eac
       padding: ``"valid"``, ``"same"``, an int, a tuple of {rank} ints or of
         {rank} ``(before, after)`` pairs (rows cropped from the output).
       groups: must be 1.
-      use_bias, w_init, b_init: as for :class:`{conv}`.
+      use_bias, w_init, b_init: as for `{conv}`.
 
     Raises:
       LayerValueError: bad hyperparameters; an input not shaped ``{layout}``;
         padding that crops the whole output; params of the wrong shape.
       LayerTypeError: a non-float input.
 
-    Example:
+    Examples:
 {example}"""
 
 

@@ -26,7 +26,7 @@ class Dense(Layer):
     The input feature size ``in`` is fixed by ``init`` from the example input.
     Inputs of rank > 2 are accepted: like Keras, the layer acts on the *last*
     axis only, so ``(batch, seq, in)`` gives ``(batch, seq, features)``
-    (flatten images with :class:`fnn.Flatten` first). Rank < 2 (no batch axis)
+    (flatten images with `fnn.Flatten` first). Rank < 2 (no batch axis)
     is an error.
 
     Parameters: ``{"w": (in, features), "b": (features,)}`` (no ``"b"`` when
@@ -37,7 +37,7 @@ class Dense(Layer):
       features: number of output units.
       use_bias: add the bias ``b``.
       w_init: initializer of ``w`` (a name or an init function, see
-        :mod:`fnn.initializers`); default ``glorot_uniform()``,
+        `fnn.initializers`); default ``glorot_uniform()``,
         ``U(-sqrt(6/(in+features)), +)``, good for tanh/sigmoid. For ReLU
         layers He initialisation (``"he_normal"``) keeps activations' variance
         steady across depth.
@@ -49,7 +49,7 @@ class Dense(Layer):
         ``params["w"]`` was built for; a params dict of the wrong structure.
       LayerTypeError: non-float input (e.g. integer token ids).
 
-    Example:
+    Examples:
       >>> layer = fnn.Dense(3)
       >>> params, state = layer.init(jax.random.key(0), jnp.ones((2, 4)))
       >>> jax.tree.map(jnp.shape, params)

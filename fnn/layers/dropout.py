@@ -34,7 +34,7 @@ class Dropout(ParameterFreeLayer):
       LayerValueError: ``rate`` outside ``[0, 1)`` (at construction);
         ``train=True`` without a ``key``.
 
-    Example:
+    Examples:
       >>> layer = fnn.Dropout(0.5)
       >>> x = jnp.ones((1, 6))
       >>> bool((layer.apply({}, {}, x)[0] == x).all())    # evaluation: identity

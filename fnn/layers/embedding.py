@@ -24,14 +24,14 @@ class Embedding(Layer):
     ``(batch, ..., features)``; the gradient of ``E`` adds up the cotangents
     of every occurrence of each id. A pair ``(ids, mask)`` gives
     ``(vectors, mask)``, the mask passed on unchanged to the recurrent layers
-    after it (:mod:`fnn.layers.recurrent`).
+    after it (`fnn.layers.recurrent`).
 
     Parameters: ``{"embedding": (vocab_size, features)}``, initialised
     ``N(0, 1)`` like PyTorch's ``nn.Embedding`` unless ``e_init`` says otherwise.
     Stateless.
 
-    Out-of-range ids: :func:`fnn.fit`, :func:`fnn.evaluate` and
-    :func:`fnn.predict` check concrete ids before compiling and raise a
+    Out-of-range ids: `fnn.fit`, `fnn.evaluate` and
+    `fnn.predict` check concrete ids before compiling and raise a
     ``ValueError`` naming the offending values. Inside your own jitted code
     ids cannot be checked; there an id outside ``[0, vocab_size)``, negative
     ones included, gives a row of NaN (``jnp.take(..., mode="fill")``), so a
@@ -48,7 +48,7 @@ class Embedding(Layer):
         table of the wrong shape; a scalar input (no batch axis).
       LayerTypeError: float or bool ids.
 
-    Example:
+    Examples:
       >>> layer = fnn.Embedding(vocab_size=5, features=2)
       >>> params = {"embedding": jnp.arange(10.).reshape(5, 2)}
       >>> y, _ = layer.apply(params, {}, jnp.array([[0, 4, 4]]))

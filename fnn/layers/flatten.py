@@ -18,12 +18,12 @@ class Flatten(ParameterFreeLayer):
 
     The batch axis is kept (a ``(batch,)`` input becomes ``(batch, 1)``), e.g.
     to feed NHWC images (``fnn.datasets.load_digits(images=True)``) to a
-    :class:`fnn.Dense`. No parameters, no state.
+    `fnn.Dense`. No parameters, no state.
 
     Raises:
       LayerValueError: a rank-0 input (no batch axis).
 
-    Example:
+    Examples:
       >>> y, _ = fnn.Flatten().apply({}, {}, jnp.zeros((2, 28, 28, 3)))
       >>> y.shape
       (2, 2352)

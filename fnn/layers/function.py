@@ -21,14 +21,14 @@ class FunctionLayer(Layer):
     layer class when you need randomness or state.
 
     ``init(key, x)`` returns ``(init_fn(key, x), {})``. ``x`` may be a
-    :class:`jax.ShapeDtypeStruct` (inside :class:`fnn.Sequential` it always
+    `jax.ShapeDtypeStruct` (inside `fnn.Sequential` it always
     is), so ``init_fn`` should read only ``x.shape`` and ``x.dtype``. Without
     an ``init_fn``, ``init`` raises: pass your own params instead (e.g.
     ``fnn.fit(model, ..., params=my_params)``). For a parameter-free function
     use ``init_fn=lambda key, x: {}``.
 
     A ``ValueError``/``TypeError`` raised by ``apply_fn`` (e.g. JAX's shape
-    error in a matmul) is re-raised as :class:`fnn.errors.LayerValueError` /
+    error in a matmul) is re-raised as `fnn.errors.LayerValueError` /
     ``LayerTypeError`` (still a ``ValueError``/``TypeError``), so it names
     this layer's path in the model.
 
@@ -42,7 +42,7 @@ class FunctionLayer(Layer):
       LayerValueError: ``init`` without an ``init_fn``; ``apply_fn`` raised a
         ``ValueError``.
 
-    Example:
+    Examples:
       Logistic regression written as two plain functions:
 
       >>> def predict(params, x):
@@ -110,7 +110,7 @@ def as_layer(obj: Any) -> Layer:
     Raises:
       LayerTypeError: ``obj`` is neither a layer nor callable.
 
-    Example:
+    Examples:
       >>> fnn.as_layer(fnn.Dense(2))
       Dense(features=2, use_bias=True, w_init=glorot_uniform(), b_init=zeros())
       >>> layer = fnn.as_layer(lambda params, x: x * params)

@@ -1,6 +1,6 @@
 """Per-example normalisation layers: LayerNorm, GroupNorm, RMSNorm (and their shared checks).
 
-Unlike :class:`fnn.BatchNorm` these take their statistics from each example
+Unlike `fnn.BatchNorm` these take their statistics from each example
 alone, so they behave the same in training and evaluation and have no state.
 All of them compute in at least ``float32`` (a ``bfloat16`` input is
 normalised in ``float32`` and the output cast back to ``bfloat16``).
@@ -190,7 +190,7 @@ class LayerNorm(_AxisNorm):
         built for other feature shapes.
       LayerTypeError: non-float input.
 
-    Example:
+    Examples:
       >>> layer = fnn.LayerNorm()
       >>> x = jnp.array([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]])
       >>> params, state = layer.init(jax.random.key(0), x)
@@ -236,7 +236,7 @@ class RMSNorm(_AxisNorm):
         out of range or naming the batch axis; params of other shapes.
       LayerTypeError: non-float input.
 
-    Example:
+    Examples:
       >>> layer = fnn.RMSNorm()
       >>> x = jnp.array([[3.0, 4.0]])              # mean(x^2) = 12.5
       >>> params, state = layer.init(jax.random.key(0), x)
@@ -282,7 +282,7 @@ class GroupNorm(Layer):
         rank < 2; ``C`` not divisible by ``groups``; params of another ``C``.
       LayerTypeError: non-float input.
 
-    Example:
+    Examples:
       >>> layer = fnn.GroupNorm(2)
       >>> x = jnp.array([[1.0, 3.0, 10.0, 20.0]])   # groups (1, 3) and (10, 20)
       >>> params, state = layer.init(jax.random.key(0), x)

@@ -18,7 +18,7 @@ class Parallel(Layer):
 
     The notes' multi-task learning: one shared trunk and a head per task,
     ``Sequential([trunk..., Parallel({"digit": Dense(10), "parity": Dense(1)})])``;
-    :func:`fnn.fit` trains such a model with a loss per output
+    `fnn.fit` trains such a model with a loss per output
     (``loss={"digit": ..., "parity": ...}``, ``loss_weights=...``, see
     ``docs/training.md``).
 
@@ -36,7 +36,7 @@ class Parallel(Layer):
       LayerValueError: no branches; names that are not non-empty strings;
         params whose keys differ from the branch names.
 
-    Example:
+    Examples:
       >>> heads = fnn.Parallel({"digit": fnn.Dense(10), "parity": fnn.Dense(1)})
       >>> params, state = heads.init(jax.random.key(0), jnp.zeros((3, 8)))
       >>> y, _ = heads.apply(params, state, jnp.zeros((3, 8)))

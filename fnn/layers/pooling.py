@@ -252,7 +252,7 @@ def _doc(kind: str, rank: int, example: str) -> str:
         a window larger than the input with ``"valid"``.
       {dtype}
 
-    Example:
+    Examples:
 {example}"""
 
 
@@ -421,7 +421,7 @@ class GlobalAvgPool(_GlobalPool):
       LayerValueError: an input of rank < 3 (no spatial axis).
       LayerTypeError: a non-float input (cast with ``x.astype(jnp.float32)``).
 
-    Example:
+    Examples:
       >>> x = jnp.arange(24.).reshape(2, 3, 2, 2)          # (batch, H, W, channels)
       >>> fnn.GlobalAvgPool().apply({}, {}, x)[0]
       Array([[ 5.,  6.],
@@ -440,7 +440,7 @@ class GlobalMaxPool(_GlobalPool):
         y[b, c] = max_{i1, ..., id} x[b, i1, ..., id, c]
 
     The gradient goes to the *first* maximal element in row-major order (as in
-    :class:`MaxPool2D`). Integer inputs are allowed. No parameters, no state.
+    `MaxPool2D`). Integer inputs are allowed. No parameters, no state.
 
     Args:
       keepdims: keep the spatial axes with size 1, ``(batch, 1, ..., 1, channels)``.
@@ -449,7 +449,7 @@ class GlobalMaxPool(_GlobalPool):
       LayerValueError: an input of rank < 3 (no spatial axis).
       LayerTypeError: an input neither float nor integer.
 
-    Example:
+    Examples:
       >>> x = jnp.arange(24.).reshape(2, 3, 2, 2)
       >>> fnn.GlobalMaxPool().apply({}, {}, x)[0]
       Array([[10., 11.],

@@ -3,7 +3,7 @@
 Attention by itself ignores the order of its inputs; both layers add a vector
 per position to ``x`` of shape ``(batch, time, features)``. A pair ``(x,
 mask)`` gives ``(y, mask)`` (the mask passes through, as in
-:mod:`fnn.layers.recurrent`).
+`fnn.layers.recurrent`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class SinusoidalPositionalEncoding(ParameterFreeLayer):
     Args:
       scale: a factor on ``x`` (default 1.0).
 
-    Example:
+    Examples:
       >>> layer = fnn.SinusoidalPositionalEncoding()
       >>> y, _ = layer.apply({}, {}, jnp.zeros((1, 3, 4)))
       >>> y[0, 1].round(4).tolist()                    # sin(1), cos(1), sin(0.01), cos(0.01)
@@ -85,7 +85,7 @@ class LearnedPositionalEmbedding(Layer):
       max_len: the longest sequence the table covers.
       e_init: initializer of the table.
 
-    Example:
+    Examples:
       >>> layer = fnn.LearnedPositionalEmbedding(max_len=10)
       >>> params, _ = layer.init(jax.random.key(0), jnp.zeros((1, 4, 3)))
       >>> params["embedding"].shape, layer.apply(params, {}, jnp.zeros((2, 6, 3)))[0].shape

@@ -2,7 +2,7 @@
 
 Each layer computes the input projection of every time step in one matmul,
 ``x w_x + b`` of shape ``(batch, time, G * hidden)`` (``G`` gate blocks), and
-runs only the recurrent part, ``h w_h``, in :func:`jax.lax.scan` over time.
+runs only the recurrent part, ``h w_h``, in `jax.lax.scan` over time.
 
 Options shared by the three layers:
 
@@ -20,7 +20,7 @@ Options shared by the three layers:
   ``reverse=True`` each sequence starts at its own last real step. Pass it as
   ``apply(..., mask=m)`` or give the input as a pair ``(x, mask)``; with
   ``return_sequences=True`` a pair input gives a pair output ``(y, mask)``, so
-  recurrent layers stack in a :class:`fnn.Sequential`.
+  recurrent layers stack in a `fnn.Sequential`.
 - ``initial_state``: ``apply(..., initial_state=h0)`` (``(h0, c0)`` for the
   LSTM); zeros by default.
 
@@ -196,16 +196,16 @@ class SimpleRNN(RecurrentBase):
     "b": (hidden,)}``; ``w_x`` Glorot-uniform, ``w_h`` orthogonal, ``b`` zeros
     (Keras's defaults). Stateless (the hidden state lives inside ``apply``).
     Options (``return_sequences``, ``return_state``, ``reverse``, ``mask``,
-    ``initial_state``) as in :mod:`fnn.layers.recurrent`.
+    ``initial_state``) as in `fnn.layers.recurrent`.
 
     Args:
       hidden: the size of the hidden state.
       activation: ``g``, a name or a function (default ``"tanh"``).
-      return_sequences, return_state, reverse: see :mod:`fnn.layers.recurrent`.
+      return_sequences, return_state, reverse: see `fnn.layers.recurrent`.
       unroll: time steps per iteration of the ``lax.scan`` loop.
       w_init, h_init, b_init: initializers of ``w_x``, ``w_h`` and ``b``.
 
-    Example:
+    Examples:
       >>> layer = fnn.SimpleRNN(4)
       >>> x = jnp.ones((2, 5, 3))                       # (batch, time, features)
       >>> params, _ = layer.init(jax.random.key(0), x)
@@ -246,12 +246,12 @@ class LSTM(RecurrentBase):
 
     Args:
       hidden: the size of ``h`` and ``c``.
-      return_sequences, return_state, reverse: see :mod:`fnn.layers.recurrent`.
+      return_sequences, return_state, reverse: see `fnn.layers.recurrent`.
       unroll: time steps per iteration of the ``lax.scan`` loop.
       w_init, h_init, b_init: initializers of ``w_x``, ``w_h`` and ``b``.
       forget_bias: the forget gate's initial bias (1.0).
 
-    Example:
+    Examples:
       >>> layer = fnn.LSTM(3, return_sequences=True)
       >>> x = jnp.ones((2, 5, 4))
       >>> params, _ = layer.init(jax.random.key(0), x)
@@ -297,11 +297,11 @@ class GRU(RecurrentBase):
 
     Args:
       hidden: the size of ``h``.
-      return_sequences, return_state, reverse: see :mod:`fnn.layers.recurrent`.
+      return_sequences, return_state, reverse: see `fnn.layers.recurrent`.
       unroll: time steps per iteration of the ``lax.scan`` loop.
       w_init, h_init, b_init: initializers of ``w_x``, ``w_h`` and both biases.
 
-    Example:
+    Examples:
       >>> layer = fnn.GRU(2)
       >>> params, _ = layer.init(jax.random.key(0), jnp.ones((1, 3, 4)))
       >>> jax.tree.map(jnp.shape, params)

@@ -25,7 +25,7 @@ class Residual(Layer):
     gradient reaching the first layers is a product of many small factors,
     while through ``y = x + f(x)`` it is ``dy/dx = I + df/dx``, so the identity
     path carries it back unchanged. ``f`` (often a few layers in a
-    :class:`fnn.Sequential`) must keep the shape of ``x``; when it does not
+    `fnn.Sequential`) must keep the shape of ``x``; when it does not
     (more channels, a stride), give a ``shortcut`` ``s`` that maps ``x`` to
     ``f``'s output shape (ResNet's projection shortcut, e.g. ``Conv2D(64, 1)``).
 
@@ -42,7 +42,7 @@ class Residual(Layer):
       LayerValueError: ``f(x)`` (or ``s(x)``) has another shape than ``x``
         (the message gives both shapes), or the parts' dtypes differ.
 
-    Example:
+    Examples:
       >>> block = fnn.Residual(fnn.Sequential([fnn.Dense(4), fnn.Activation("relu"),
       ...                                      fnn.Dense(4)]))
       >>> params, state = block.init(jax.random.key(0), jnp.zeros((2, 4)))

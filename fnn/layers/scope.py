@@ -1,26 +1,26 @@
 """Where a layer runs inside its model, and a way to read (or perturb) what it computes.
 
-A container runs each child inside :func:`child`::
+A container runs each child inside `child`::
 
     with child(name):
         y, s = layer.apply(params[name], state.get(name, {}), x, ...)
 
 which does two things:
 
-- a :class:`fnn.errors.LayerValueError` / ``LayerTypeError`` raised inside
+- a `fnn.errors.LayerValueError` / ``LayerTypeError`` raised inside
   gets ``name`` prepended to its path, so the message names the layer by its
   path in ``params`` (``Dense at path 'body/1': ...``);
 - the *path* of the running layer (the names from the model down to it,
   ``("body", "conv2")``) is known while it runs.
 
-The path is what :func:`intercept` uses. Inside ``with intercept(obj):``
-every :class:`fnn.layers.base.Layer`'s ``apply`` hands its output to
+The path is what `intercept` uses. Inside ``with intercept(obj):``
+every `fnn.layers.base.Layer`'s ``apply`` hands its output to
 ``obj.output(path, layer, y)`` and continues with what that returns, and a
-layer may hand an internal value (a :class:`fnn.MultiHeadAttention`'s
-attention weights) to ``obj.sow(path, name, value)`` through :func:`sow`.
-This is how :mod:`fnn.explain` reads the output of the layer at
+layer may hand an internal value (a `fnn.MultiHeadAttention`'s
+attention weights) to ``obj.sow(path, name, value)`` through `sow`.
+This is how `fnn.explain` reads the output of the layer at
 ``"body/conv2"`` (Grad-CAM differentiates with respect to it by adding a
-zero it can differentiate) and how :class:`fnn.train.Monitor` reads every
+zero it can differentiate) and how `fnn.train.Monitor` reads every
 activation layer's output inside the compiled training step.
 
 Interception happens while a function is *traced*: the values an
@@ -28,13 +28,13 @@ interceptor collects are arrays of that trace, and the function that opened
 ``intercept`` must return them (it stays pure: nothing survives the call).
 Nothing is intercepted outside the ``with`` block, so models cost nothing
 extra without it. A layer that calls another layer inline, without
-:func:`child` (a transformer block's dropout), runs at its own path and is
+`child` (a transformer block's dropout), runs at its own path and is
 not reported separately; nor is a layer calling its own ``apply`` again.
 A layer that runs children inside ``lax.scan`` or ``vmap`` of its own must
 not expose their values (they belong to the inner trace); fnn's layers do
 not.
 
-Example:
+Examples:
   >>> class Outputs:
   ...     def __init__(self): self.seen = {}
   ...     def output(self, path, layer, y):
@@ -69,7 +69,7 @@ _INTERCEPTOR: contextvars.ContextVar[Any] = contextvars.ContextVar(
 
 
 class Interceptor(Protocol):
-    """What :func:`intercept` calls: ``output`` for each layer's output, ``sow`` for the
+    """What `intercept` calls: ``output`` for each layer's output, ``sow`` for the
     internal values layers offer (``wants(name)`` says whether to compute them)."""
 
     def output(self, path: str, layer: Any, y: Any) -> Any:
@@ -147,7 +147,7 @@ def wants(name: str) -> bool:
 
 
 def intercepted(apply: Callable) -> Callable:
-    """Wrap a layer class's ``apply`` so an open :func:`intercept` sees its output."""
+    """Wrap a layer class's ``apply`` so an open `intercept` sees its output."""
     @functools.wraps(apply)
     def apply_with_interception(self, params, state, x, *args, **kwargs):
         interceptor = _INTERCEPTOR.get()

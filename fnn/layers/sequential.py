@@ -25,24 +25,24 @@ class Sequential(Layer):
 
     Parameters and state are dicts keyed by the child's index as a string:
     ``params == {"0": params_0, "1": params_1, ...}`` has an entry for every
-    child (``{}`` for parameter-free ones such as :class:`fnn.Activation`);
+    child (``{}`` for parameter-free ones such as `fnn.Activation`);
     ``state`` has entries only for children with state, so a model without
     state has ``state == {}``. Given a dict ``{name: layer}`` (in order), the
     children are keyed by their names instead, so paths read ``"body/conv1/w"``
     (freeze the body with ``fnn.optim.freeze("body", ...)``, get a child with
-    :meth:`layer`).
+    `layer`).
 
     Keys: child ``i`` gets ``jax.random.fold_in(key, i)``, in ``init`` and in
     ``apply``, so adding a layer at the end (or changing one) leaves the other
     layers' initial weights and dropout masks unchanged. ``apply`` passes
     ``key=None`` to every child when it gets none.
 
-    ``init`` infers each child's input shape with :func:`jax.eval_shape` of
+    ``init`` infers each child's input shape with `jax.eval_shape` of
     the previous child's ``apply`` (evaluation mode), so no forward pass is
     computed and ``jax.eval_shape(model.init, key, jax.ShapeDtypeStruct(...))``
     does no computation at all.
 
-    Errors: a :class:`fnn.errors.LayerValueError` / ``LayerTypeError`` raised
+    Errors: a `fnn.errors.LayerValueError` / ``LayerTypeError`` raised
     by child ``i`` is re-raised with ``i`` prepended to its path, so the
     message names the layer by its path in ``params``, e.g.
     ``Dense at path '1/0': expected input of shape (batch, ..., 4) ...``.
@@ -55,7 +55,7 @@ class Sequential(Layer):
       LayerValueError: params/state dicts whose keys do not match the layers; names
         that are not non-empty strings without ``/``.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("relu"), fnn.Dense(1)])
       >>> params, state = model.init(jax.random.key(0), jnp.zeros((4, 3)))
       >>> jax.tree.map(jnp.shape, params)

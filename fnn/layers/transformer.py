@@ -1,10 +1,10 @@
 """Transformer encoder and decoder blocks (Vaswani et al. 2017), pre- or post-norm.
 
 Both blocks keep the width ``d`` of their input ``(batch, time, d)``; they
-are built from :class:`fnn.MultiHeadAttention`, :class:`fnn.LayerNorm` and
-:class:`fnn.Dense`, whose parameters they hold under readable names.
+are built from `fnn.MultiHeadAttention`, `fnn.LayerNorm` and
+`fnn.Dense`, whose parameters they hold under readable names.
 
-Masks travel with the data, so blocks stack in a :class:`fnn.Sequential`:
+Masks travel with the data, so blocks stack in a `fnn.Sequential`:
 
 - encoder: ``x`` or ``(x, mask)`` with ``mask`` boolean ``(batch, time)``,
   ``True`` at real steps (padded keys are hidden from every query); a pair
@@ -13,7 +13,7 @@ Masks travel with the data, so blocks stack in a :class:`fnn.Sequential`:
   an array or ``(memory, memory_mask)``; it returns ``(y, memory)`` so the
   next decoder block gets the same memory. Its self-attention is causal.
 
-Use :class:`fnn.EncoderDecoder` to train an encoder and a decoder as one
+Use `fnn.EncoderDecoder` to train an encoder and a decoder as one
 model on ``(source, target)`` inputs.
 """
 
@@ -148,9 +148,9 @@ class TransformerEncoderBlock(_Block):
     ``g`` is ``activation`` (ReLU by default), with dropout after it too.
 
     Parameters ``{"self_attention", "self_attention_norm", "mlp_hidden",
-    "mlp_output", "mlp_norm"}`` (a :class:`fnn.MultiHeadAttention`, two
-    :class:`fnn.LayerNorm` and two :class:`fnn.Dense`). Input ``x`` or
-    ``(x, mask)`` (see :mod:`fnn.layers.transformer`).
+    "mlp_output", "mlp_norm"}`` (a `fnn.MultiHeadAttention`, two
+    `fnn.LayerNorm` and two `fnn.Dense`). Input ``x`` or
+    ``(x, mask)`` (see `fnn.layers.transformer`).
 
     Args:
       num_heads, key_size: the attention's heads and per-head size.
@@ -159,7 +159,7 @@ class TransformerEncoderBlock(_Block):
       norm_first: pre-norm (True) or post-norm (False).
       activation: the MLP's nonlinearity.
 
-    Example:
+    Examples:
       >>> block = fnn.TransformerEncoderBlock(num_heads=2, key_size=4, mlp_features=16)
       >>> x = jnp.ones((3, 5, 8))
       >>> params, _ = block.init(jax.random.key(0), x)
@@ -205,7 +205,7 @@ class TransformerDecoderBlock(_Block):
         h2 = h1 + Dropout(MHA(LN(h1), m))
         y  = h2 + Dropout(MLP(LN(h2)))
 
-    (post-norm with ``norm_first=False``, as in :class:`TransformerEncoderBlock`).
+    (post-norm with ``norm_first=False``, as in `TransformerEncoderBlock`).
     Input ``(target, memory)`` with ``memory`` an array or ``(memory,
     memory_mask)``; output ``(y, memory)``, so decoder blocks stack. Step
     ``t`` of ``y`` depends on target steps ``0..t`` only.
@@ -213,9 +213,9 @@ class TransformerDecoderBlock(_Block):
     Parameters ``{"self_attention", "self_attention_norm", "cross_attention",
     "cross_attention_norm", "mlp_hidden", "mlp_output", "mlp_norm"}``.
 
-    Args: as :class:`TransformerEncoderBlock`.
+    Args: as `TransformerEncoderBlock`.
 
-    Example:
+    Examples:
       >>> block = fnn.TransformerDecoderBlock(num_heads=2, key_size=4, mlp_features=16)
       >>> target, memory = jnp.ones((3, 4, 8)), jnp.ones((3, 6, 8))
       >>> params, _ = block.init(jax.random.key(0), (target, memory))
@@ -277,19 +277,19 @@ class EncoderDecoder(Layer):
     that pass masks on returns ``(memory, mask)``, and the decoder's
     cross-attention then hides the padded source steps. Parameters
     ``{"encoder", "decoder"}`` plus ``"target_embedding"`` and ``"head"``
-    when given; state likewise, only for parts with state. :func:`fnn.fit`
+    when given; state likewise, only for parts with state. `fnn.fit`
     trains it with ``x = (source, target_in)`` (teacher forcing).
 
     Args:
       encoder: a layer from the source to the memory (e.g. a Sequential of an
         Embedding, a positional encoding and encoder blocks).
       decoder: a layer from ``(target, memory)`` to the decoded sequence (e.g. a
-        Sequential of :class:`TransformerDecoderBlock`).
+        Sequential of `TransformerDecoderBlock`).
       target_embedding: a layer applied to the target first (e.g. an Embedding
         and a positional encoding).
       head: a layer applied to the decoded sequence (e.g. ``Dense(vocab)``).
 
-    Example:
+    Examples:
       >>> model = fnn.EncoderDecoder(
       ...     encoder=fnn.Sequential([fnn.Embedding(10, 8), fnn.SinusoidalPositionalEncoding(),
       ...                             fnn.TransformerEncoderBlock(2, 4, 16)]),

@@ -3,14 +3,14 @@
 Read as ``fnn.metrics.*``. The package is laid out one way, each module importing
 only those above it in this list:
 
-- :mod:`fnn.metrics.classification`: the metric functions ``metric(predictions,
+- `fnn.metrics.classification`: the metric functions ``metric(predictions,
   targets, ...)`` (accuracy, precision, recall, F1, AUC, top-k accuracy, the
   confusion matrix) and how they read predictions and targets as labels;
-- :mod:`fnn.metrics.epoch_statistics`: how a training epoch computes precision,
+- `fnn.metrics.epoch_statistics`: how a training epoch computes precision,
   recall, F1 and AUC exactly (statistics summed over batches);
-- :mod:`fnn.metrics.names`: the registry behind :func:`get` (names with options such
-  as ``"f1_macro"``, ``"top_3_accuracy"``) and :func:`with_from_logits`;
-- :mod:`fnn.classification_report`: host-side reports on a whole evaluation set.
+- `fnn.metrics.names`: the registry behind `get` (names with options such
+  as ``"f1_macro"``, ``"top_3_accuracy"``) and `with_from_logits`;
+- `fnn.classification_report`: host-side reports on a whole evaluation set.
 """
 
 from fnn.metrics.classification import (AUC_BINS, accuracy, auc, auc_counts, auc_from_counts,

@@ -37,7 +37,7 @@ scores (rule 2) cannot be compared with scores of ``K > 2`` classes: both
 raise ``ValueError``.
 
 A training loop knows from its loss whether the model outputs logits or
-probabilities (:func:`fnn.losses.output_kind`); :func:`with_from_logits` and
+probabilities (`fnn.losses.output_kind`); `with_from_logits` and
 ``get(name, from_logits=...)`` bind that to a metric.
 """
 
@@ -150,25 +150,6 @@ def _to_labels(name, predictions, targets, threshold, from_logits):
     return yp, yt, (max(scores) if scores else 2 if "binary" in (kind_p, kind_t) else None)
 
 
-_BINARY_ARGS = """
-      threshold: decision threshold ``t`` for binary float predictions
-        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
-      from_logits: for binary float predictions: ``True``: they are logits
-        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
-        probabilities (``t = 0.5``); ``None`` (default): concrete values in
-        ``[0, 1]`` are probabilities, others raise, and traced ones (under
-        ``jit``) raise. Not together with ``threshold``; no effect on class
-        scores or labels."""
-
-
-def _binary_docs(fn):
-    """Fill in the shared ``threshold`` / ``from_logits`` entries of a docstring's Args."""
-    if fn.__doc__:  # None under python -OO
-        fn.__doc__ = fn.__doc__.replace("\n      {binary_args}", _BINARY_ARGS)
-    return fn
-
-
-@_binary_docs
 def accuracy(predictions, targets, *, threshold: float | None = None,
              from_logits: bool | None = None) -> jax.Array:
     """Fraction of correctly classified examples.
@@ -180,7 +161,14 @@ def accuracy(predictions, targets, *, threshold: float | None = None,
       predictions: labels, one-hot, probabilities or logits (``(n, K)``), or
         binary probabilities or logits (``(n,)`` / ``(n, 1)``).
       targets: labels or one-hot targets.
-      {binary_args}
+      threshold: decision threshold ``t`` for binary float predictions
+        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
+      from_logits: for binary float predictions: ``True``: they are logits
+        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
+        probabilities (``t = 0.5``); ``None`` (default): concrete values in
+        ``[0, 1]`` are probabilities, others raise, and traced ones (under
+        ``jit``) raise. Not together with ``threshold``; no effect on class
+        scores or labels.
 
     Returns:
       a float32 scalar in ``[0, 1]``.
@@ -191,7 +179,7 @@ def accuracy(predictions, targets, *, threshold: float | None = None,
         ``[0, 1]``; ``threshold`` and ``from_logits`` both given; shapes that
         do not match.
 
-    Example:
+    Examples:
       >>> float(fnn.metrics.accuracy(jnp.array([[0.1, 0.9], [0.8, 0.2]]), jnp.array([1, 1])))
       0.5000
       >>> float(fnn.metrics.accuracy(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), from_logits=True))
@@ -205,7 +193,6 @@ def accuracy(predictions, targets, *, threshold: float | None = None,
     return jnp.mean((yp == yt).astype(jnp.float32))
 
 
-@_binary_docs
 def confusion_matrix(predictions, targets, num_classes: int, *,
                      threshold: float | None = None,
                      from_logits: bool | None = None) -> jax.Array:
@@ -216,15 +203,22 @@ def confusion_matrix(predictions, targets, num_classes: int, *,
     ones (under ``jit``) are not counted.
 
     Args:
-      predictions: as for :func:`accuracy`.
-      targets: as for :func:`accuracy`.
+      predictions: as for `accuracy`.
+      targets: as for `accuracy`.
       num_classes: ``K`` (a Python int, static under jit).
-      {binary_args}
+      threshold: decision threshold ``t`` for binary float predictions
+        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
+      from_logits: for binary float predictions: ``True``: they are logits
+        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
+        probabilities (``t = 0.5``); ``None`` (default): concrete values in
+        ``[0, 1]`` are probabilities, others raise, and traced ones (under
+        ``jit``) raise. Not together with ``threshold``; no effect on class
+        scores or labels.
 
     Returns:
       int32 array of shape ``(K, K)``.
 
-    Example:
+    Examples:
       >>> fnn.metrics.confusion_matrix(jnp.array([0, 1, 1]), jnp.array([0, 0, 1]), 2).tolist()
       [[1, 1], [0, 1]]
       >>> fnn.metrics.confusion_matrix(jnp.array([-1.0, 0.3, 2.0]), jnp.array([0, 1, 0]), 2,
@@ -281,7 +275,7 @@ def from_counts(name: str, counts: Any, average: str) -> jax.Array:
     compute their value with it, and so does an epoch from the counts summed over its
     batches, so both give the same number for the same predictions.
 
-    Example:
+    Examples:
       >>> float(fnn.metrics.from_counts("f1", (jnp.array(3.0), jnp.array(1.0),
       ...                                      jnp.array(1.0)), "binary"))
       0.7500
@@ -305,7 +299,6 @@ def _average(per_class, average, counts=None, ratio=None):
     return per_class
 
 
-@_binary_docs
 def precision(predictions, targets, *, average: str = "binary",
               num_classes: int | None = None, threshold: float | None = None,
               from_logits: bool | None = None) -> jax.Array:
@@ -320,17 +313,24 @@ def precision(predictions, targets, *, average: str = "binary",
     class). As names: ``"precision_macro"``, ``"precision_weighted"``, ...
 
     Args:
-      predictions: as for :func:`accuracy`.
-      targets: as for :func:`accuracy`.
+      predictions: as for `accuracy`.
+      targets: as for `accuracy`.
       average: "binary" | "macro" | "micro" | "weighted" | "none".
       num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores
         when omitted.
-      {binary_args}
+      threshold: decision threshold ``t`` for binary float predictions
+        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
+      from_logits: for binary float predictions: ``True``: they are logits
+        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
+        probabilities (``t = 0.5``); ``None`` (default): concrete values in
+        ``[0, 1]`` are probabilities, others raise, and traced ones (under
+        ``jit``) raise. Not together with ``threshold``; no effect on class
+        scores or labels.
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
 
-    Example:
+    Examples:
       >>> float(fnn.metrics.precision(jnp.array([1, 1, 0, 1]), jnp.array([1, 0, 0, 1])))
       0.6667
       >>> float(fnn.metrics.precision(jnp.array([-1.0, 0.3, 2.0]), jnp.array([0, 1, 0]),
@@ -342,26 +342,32 @@ def precision(predictions, targets, *, average: str = "binary",
     return from_counts("precision", counts, average)
 
 
-@_binary_docs
 def recall(predictions, targets, *, average: str = "binary",
            num_classes: int | None = None, threshold: float | None = None,
            from_logits: bool | None = None) -> jax.Array:
     """Recall: of the truly positive examples, the fraction predicted positive.
 
     Equation: ``R = TP / (TP + FN)``, 0 when ``TP + FN = 0``. ``average`` as
-    in :func:`precision`.
+    in `precision`.
 
     Args:
-      predictions: as for :func:`accuracy`.
-      targets: as for :func:`accuracy`.
+      predictions: as for `accuracy`.
+      targets: as for `accuracy`.
       average: "binary" | "macro" | "micro" | "weighted" | "none".
       num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores.
-      {binary_args}
+      threshold: decision threshold ``t`` for binary float predictions
+        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
+      from_logits: for binary float predictions: ``True``: they are logits
+        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
+        probabilities (``t = 0.5``); ``None`` (default): concrete values in
+        ``[0, 1]`` are probabilities, others raise, and traced ones (under
+        ``jit``) raise. Not together with ``threshold``; no effect on class
+        scores or labels.
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
 
-    Example:
+    Examples:
       >>> float(fnn.metrics.recall(jnp.array([1, 0, 0, 1]), jnp.array([1, 1, 0, 1])))
       0.6667
       >>> float(fnn.metrics.recall(jnp.array([-1.0, 0.3, -2.0]), jnp.array([0, 1, 1]),
@@ -373,7 +379,6 @@ def recall(predictions, targets, *, average: str = "binary",
     return from_counts("recall", counts, average)
 
 
-@_binary_docs
 def f1(predictions, targets, *, average: str = "binary",
        num_classes: int | None = None, threshold: float | None = None,
        from_logits: bool | None = None) -> jax.Array:
@@ -384,16 +389,23 @@ def f1(predictions, targets, *, average: str = "binary",
     scikit-learn does), not the F1 of the averaged P and R.
 
     Args:
-      predictions: as for :func:`accuracy`.
-      targets: as for :func:`accuracy`.
+      predictions: as for `accuracy`.
+      targets: as for `accuracy`.
       average: "binary" | "macro" | "micro" | "weighted" | "none".
       num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores.
-      {binary_args}
+      threshold: decision threshold ``t`` for binary float predictions
+        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
+      from_logits: for binary float predictions: ``True``: they are logits
+        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
+        probabilities (``t = 0.5``); ``None`` (default): concrete values in
+        ``[0, 1]`` are probabilities, others raise, and traced ones (under
+        ``jit``) raise. Not together with ``threshold``; no effect on class
+        scores or labels.
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
 
-    Example:
+    Examples:
       >>> float(fnn.metrics.f1(jnp.array([1, 1, 0, 1]), jnp.array([1, 0, 1, 1])))
       0.6667
       >>> float(fnn.metrics.f1(jnp.array([-1.0, 0.3]), jnp.array([0, 1]), from_logits=True))
@@ -419,7 +431,7 @@ def top_k_accuracy(predictions, targets, *, k: int = 5) -> jax.Array:
     Returns:
       a float32 scalar in ``[0, 1]``.
 
-    Example:
+    Examples:
       >>> scores = jnp.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]])
       >>> float(fnn.metrics.top_k_accuracy(scores, jnp.array([2, 2]), k=2))
       0.5000
@@ -465,7 +477,7 @@ def _auc_scores(name, predictions, targets, from_logits):
 def auc_counts(predictions, targets, *, from_logits: bool | None = None,
                bins: int = AUC_BINS) -> jax.Array:
     """Histograms of the positives' and negatives' scores, shape ``(2, bins)`` (float32):
-    the statistics :func:`auc` is computed from, summed over an epoch's batches."""
+    the statistics `auc` is computed from, summed over an epoch's batches."""
     probs, labels = _auc_scores("auc", predictions, targets, from_logits)
     index = jnp.clip((probs * bins).astype(jnp.int32), 0, bins - 1)
     positive = (labels > 0).astype(jnp.float32)
@@ -475,7 +487,7 @@ def auc_counts(predictions, targets, *, from_logits: bool | None = None,
 
 
 def auc_from_counts(counts: jax.Array) -> jax.Array:
-    """ROC AUC from :func:`auc_counts`: the probability that a positive scores above a
+    """ROC AUC from `auc_counts`: the probability that a positive scores above a
     negative, ties (the same bin) counting one half."""
     positives, negatives = counts[0], counts[1]
     above = jnp.cumsum(positives[::-1])[::-1] - positives     # positives in higher bins
@@ -492,7 +504,7 @@ def auc(predictions, targets, *, from_logits: bool | None = None,
     histograms of the probabilities (``sigmoid`` of logits) in ``bins`` equal bins of
     ``[0, 1]``: scores in one bin count as tied, so the value is exact to the bin width.
     ``fit`` sums the histograms over an epoch's batches, so the history's ``"auc"`` is
-    the epoch's, and equals :func:`fnn.evaluate` on the same predictions.
+    the epoch's, and equals `fnn.evaluate` on the same predictions.
 
     Args:
       predictions: binary scores ``(n,)`` or ``(n, 1)``.
@@ -504,7 +516,7 @@ def auc(predictions, targets, *, from_logits: bool | None = None,
     Returns:
       a float32 scalar in ``[0, 1]`` (0 when one class is absent).
 
-    Example:
+    Examples:
       >>> float(fnn.metrics.auc(jnp.array([0.1, 0.4, 0.35, 0.8]), jnp.array([0, 0, 1, 1])))
       0.7500
     """

@@ -28,7 +28,7 @@ def epoch_statistics(metric: Any) -> EpochStatistics | None:
     (unless it has an ``epoch_statistics`` attribute of this type): the epoch averages
     those over batches, weighted by batch size.
 
-    Example:
+    Examples:
       >>> import functools
       >>> rule = fnn.metrics.epoch_statistics(
       ...     functools.partial(fnn.metrics.f1, average="macro", num_classes=3))

@@ -57,7 +57,7 @@ def metric_name(metric: Any) -> str:
     Returns:
       the name.
 
-    Example:
+    Examples:
       >>> import functools
       >>> fnn.metrics.metric_name("acc"), fnn.metrics.metric_name(fnn.metrics.f1)
       ('acc', 'f1')
@@ -84,7 +84,7 @@ def with_from_logits(metric: Any, from_logits: bool | None, *, reason: str = "")
     """Tell a metric whether the predictions are logits (``True``) or probabilities.
 
     This is how a training loop passes what its loss knows
-    (:func:`fnn.losses.output_kind`) to the threshold metrics, whose binary
+    (`fnn.losses.output_kind`) to the threshold metrics, whose binary
     decision threshold is 0 for logits and 0.5 for probabilities (see the
     module docstring):
 
@@ -113,7 +113,7 @@ def with_from_logits(metric: Any, from_logits: bool | None, *, reason: str = "")
         unknown metric name.
       TypeError: ``from_logits`` is not a bool or ``None``.
 
-    Example:
+    Examples:
       >>> acc = fnn.metrics.with_from_logits("accuracy", True)
       >>> acc.keywords, float(acc(jnp.array([-1.0, 0.3]), jnp.array([0, 1])))
       ({'from_logits': True}, 1.0000)
@@ -159,7 +159,7 @@ def get(name_or_callable, *, from_logits: bool | None = None) -> Callable[..., j
     Args:
       name_or_callable: a name or a callable ``metric(predictions, targets)``.
       from_logits: if not ``None``, bound to the threshold metrics with
-        :func:`with_from_logits` (``True``: the predictions are logits,
+        `with_from_logits` (``True``: the predictions are logits,
         ``False``: probabilities); other callables are returned unchanged.
 
     Returns:
@@ -170,7 +170,7 @@ def get(name_or_callable, *, from_logits: bool | None = None) -> Callable[..., j
         partial whose ``from_logits`` contradicts the given one.
       TypeError: neither a string nor a callable.
 
-    Example:
+    Examples:
       >>> fnn.metrics.get("Accuracy") is fnn.metrics.accuracy
       True
       >>> fnn.metrics.get("acc", from_logits=True).keywords

@@ -4,7 +4,7 @@ Notation of the lecture notes: ``theta`` the parameters, ``g = g_t`` the
 gradient at update ``t = 1, 2, ...``, ``eta`` the learning rate (a float, an
 array, or a schedule ``step -> lr`` evaluated at ``t - 1``). All state starts
 at zero. Every hyperparameter is a float32 array in the state (see
-:func:`fnn.optim.set_hyperparams`); every ``update`` is shared by all
+`fnn.optim.set_hyperparams`); every ``update`` is shared by all
 optimizers of the same kind, e.g. ``adam(1e-3).update is adam(3e-4).update``.
 Each factory raises ``ValueError`` naming the argument for a negative or
 non-finite learning rate, eps or weight decay, or a beta/rho outside [0, 1).
@@ -43,7 +43,7 @@ def sgd(learning_rate: LearningRate = 0.01) -> GradientTransformation:
     Returns:
       ``chain(scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.sgd(0.25)
       >>> u, _ = opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))
       >>> u.tolist()
@@ -58,7 +58,7 @@ def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9, nesterov: bo
     """Gradient descent with momentum, the notes' exponentially weighted average.
 
     ``theta <- theta - eta d_t``, where ``d_t`` is the output of
-    :func:`fnn.optim.scale_by_momentum` (the EWA ``v_t`` of the gradients, its
+    `fnn.optim.scale_by_momentum` (the EWA ``v_t`` of the gradients, its
     bias-corrected or its Nesterov form; the equations are stated there). The
     EWA form's steps are ``(1 - beta)`` times those of PyTorch/Keras SGD
     momentum at the same ``eta``.
@@ -72,7 +72,7 @@ def momentum(learning_rate: LearningRate = 0.01, beta: float = 0.9, nesterov: bo
     Returns:
       ``chain(scale_by_momentum(beta, nesterov=..., bias_correction=...), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.momentum(0.1, beta=0.9)
       >>> u, _ = opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))
       >>> round(float(u[0]), 6)  # -0.1 * (0.1 * 1)
@@ -102,7 +102,7 @@ def rmsprop(learning_rate: LearningRate = 1e-3, beta: float = 0.9, eps: float = 
     Returns:
       ``chain(scale_by_rms(beta, eps, eps_in_sqrt=...), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.rmsprop(0.25, beta=0.75, eps=0.0)
       >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # -0.25 * 2 / sqrt(0.25 * 4)
       [-0.500]
@@ -127,7 +127,7 @@ def adagrad(learning_rate: LearningRate = 1e-2, eps: float = 1e-8) -> GradientTr
     Returns:
       ``chain(scale_by_adagrad(eps), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.adagrad(0.5)
       >>> opt.update(jnp.array([4.0]), opt.init(jnp.zeros(1)))[0].round(4).tolist()  # -0.5 * 4 / sqrt(16)
       [-0.5000]
@@ -152,7 +152,7 @@ def adadelta(learning_rate: LearningRate = 1.0, rho: float = 0.95,
     Returns:
       ``chain(scale_by_adadelta(rho, eps), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.adadelta(rho=0.0, eps=1e-6)
       >>> round(float(opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))[0][0]), 6)
       -0.001000
@@ -178,7 +178,7 @@ def adam(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999,
     Returns:
       ``chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.adam(learning_rate=1e-3)
       >>> params = {"w": jnp.ones(2)}
       >>> updates, state = opt.update({"w": jnp.array([3.0, -0.1])}, opt.init(params), params)
@@ -193,19 +193,19 @@ def adamw(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999
           eps: float = 1e-8, weight_decay: float = 1e-2) -> GradientTransformation:
     """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019).
 
-    ``m_hat, v_hat`` as in :func:`adam`;
+    ``m_hat, v_hat`` as in `adam`;
     ``theta <- theta - eta (m_hat / (sqrt(v_hat) + eps) + wd theta)``. The decay
     is scaled by ``eta`` (and so follows a schedule), as in PyTorch and optax.
 
     Args:
       learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
-      b1, b2, eps: as in :func:`adam`.
+      b1, b2, eps: as in `adam`.
       weight_decay: ``wd >= 0``.
 
     Returns:
       ``chain(scale_by_adam(b1, b2, eps), add_weight_decay(wd), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.adamw(0.25, weight_decay=0.5)
       >>> params = jnp.array([2.0])
       >>> opt.update(jnp.array([0.0]), opt.init(params), params)[0].tolist()  # -0.25 * 0.5 * 2
@@ -221,18 +221,18 @@ def nadam(learning_rate: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999
     """Nadam: Adam with Nesterov momentum (Dozat 2016, "Incorporating Nesterov Momentum into Adam").
 
     The form optax and Keras use (no momentum schedule):
-    ``m_t, v_t`` as in :func:`adam`;
+    ``m_t, v_t`` as in `adam`;
     ``m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)``; ``v_hat = v_t / (1 - b2^t)``;
     ``theta <- theta - eta m_hat / (sqrt(v_hat) + eps)``.
 
     Args:
       learning_rate: ``eta``, a float >= 0, a scalar array, or a schedule ``step -> lr``.
-      b1, b2, eps: as in :func:`adam`.
+      b1, b2, eps: as in `adam`.
 
     Returns:
       ``chain(scale_by_adam(b1, b2, eps, nesterov=True), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.nadam(0.1, b1=0.5, b2=0.5, eps=0.0)
       >>> # m_hat = 0.5*0.5/0.75 + 0.5/0.5 = 4/3, v_hat = 1: the step is -0.1 * 4/3
       >>> opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))[0].round(5).tolist()
@@ -259,7 +259,7 @@ def lion(learning_rate: LearningRate = 1e-4, b1: float = 0.9, b2: float = 0.99,
     Returns:
       ``chain(scale_by_lion(b1, b2), add_weight_decay(wd), scale_by_learning_rate(eta))``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.lion(0.01)
       >>> params = jnp.zeros(2)
       >>> opt.update(jnp.array([5.0, -0.001]), opt.init(params), params)[0].round(6).tolist()

@@ -1,6 +1,6 @@
 """The optimizer contract: gradient transformations, chains, applying updates.
 
-An optimizer is a :class:`GradientTransformation`, a pair of pure functions::
+An optimizer is a `GradientTransformation`, a pair of pure functions::
 
     opt_state = opt.init(params)
     updates, opt_state = opt.update(grads, opt_state, params)
@@ -38,7 +38,7 @@ class GradientTransformation(NamedTuple):
       init: ``init(params) -> opt_state``.
       update: ``update(updates, opt_state, params=None) -> (updates, opt_state)``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.sgd(learning_rate=0.5)
       >>> params = {"w": jnp.array([1.0, 2.0])}
       >>> state = opt.init(params)
@@ -56,8 +56,8 @@ class EmptyState(NamedTuple):
 
 
 class FreezeState(NamedTuple):
-    """State of :func:`fnn.optim.freeze`: the wrapped optimizer's state, for the trainable
-    leaves only (here, beside :class:`EmptyState`, so that a chain can recognise a freeze
+    """State of `fnn.optim.freeze`: the wrapped optimizer's state, for the trainable
+    leaves only (here, beside `EmptyState`, so that a chain can recognise a freeze
     without importing the masking transforms that build on this module)."""
 
     inner_state: Any
@@ -77,9 +77,9 @@ def identity() -> GradientTransformation:
     """The transformation that returns the updates unchanged: ``u <- u``.
 
     Returns:
-      A stateless :class:`GradientTransformation`.
+      A stateless `GradientTransformation`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.identity()
       >>> opt.update(jnp.array([1.5, -2.0]), opt.init(jnp.ones(2)))[0].tolist()
       [1.50, -2.00]
@@ -105,7 +105,7 @@ def _chain_update(name: str, update_fns: tuple[Callable, ...]):
 
 
 def named_chain(name: str, *transforms: GradientTransformation) -> GradientTransformation:
-    """:func:`chain` whose errors name ``name`` (used by the named optimizers)."""
+    """`chain` whose errors name ``name`` (used by the named optimizers)."""
     transforms = tuple(GradientTransformation(*t) for t in transforms)
     init_fns = tuple(t.init for t in transforms)
 
@@ -118,7 +118,7 @@ def named_chain(name: str, *transforms: GradientTransformation) -> GradientTrans
 
 
 def check_freeze_comes_last(name: str, states: tuple) -> None:
-    """``ValueError`` if a chain element holding a :func:`fnn.optim.freeze` has others after it.
+    """``ValueError`` if a chain element holding a `fnn.optim.freeze` has others after it.
 
     A chain is a plain fold: what follows a freeze still sees the frozen
     leaves, keeps state for them, and weight decay would move them. The
@@ -143,18 +143,18 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     the state is the tuple of the component states. A plain fold: no element
     changes what the others do. When ``params`` is given, the gradients' tree
     and shapes must match it (``ValueError`` otherwise). An element holding a
-    :func:`fnn.optim.freeze` must be the last one (``init`` raises otherwise):
+    `fnn.optim.freeze` must be the last one (``init`` raises otherwise):
     give the freeze the transforms that must not touch frozen leaves,
     ``freeze(mask, adamw(...))``.
 
     Args:
-      *transforms: :class:`GradientTransformation` objects (or ``(init, update)`` pairs).
+      *transforms: `GradientTransformation` objects (or ``(init, update)`` pairs).
 
     Returns:
-      A :class:`GradientTransformation`. Chains of the same component
+      A `GradientTransformation`. Chains of the same component
       ``update`` functions share one ``update`` function object.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.chain(fnn.optim.clip_by_value(1.0),
       ...                       fnn.optim.scale_by_learning_rate(0.5))
       >>> opt.update(jnp.array([3.0, -0.25]), opt.init(jnp.zeros(2)))[0].tolist()
@@ -178,7 +178,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     Raises:
       ValueError: the trees or leaf shapes differ.
 
-    Example:
+    Examples:
       >>> fnn.optim.apply_updates({"w": jnp.ones(2)}, {"w": jnp.array([0.5, -1.0])})["w"].tolist()
       [1.50, 0.000]
     """
@@ -220,7 +220,7 @@ def find_states(opt_state: OptState, state_class: type | tuple[type, ...]) -> li
     Returns:
       A list, empty if there is none.
 
-    Example:
+    Examples:
       >>> state = fnn.optim.adam(1e-3).init({"w": jnp.zeros(2)})
       >>> [s.count for s in fnn.optim.find_states(state, fnn.optim.ScaleByAdamState)]
       [Array(0, dtype=int32)]

@@ -35,7 +35,7 @@ def current_learning_rate(opt_state: Any) -> jax.Array | None:
     Returns:
       A float32 array, or ``None`` if the state has no learning-rate step.
 
-    Example:
+    Examples:
       >>> state = fnn.optim.adam(3e-4).init({"w": jnp.zeros(2)})
       >>> print(f"{float(fnn.optim.current_learning_rate(state)):.3e}")
       3.000e-04
@@ -100,7 +100,7 @@ def _rebuild(node: Any, values: dict, used: set) -> Any:
 
 
 def hyperparameter_names(opt_state: Any) -> list[str]:
-    """The names :func:`set_hyperparams` accepts for ``opt_state``, sorted.
+    """The names `set_hyperparams` accepts for ``opt_state``, sorted.
 
     Args:
       opt_state: an optimizer state.
@@ -108,7 +108,7 @@ def hyperparameter_names(opt_state: Any) -> list[str]:
     Returns:
       A sorted list of names (``"learning_rate"`` where the learning rate can be set).
 
-    Example:
+    Examples:
       >>> fnn.optim.hyperparameter_names(fnn.optim.adam(1e-3).init(jnp.zeros(1)))
       ['b1', 'b2', 'eps', 'learning_rate']
     """
@@ -128,7 +128,7 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
     The new value keeps the old array's dtype and must have its shape, so a
     jitted step does not recompile. It may be traced (use it inside ``jit``).
     Where the learning rate is a pytree schedule (those of
-    :mod:`fnn.optim.schedules`), ``learning_rate`` must be a schedule of the
+    `fnn.optim.schedules`), ``learning_rate`` must be a schedule of the
     same kind: its constants replace the old ones (from the next update on;
     ``current_learning_rate`` keeps reporting the last one used). A plain
     function schedule's constants are fixed: setting it raises.
@@ -144,7 +144,7 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
       ValueError: an unknown name, a learning rate that is a fixed schedule, a bad
         value (e.g. ``b1`` outside [0, 1)), or a changed shape.
 
-    Example:
+    Examples:
       >>> state = fnn.optim.adam(1e-3).init({"w": jnp.zeros(2)})
       >>> state = fnn.optim.set_hyperparams(state, learning_rate=1e-4, b1=0.8)
       >>> print(f"{float(fnn.optim.current_learning_rate(state)):.3e}")

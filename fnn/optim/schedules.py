@@ -39,7 +39,7 @@ class Schedule:
       formula: a pure function ``formula(step, **hyperparams) -> lr``.
       hyperparams: dict of name -> array.
 
-    Example:
+    Examples:
       >>> s = fnn.optim.schedules.exponential_decay(0.1, 0.5, steps_per_epoch=2)
       >>> s(jnp.arange(6)).round(4).tolist()
       [0.0500, 0.0500, 0.0250, 0.0250, 0.0125, 0.0125]
@@ -144,9 +144,9 @@ def constant(lr):
       lr: the learning rate, >= 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.constant(0.01)(jnp.arange(3)).tolist()
       [0.0100, 0.0100, 0.0100]
     """
@@ -165,7 +165,7 @@ def inverse_time_decay(lr0, decay_rate, *, steps_per_epoch):
       steps_per_epoch: updates per epoch (batches per epoch), > 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
     Example (``lr0 = 0.2, decay_rate = 1``: epochs 1..4 give 0.1, 0.0667, 0.05, 0.04):
       >>> s = fnn.optim.schedules.inverse_time_decay(0.2, 1.0, steps_per_epoch=10)
@@ -191,9 +191,9 @@ def exponential_decay(lr0, rate=0.95, *, steps_per_epoch):
       steps_per_epoch: updates per epoch, > 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> s = fnn.optim.schedules.exponential_decay(1.0, 0.95, steps_per_epoch=100)
       >>> s(jnp.array([0, 99, 100, 200])).round(4).tolist()
       [0.950, 0.950, 0.9025, 0.8574]
@@ -217,9 +217,9 @@ def inverse_sqrt_decay(lr0, k=1.0, *, steps_per_epoch):
       steps_per_epoch: updates per epoch, > 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> s = fnn.optim.schedules.inverse_sqrt_decay(0.1, 1.0, steps_per_epoch=1)
       >>> s(jnp.array([0, 3, 8])).round(4).tolist()
       [0.100, 0.0500, 0.0333]
@@ -241,9 +241,9 @@ def piecewise_constant(boundaries, values):
       values: ``n + 1`` learning rates, each >= 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.piecewise_constant([2, 4], [0.1, 0.01, 0.001])(jnp.arange(6)).tolist()
       [0.100, 0.100, 0.0100, 0.0100, 0.00100, 0.00100]
     """
@@ -265,9 +265,9 @@ def step_decay(lr0, boundaries, factor=0.1):
       factor: the multiplier at each boundary, > 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.step_decay(1.0, [2, 4], factor=0.5)(jnp.arange(6)).tolist()
       [1.00, 1.00, 0.500, 0.500, 0.250, 0.250]
     """
@@ -289,9 +289,9 @@ def cosine_decay(lr0, decay_steps, alpha=0.0):
       alpha: the final fraction of ``lr0``, in [0, 1].
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.cosine_decay(1.0, 4)(jnp.arange(6)).round(4).tolist()
       [1.00, 0.8536, 0.500, 0.1464, 0.000, 0.000]
     """
@@ -312,9 +312,9 @@ def linear_schedule(init, end, steps):
       steps: length of the ramp, > 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.linear_schedule(1.0, 0.0, 4)(jnp.arange(6)).tolist()
       [1.00, 0.750, 0.500, 0.250, 0.000, 0.000]
     """
@@ -335,9 +335,9 @@ def linear_warmup(peak, warmup_steps, init=0.0):
       init: the learning rate at step 0, >= 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.linear_warmup(1.0, 4)(jnp.arange(6)).tolist()
       [0.000, 0.250, 0.500, 0.750, 1.00, 1.00]
     """
@@ -364,9 +364,9 @@ def warmup_cosine_decay(init, peak, warmup_steps, decay_steps, end=0.0):
       end: the final learning rate, >= 0.
 
     Returns:
-      A :class:`Schedule`.
+      A `Schedule`.
 
-    Example:
+    Examples:
       >>> fnn.optim.schedules.warmup_cosine_decay(0.0, 1.0, 2, 6)(jnp.arange(8)).round(4).tolist()
       [0.000, 0.500, 1.00, 0.8536, 0.500, 0.1464, 0.000, 0.000]
     """

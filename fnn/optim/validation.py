@@ -1,7 +1,7 @@
 """Checks shared by the optimizers: hyperparameter values, tree structure, paths.
 
 Hyperparameters are checked with fnn's one rule for numbers
-(:mod:`fnn.validation`) when an optimizer is built, each name with its range.
+(`fnn.validation`) when an optimizer is built, each name with its range.
 
 Tree structure is checked when ``update`` is traced: gradients whose tree or
 leaf shapes differ from the parameters the state was built for raise a
@@ -27,19 +27,19 @@ HYPERPARAMETER_KINDS = {
 
 
 def check_hyperparameter(where: str, name: str, value: Any, kind: str | None = None) -> Any:
-    """:func:`fnn.validation.check_number` with the range looked up from the name.
+    """`fnn.validation.check_number` with the range looked up from the name.
 
     Args:
       where: the function to name in the error, e.g. ``"adam"``.
       name: the argument's name, e.g. ``"b1"``.
       value: a Python number, a scalar numpy/JAX array, or a tracer.
-      kind: a range of :data:`fnn.validation.RANGES`; default: the one of
-        ``name`` in :data:`HYPERPARAMETER_KINDS` (``"nonnegative"`` if unlisted).
+      kind: a range of `fnn.validation.RANGES`; default: the one of
+        ``name`` in `HYPERPARAMETER_KINDS` (``"nonnegative"`` if unlisted).
 
     Returns:
       ``value``.
 
-    Example:
+    Examples:
       >>> fnn.optim.validation.check_hyperparameter("adam", "b1", 1.5)
       Traceback (most recent call last):
       ...
@@ -49,7 +49,7 @@ def check_hyperparameter(where: str, name: str, value: Any, kind: str | None = N
 
 
 def check_hyperparameters(where: str, **values: Any) -> None:
-    """:func:`check_hyperparameter` for each keyword (range looked up from its name)."""
+    """`check_hyperparameter` for each keyword (range looked up from its name)."""
     for name, value in values.items():
         check_hyperparameter(where, name, value)
 
@@ -73,7 +73,7 @@ def path_to_str(path: tuple) -> str:
 def check_same_tree(where: str, name_a: str, a: Any, name_b: str, b: Any) -> None:
     """Raise ``ValueError`` unless ``a`` and ``b`` have the same tree and leaf shapes.
 
-    Example:
+    Examples:
       >>> fnn.optim.validation.check_same_tree(
       ...     "adam", "grads", {"w": jnp.ones(2)}, "params", {"v": jnp.ones(2)})
       Traceback (most recent call last):
@@ -92,5 +92,5 @@ def check_same_tree(where: str, name_a: str, a: Any, name_b: str, b: Any) -> Non
 
 
 def check_grads_match_state(where: str, grads: Any, state_tree: Any) -> None:
-    """:func:`check_same_tree` of the gradients against a per-parameter tree kept in a state."""
+    """`check_same_tree` of the gradients against a per-parameter tree kept in a state."""
     check_same_tree(where, "grads", grads, "the params opt_state was built for", state_tree)

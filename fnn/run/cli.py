@@ -5,16 +5,16 @@
     fnn show RUN_DIR
     fnn compare RUN_DIR [RUN_DIR ...]
 
-``train`` checks the whole config first (:mod:`fnn.run.config`): a bad one is
+``train`` checks the whole config first (`fnn.run.config`): a bad one is
 an error naming the key and its line, and nothing is trained or written. The
 run directory then gets ``config.toml`` (the config as given),
-``record.json`` (:mod:`fnn.run.record`), ``metrics.jsonl`` (one JSON object
+``record.json`` (`fnn.run.record`), ``metrics.jsonl`` (one JSON object
 per epoch), ``checkpoints/`` (every epoch, the newest 3 kept) and, when
 matplotlib is installed, ``curves.png``; ``--tensorboard`` adds TensorBoard
-event files in ``tensorboard/`` (:mod:`fnn.run.tensorboard`). ``--resume`` continues a run
+event files in ``tensorboard/`` (`fnn.run.tensorboard`). ``--resume`` continues a run
 directory from its newest checkpoint, bit for bit the uninterrupted run on
 CPU (``fit(..., resume=True)``). ``tune`` runs an Optuna study over the
-config's search spaces (:mod:`fnn.run.tune_command`); ``show`` prints a
+config's search spaces (`fnn.run.tune_command`); ``show`` prints a
 study's best trials too.
 """
 

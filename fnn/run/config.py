@@ -39,7 +39,7 @@ A config names everything a run needs (``examples/configs/`` has three)::
 
 Every key is checked before anything is built or trained: an unknown key, a
 wrong type, an unknown layer, optimizer, schedule, loss, metric or dataset is
-a :class:`ConfigError` that names the key, its line in the file when it can
+a `ConfigError` that names the key, its line in the file when it can
 be found, and the allowed values.
 """
 
@@ -64,7 +64,7 @@ MODEL_KEYS = {"layers": list, "units": list, "activation": str, "outputs": int,
               "dropout": float}
 TUNE_KEYS = {"trials": int, "monitor": str, "direction": str, "pruner": str, "sampler": str,
              "group_size": int, "study_name": str}
-"""``[tune]``: read by ``fnn tune`` only (:mod:`fnn.tuning.space`, :mod:`fnn.run.tune_command`)."""
+"""``[tune]``: read by ``fnn tune`` only (`fnn.tuning.space`, `fnn.run.tune_command`)."""
 
 
 class ConfigError(ValueError):
@@ -109,7 +109,7 @@ def _type_name(kind: Any) -> str:
 
 
 class Checker:
-    """Raises :class:`ConfigError` with the file's line numbers."""
+    """Raises `ConfigError` with the file's line numbers."""
 
     def __init__(self, path: str, text: str):
         self.path, self.text = path, text

@@ -30,7 +30,7 @@ for _byte in range(256):
 def crc32c(data: bytes) -> int:
     """CRC-32C (Castagnoli), as TFRecord files use it.
 
-    Example:
+    Examples:
       >>> hex(fnn.run.tensorboard.crc32c(b"123456789"))
       '0xe3069283'
     """
@@ -99,7 +99,7 @@ class TensorBoardLog:
     Args:
       logdir: the run's TensorBoard directory (``train/`` and ``validation/`` inside).
 
-    Example:
+    Examples:
       >>> import tempfile
       >>> log = fnn.run.tensorboard.TensorBoardLog(tempfile.mkdtemp())
       >>> log(0, {"loss": 0.5, "val_loss": 0.6, "learning_rate": 0.01})

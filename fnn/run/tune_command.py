@@ -1,7 +1,7 @@
 """``fnn tune CONFIG.toml --run-dir DIR [--trials N] [--storage URL]``: a study from a config.
 
 The config is a ``fnn train`` config whose values may be search spaces
-(:mod:`fnn.tuning.space`), with an optional ``[tune]`` table::
+(`fnn.tuning.space`), with an optional ``[tune]`` table::
 
     [tune]
     trials = 32              # the study's total of finished trials (--trials overrides)

@@ -4,24 +4,24 @@ The package is laid out by concern, one folder each, and imports run one way, fr
 top of this list to the bottom (a module imports only from its own folder and the
 folders below it; ``tests/test_architecture.py`` checks it):
 
-- ``many/``: :func:`fit_ensemble`, :func:`sweep`, :func:`cross_validate` (vmapped
+- ``many/``: `fit_ensemble`, `sweep`, `cross_validate` (vmapped
   members, one shared host loop);
-- ``fit.py``, ``evaluation.py``, ``diagnosis.py``: :func:`fit` (a plan of named stages),
-  :func:`evaluate`, :func:`predict`, :func:`diagnose` and :func:`plot_monitor` (reading a
-  run's history, with :class:`Monitor`'s numbers from ``step/monitor.py``);
+- ``fit.py``, ``evaluation.py``, ``diagnosis.py``: `fit` (a plan of named stages),
+  `evaluate`, `predict`, `diagnose` and `plot_monitor` (reading a
+  run's history, with `Monitor`'s numbers from ``step/monitor.py``);
 - ``loop/``: the host side between epochs (starting values, history and its checks,
   early stopping, callbacks, the progress bar, checkpoints and resume);
 - ``epoch/``: the compiled passes over a dataset (in memory, streamed, data parallel,
-  dispatch, evaluation passes); :func:`make_epoch`;
+  dispatch, evaluation passes); `make_epoch`;
 - ``step/``: what one step computes (configuration, outputs, precision, loss scaling,
-  gradients, the checks on shapes); :func:`make_train_step`;
+  gradients, the checks on shapes); `make_train_step`;
 - ``data/``: getting data in (splits, shuffle, augmentation, sample weights, streamed
   sources and their background reader);
 - ``system/``: process-wide opt-ins (compilation cache, allocator, determinism).
 
 ``docs/architecture.md`` follows one ``fit`` call through them. The modules' former
 flat paths (``fnn.train.augment``, ``fnn.train.streaming``, ...) still work: they are
-aliases of the moved modules (:mod:`fnn.moved_modules`).
+aliases of the moved modules (`fnn.moved_modules`).
 """
 
 from fnn.train import data

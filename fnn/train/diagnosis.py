@@ -1,7 +1,7 @@
 """Reading a run's history for the problems the notes list, and drawing the monitor's numbers.
 
-:func:`diagnose` looks at a fit's history (with :class:`fnn.train.Monitor`'s
-numbers where the run had one) and returns :class:`Finding` s, each with the
+`diagnose` looks at a fit's history (with `fnn.train.Monitor`'s
+numbers where the run had one) and returns `Finding` s, each with the
 remedy the notes give:
 
 - ``"vanishing_gradients"``: the first layer's gradient norm is under
@@ -56,7 +56,7 @@ REMEDIES = {
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """One problem :func:`diagnose` sees.
+    """One problem `diagnose` sees.
 
     Attributes:
       kind: ``"vanishing_gradients"``, ``"exploding_gradients"``, ``"dead_units"``,
@@ -77,7 +77,7 @@ class Finding:
 
 
 class Diagnosis(list):
-    """The findings of :func:`diagnose` (a list of :class:`Finding`) that prints as a report."""
+    """The findings of `diagnose` (a list of `Finding`) that prints as a report."""
 
     def kinds(self) -> list[str]:
         """The kinds found, in order."""
@@ -110,14 +110,14 @@ def diagnose(result: Any, *, window: int = 3) -> Diagnosis:
     """The problems a run's history shows, each with the notes' remedy.
 
     Args:
-      result: a :class:`fnn.train.FitResult` (or its ``history``); the gradient,
+      result: a `fnn.train.FitResult` (or its ``history``); the gradient,
         dead-unit and saturation checks need ``fit(..., monitor=fnn.train.Monitor())``,
         the overfitting check ``validation_data`` (or ``validation_split``).
       window: the last epochs averaged for the gradient checks and compared for
         overfitting.
 
     Returns:
-      A :class:`Diagnosis`: a list of :class:`Finding`; ``print`` gives a report.
+      A `Diagnosis`: a list of `Finding`; ``print`` gives a report.
 
     Examples:
       >>> history = {"loss": [1.0, 0.5, 0.3, 0.2, 0.1], "val_loss": [1.0, 0.6, 0.7, 0.9, 1.2]}
@@ -208,7 +208,7 @@ def plot_monitor(result: Any, *, families: Sequence[str] = ("grad_norm", "update
     matplotlib (the ``examples`` extra).
 
     Args:
-      result: a :class:`fnn.train.FitResult` of a fit with a monitor, or its history.
+      result: a `fnn.train.FitResult` of a fit with a monitor, or its history.
       families: the panels, among ``grad_norm``, ``param_norm``, ``update_ratio``,
         ``activation_mean``, ``activation_std``, ``dead_fraction``, ``dead_units``,
         ``saturated_fraction`` (those the history lacks are left out).

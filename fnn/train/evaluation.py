@@ -4,7 +4,7 @@ Both run the model in evaluation mode (``train=False``: no dropout, the
 model state read but not updated) in one compiled program. With ``batch_size`` the data is
 processed ``batch_size`` examples at a time (``lax.map``, or a loop of
 compiled calls for models that are slow inside loops on CPU, see
-:mod:`fnn.train.epoch.strategy`), the last partial batch on its own; the outputs
+`fnn.train.epoch.strategy`), the last partial batch on its own; the outputs
 are concatenated. ``evaluate`` computes the loss and every metric once, on
 all the outputs, so each is the exact dataset value (the mean loss over all
 examples; precision/recall/F1 of the whole set).
@@ -71,21 +71,21 @@ def predict(model: Any, params: Any, state: Any, x: Any, batch_size: int | None 
       params, state: the trained parameters and state (``state={}`` if none).
       x: inputs with a leading batch axis (numpy or JAX); or a memory-mapped array, or
         an iterable of input batches (or of ``(x, y)`` pairs, ``y`` unused), streamed
-        batch by batch as ``fit`` streams (:mod:`fnn.train.epoch.streamed_evaluation`).
+        batch by batch as ``fit`` streams (`fnn.train.epoch.streamed_evaluation`).
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass (default: params' dtype).
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
-        does (:func:`fnn.train.epoch.data_parallel.place`).
+        does (`fnn.train.epoch.data_parallel.place`).
       verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
         terminal (the same outputs, computed in about 20 calls); ``0``: none.
-      stream, prefetch: as for :func:`fnn.fit`.
+      stream, prefetch: as for `fnn.fit`.
 
     Returns:
       The outputs for every example (a JAX array, or the model's output pytree); for
       streamed data, numpy arrays assembled on the host (they need not fit on the
       device).
 
-    Example:
+    Examples:
       >>> model = fnn.Dense(2)
       >>> params, state = model.init(jax.random.key(0), jnp.ones((1, 3)))
       >>> fnn.predict(model, params, state, np.ones((10, 3)), batch_size=4).shape
@@ -127,11 +127,11 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       model: an fnn layer or a pure function ``apply(params, x)``.
       params, state: the parameters and state.
       data: a pair ``(x, y)``; or memory-mapped arrays, or an iterable of ``(x, y)``
-        batches, streamed batch by batch (:mod:`fnn.train.epoch.streamed_evaluation`: the
+        batches, streamed batch by batch (`fnn.train.epoch.streamed_evaluation`: the
         loss and metrics are then sums over the batches divided at the end, equal to
         the in-memory values up to float rounding).
       loss: a loss name or callable, or ``None`` (then no ``"loss"`` entry);
-        one per output for a model with several (as in :func:`fnn.fit`).
+        one per output for a model with several (as in `fnn.fit`).
       metrics: metric names or callables ``metric(predictions, targets)``;
         the threshold metrics read binary outputs as logits or probabilities
         as ``loss`` takes them (without a loss, pass
@@ -140,12 +140,12 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       batch_size: examples per forward pass; ``None``: all at once.
       precision: a precision policy for the forward pass.
       mesh: spread the work over a mesh's ``"data"`` axis, as ``fit(..., mesh=)``
-        does (:func:`fnn.train.epoch.data_parallel.place`).
+        does (`fnn.train.epoch.data_parallel.place`).
       sample_weight, class_weight: weight the loss as ``fit`` does,
-        ``(1/N) sum_i w_i l_i`` (:mod:`fnn.train.data.sample_weights`); metrics unweighted.
+        ``(1/N) sum_i w_i l_i`` (`fnn.train.data.sample_weights`); metrics unweighted.
       verbose: ``1``: with ``batch_size``, a progress bar over the examples on a
         terminal (the same numbers); ``0``: none.
-      stream, prefetch: as for :func:`fnn.fit`.
+      stream, prefetch: as for `fnn.fit`.
 
     Returns:
       ``{"loss": float, <metric>: float, ...}`` (Python floats).
@@ -154,7 +154,7 @@ def evaluate(model: Any, params: Any, state: Any, data: Any, *, loss: Any = None
       ValueError: x and y differ in length, or the shapes do not fit the
         model, loss or metrics (checked before compiling).
 
-    Example:
+    Examples:
       >>> model = fnn.Dense(1, w_init=fnn.initializers.ones())
       >>> params, state = model.init(jax.random.key(0), jnp.ones((1, 2)))
       >>> fnn.evaluate(model, params, state, (np.ones((4, 2)), np.full((4, 1), 3.0)),

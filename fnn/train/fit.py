@@ -2,8 +2,8 @@
 
 ``fit`` checks its inputs (before compiling anything), puts the data on the
 device once, then for each epoch runs one compiled epoch
-(:func:`fnn.train.make_epoch`), evaluates the validation data
-(:func:`fnn.evaluate`), and brings the epoch's numbers to the host once to
+(`fnn.train.make_epoch`), evaluates the validation data
+(`fnn.evaluate`), and brings the epoch's numbers to the host once to
 fill the history, check for NaN, drive early stopping, callbacks and the
 progress bar.
 
@@ -37,7 +37,7 @@ from fnn.train.step.build import StepOptions, build_step
 
 
 class FitResult(NamedTuple):
-    """What :func:`fit` returns.
+    """What `fit` returns.
 
     Attributes:
       params: the trained parameters (the best epoch's with
@@ -78,16 +78,16 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         is required).
       loss: a loss name (``"mse"``, ``"sparse_softmax_cross_entropy"``, ...) or a
         callable ``loss(predictions, targets) -> scalar`` (a mean over the batch);
-        for a model with several outputs (:class:`fnn.Parallel` heads) one per
+        for a model with several outputs (`fnn.Parallel` heads) one per
         output, ``{"digit": ..., "parity": ...}`` (a list for tuple outputs),
-        with ``y`` of the same structure; see :mod:`fnn.train.step.outputs`.
+        with ``y`` of the same structure; see `fnn.train.step.outputs`.
       optimizer: a ``fnn.optim`` optimizer, e.g. ``fnn.optim.adam(1e-3)``.
       data: ``(x, y)``, numpy or JAX arrays with a leading example axis: put on the
         device once; or memory-mapped arrays (``np.load(path, mmap_mode="r")``) larger
-        than :data:`fnn.train.data.streaming.STREAM_THRESHOLD_BYTES`, streamed batch by
+        than `fnn.train.data.streaming.STREAM_THRESHOLD_BYTES`, streamed batch by
         batch in the same order (the same numbers); or an iterable of ``(x, y)``
         batches (a generator function, a Grain or PyTorch ``DataLoader``, a list), read
-        in its own order, one pass per epoch (:mod:`fnn.train.data.streaming`,
+        in its own order, one pass per epoch (`fnn.train.data.streaming`,
         ``docs/data.md``).
       epochs: passes over the data (``>= 1``).
       batch_size: ``None``: batch gradient descent (one step per epoch on all
@@ -103,54 +103,54 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         first if its order is not random): ``round(n * validation_split)`` of them.
       sample_weight, class_weight: a weight per example ``(n,)`` and/or per class
         (``{class: weight}``); the loss becomes ``(1/N) sum_i w_i l_i``, exactly under
-        every batching (:mod:`fnn.train.data.sample_weights`); metrics and validation are
+        every batching (`fnn.train.data.sample_weights`); metrics and validation are
         not weighted.
       metrics: metric names or callables ``metric(predictions, targets) -> scalar``;
         accuracy, precision, recall and F1 read binary outputs as logits or
-        probabilities as the loss takes them (:func:`fnn.losses.output_kind`);
+        probabilities as the loss takes them (`fnn.losses.output_kind`);
         with a loss per output, ``{output: [metric, ...]}`` (history names
         ``"<output>_<metric>"``, next to each part's ``"<output>_loss"``).
       loss_weights: with a loss per output, the weight of each
         (``J = sum_k w_k L_k``; default all 1), in the loss's structure.
-      early_stopping: an :class:`fnn.EarlyStopping` rule.
+      early_stopping: an `fnn.EarlyStopping` rule.
       callbacks: functions ``callback(epoch, logs)`` called after every epoch
         with the epoch index and a dict of Python floats (this epoch's history
         entries); returning ``True`` stops training after this epoch. Or
-        :class:`fnn.train.Callback` objects, which can also change the optimizer's
-        hyperparameters between epochs and stop (:mod:`fnn.train.loop.callbacks`:
+        `fnn.train.Callback` objects, which can also change the optimizer's
+        hyperparameters between epochs and stop (`fnn.train.loop.callbacks`:
         ``ReduceLROnPlateau``, ``LearningRateScheduler``, ``ModelCheckpoint``).
       progress: show a tqdm bar (only when stderr is a terminal).
       verbose: as Keras's: ``0`` silent, ``1`` a bar (on a terminal; the numbers on the
         line under it), ``2`` one line per epoch on stdout; overrides ``progress``
-        (:class:`fnn.train.loop.progress.EpochBar`).
+        (`fnn.train.loop.progress.EpochBar`).
       augment: ``augment(key, x) -> x`` applied to every training batch.
       precision: a policy (``"mixed_bfloat16"``, ``"mixed_float16"``, a
-        :class:`fnn.train.step.precision.Policy`); params and optimizer stay in the
+        `fnn.train.step.precision.Policy`); params and optimizer stay in the
         policy's ``param_dtype``.
       loss_scale: a loss scale (default: ``DynamicLossScale()`` when computing
         in float16, none otherwise); the optimizer is wrapped with
-        :func:`fnn.train.loss_scaled` and its steps with overflowing gradients skipped.
+        `fnn.train.loss_scaled` and its steps with overflowing gradients skipped.
       accumulation_steps: micro-batches per batch (gradient accumulation).
       drop_remainder: skip the last partial batch of each epoch.
       validation_batch_size: batch size of the validation pass (``None``: all at once).
       shuffle: a fresh order of the examples each epoch
-        (:func:`fnn.train.data.shuffle.shuffled_indices`); ``False`` keeps the
+        (`fnn.train.data.shuffle.shuffled_indices`); ``False`` keeps the
         data's own order (for data whose order matters).
       strategy, steps_per_dispatch: how steps are dispatched (expert override,
-        see :mod:`fnn.train.epoch.dispatch`).
+        see `fnn.train.epoch.dispatch`).
       mesh: data parallel training over a ``jax.sharding.Mesh`` with a ``"data"``
         axis (e.g. ``jax.make_mesh((n,), ("data",))``): each batch is split over
         the axis's devices, parameters and data are replicated, and the numbers
         are those of one device (BatchNorm's statistics are the whole batch's);
-        see :mod:`fnn.train.epoch.data_parallel`.
+        see `fnn.train.epoch.data_parallel`.
       param_sharding: with ``mesh``, split parameters over the mesh's axes too:
         ``{path pattern: PartitionSpec}`` (e.g. ``{"*/w": PartitionSpec(None, "model")}``
         on a ``("data", "model")`` mesh) or ``fn(path) -> PartitionSpec | None``; the
         optimizer state of a parameter follows it, the rest stays replicated
-        (:func:`fnn.train.epoch.data_parallel.param_specs`).
-      checkpoint_dir: a directory (or a :class:`fnn.checkpoint.Manager`) to write a
+        (`fnn.train.epoch.data_parallel.param_specs`).
+      checkpoint_dir: a directory (or a `fnn.checkpoint.Manager`) to write a
         checkpoint to after every ``checkpoint_every``-th epoch, the last one, and
-        one where training stops (the newest 3 are kept); see :mod:`fnn.train.loop.resume`.
+        one where training stops (the newest 3 are kept); see `fnn.train.loop.resume`.
       checkpoint_every: epochs between checkpoints (``>= 1``).
       resume: continue the run whose checkpoints are in ``checkpoint_dir`` from its
         newest one (bit for bit the uninterrupted run on CPU); without it, a
@@ -165,21 +165,21 @@ def fit(model: Any, loss: Any, optimizer: Any, data: Any, *, epochs: int,
         iterator across epochs (an endless iterable works); ``None``: one pass.
       prefetch: with streamed data, the blocks of batches read ahead by a background
         thread (``>= 1``).
-      monitor: a :class:`fnn.train.Monitor`: per-layer gradient and parameter norms,
+      monitor: a `fnn.train.Monitor`: per-layer gradient and parameter norms,
         update ratios, activation statistics, dead and saturated units, measured inside
         the compiled step and added to the history (``"grad_norm/<layer>"``, ...; see
-        :mod:`fnn.train.step.monitor`); read them with :func:`fnn.train.diagnose` and
-        :func:`fnn.train.plot_monitor`. ``None``: nothing measured, no cost.
+        `fnn.train.step.monitor`); read them with `fnn.train.diagnose` and
+        `fnn.train.plot_monitor`. ``None``: nothing measured, no cost.
 
     Returns:
-      A :class:`FitResult` ``(params, state, opt_state, history)``.
+      A `FitResult` ``(params, state, opt_state, history)``.
 
     Raises:
       ValueError: bad arguments or shapes, before anything is compiled.
       FloatingPointError: the loss became NaN/inf (names the epoch and step),
         unless the optimizer skips such steps.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(16), fnn.Activation("tanh"), fnn.Dense(1)])
       >>> x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(-1, 1); y = x ** 2
       >>> result = fnn.fit(model, "mse", fnn.optim.adam(0.03), (x, y), epochs=50,

@@ -5,11 +5,11 @@ prunes and stores the study; fnn makes its trials cheap by training the trials
 of one structure as one compiled, vmapped program. The modules, each importing
 only those above it:
 
-- :mod:`fnn.tuning.study`: the study in its database, heartbeats, counting trials;
-- :mod:`fnn.tuning.trial_config`: ``build(trial)``'s dict, and which trials share a program;
-- :mod:`fnn.tuning.groups`: one group's training, reporting to the pruner;
-- :mod:`fnn.tuning.loop`: :func:`tune`, the worker's loop;
-- :mod:`fnn.tuning.space`: search spaces written in a TOML config (``fnn tune``).
+- `fnn.tuning.study`: the study in its database, heartbeats, counting trials;
+- `fnn.tuning.trial_config`: ``build(trial)``'s dict, and which trials share a program;
+- `fnn.tuning.groups`: one group's training, reporting to the pruner;
+- `fnn.tuning.loop`: `tune`, the worker's loop;
+- `fnn.tuning.space`: search spaces written in a TOML config (``fnn tune``).
 """
 
 from fnn.tuning.loop import TuneResult, tune

@@ -2,7 +2,7 @@
 
 The trials of a group start from the same key, so from the same initial weights,
 shuffle order and dropout masks (``fit``'s own init), each with its optimizer's
-own state; they train as the members of :func:`fnn.train.many.members.train_members`
+own state; they train as the members of `fnn.train.many.members.train_members`
 (on a CPU, in one thread per core). After every epoch each member reports its
 monitored value to its trial (``trial.report``); a member whose trial Optuna's
 pruner prunes (``trial.should_prune()``) stops updating inside the program.
@@ -28,7 +28,7 @@ class MemberResult(NamedTuple):
     """One trial's outcome: ``"complete"``, ``"pruned"`` or ``"failed"``, its best
     monitored value (``None`` if it never had one), its history, the epoch of its
     returned parameters, the group's stacked ``(params, state)`` and the trial's row in
-    them (:func:`member_values` takes it out), and why it failed."""
+    them (`member_values` takes it out), and why it failed."""
 
     outcome: str
     value: float | None
@@ -50,7 +50,7 @@ LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 
 def ladder(count: int) -> int:
     """The number of members a group of ``count`` trials trains: the next size on
-    :data:`LADDER` (each step at most 1.5x the one before), so groups of varying sizes,
+    `LADDER` (each step at most 1.5x the one before), so groups of varying sizes,
     batch after batch, share a few compiled programs (a program is compiled per member
     count) for at most a third more computation."""
     return next((size for size in LADDER if size >= count), count)
@@ -81,7 +81,7 @@ def train_group(trials: list, configs: list[TrialConfig], opt_states: list, data
       where: the calling function, named in messages.
 
     Returns:
-      One :class:`MemberResult` per trial, in order.
+      One `MemberResult` per trial, in order.
     """
     first = configs[0]
     stopping = EarlyStopping(monitor=monitor, mode=mode, patience=epochs, restore_best=True)

@@ -6,14 +6,14 @@ counts them, so two workers started with ``n_trials=24`` finish 24 between
 them):
 
 1. fail the trials of dead workers (no heartbeat for
-   :data:`fnn.tuning.study.GRACE_SECONDS`); Optuna enqueues a retry of each
+   `fnn.tuning.study.GRACE_SECONDS`); Optuna enqueues a retry of each
    with the same parameters;
 2. ask Optuna for a batch of trials (``study.ask()``, at most ``group_size``,
    never more than the study still needs besides the trials running
    elsewhere) and call ``build(trial)`` for each; a configuration that does not
    build (a layer's error) fails its trial and the study goes on;
-3. group the batch's trials by structure (:mod:`fnn.tuning.trial_config`) and
-   train each group as one vmapped program (:mod:`fnn.tuning.groups`),
+3. group the batch's trials by structure (`fnn.tuning.trial_config`) and
+   train each group as one vmapped program (`fnn.tuning.groups`),
    reporting every epoch to the pruner;
 4. tell Optuna each trial's end: ``COMPLETE`` with its best monitored value,
    ``PRUNED``, or ``FAIL`` (a NaN loss); each trial keeps its ``history``,
@@ -44,7 +44,7 @@ WAIT_SECONDS = 1.0
 
 
 class TuneResult(NamedTuple):
-    """What :func:`fnn.tune` returns.
+    """What `fnn.tune` returns.
 
     Attributes:
       study: the Optuna study (``study.trials``, ``study.best_trial``, Optuna's plots).
@@ -121,7 +121,7 @@ def tune(build: Callable, data: Any, *, n_trials: int, epochs: int, key: jax.Arr
          run_dir: Any = None) -> TuneResult:
     """Tune hyperparameters with Optuna, training trials of one structure in one program.
 
-    See :mod:`fnn.tuning.loop` for the loop and ``docs/tune.md`` for examples.
+    See `fnn.tuning.loop` for the loop and ``docs/tune.md`` for examples.
 
     Args:
       build: ``build(trial) -> {"model", "loss", "optimizer"[, "batch_size", "metrics",
@@ -139,7 +139,7 @@ def tune(build: Callable, data: Any, *, n_trials: int, epochs: int, key: jax.Arr
       direction: ``"minimize"`` or ``"maximize"`` the monitored value (checked
         against the monitor's name).
       monitor: the history number that scores a trial (its best epoch's value).
-      validation_data, validation_split: as for :func:`fnn.fit`.
+      validation_data, validation_split: as for `fnn.fit`.
       pruner, sampler: Optuna's (default: Optuna's defaults, the median pruner and TPE).
       group_size: trials asked and trained together (``None``: from the memory a
         member needs, as ensembles chunk).
@@ -148,7 +148,7 @@ def tune(build: Callable, data: Any, *, n_trials: int, epochs: int, key: jax.Arr
       run_dir: where ``study.db`` goes when ``storage`` is ``None``.
 
     Returns:
-      A :class:`TuneResult`: the study, its best trial, that trial's parameters and
+      A `TuneResult`: the study, its best trial, that trial's parameters and
       state, and a table.
 
     Raises:

@@ -35,7 +35,7 @@ FIXED = ("seed", "epochs", "validation_split", "data", "tune", "description")
 
 
 def is_space(value: Any) -> bool:
-    """Whether ``value`` is a search-space table (one key, among :data:`KINDS`)."""
+    """Whether ``value`` is a search-space table (one key, among `KINDS`)."""
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in KINDS
 
 
@@ -62,8 +62,9 @@ def check(spaces: dict[tuple, dict], fail: Any) -> None:
     """Check every space; ``fail(key, section, message)`` raises (naming the key's line).
 
     Raises:
-      whatever ``fail`` raises: a space where the config allows none, a kind with the
-      wrong values (not two numbers, low >= high, a log range through 0, an empty choice).
+      Exception: whatever ``fail`` raises, for a space where the config allows none or a
+        kind with the wrong values (not two numbers, low >= high, a log range through 0,
+        an empty choice).
     """
     for path, space in spaces.items():
         key = str(path[-1]) if not isinstance(path[-1], int) else str(path[-2])

@@ -5,8 +5,8 @@ The study lives in Optuna's storage. ``storage=None`` with a run directory is an
 embedded SQLite file ``RUN_DIR/study.db``; without one, memory. Any Optuna
 storage URL works (``postgresql://...``, ``mysql://...``), so workers on
 several machines share a study by naming the same database. fnn opens an
-URL with Optuna's heartbeat (:data:`HEARTBEAT_SECONDS`): a trial whose worker
-died stops beating, is failed after :data:`GRACE_SECONDS`, and is retried with
+URL with Optuna's heartbeat (`HEARTBEAT_SECONDS`): a trial whose worker
+died stops beating, is failed after `GRACE_SECONDS`, and is retried with
 the same parameters (``RetryFailedTrialCallback``).
 """
 
@@ -151,7 +151,7 @@ def beat(storage: Any, trial: Any) -> None:
 
 @contextlib.contextmanager
 def heartbeats(storage: Any, trial_ids: list) -> Iterator[None]:
-    """Beat for ``trial_ids`` every :data:`HEARTBEAT_SECONDS` while the block runs (only
+    """Beat for ``trial_ids`` every `HEARTBEAT_SECONDS` while the block runs (only
     for a storage with heartbeats: fnn's RDB storages)."""
     beat = getattr(storage, "record_heartbeat", None)
     interval = storage.get_heartbeat_interval() if hasattr(

@@ -15,7 +15,7 @@ in the hyperparameters kept in their state (learning rate, betas, weight
 decay) then train as members of one vmapped program, their hyperparameters
 stacked as traced values; a different width, depth, activation or optimizer
 makes another group. Both are compared without tracing anything
-(:func:`fnn.caching.function_key`), so grouping costs microseconds a trial.
+(`fnn.caching.function_key`), so grouping costs microseconds a trial.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def structure(config: TrialConfig, params: Any) -> tuple[tuple, Any]:
     share a program) and the trial's initial optimizer state.
 
     The optimizer counts by its state's structure, shapes and dtypes and by
-    :func:`fnn.caching.function_key` of its ``update`` (its code and closure, no tracing:
+    `fnn.caching.function_key` of its ``update`` (its code and closure, no tracing:
     optimizers that differ only in the values kept in their states have equal keys).
     """
     opt_state = config.optimizer.init(params)

@@ -17,7 +17,7 @@ from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check
 
 
 class ScaleByAdamState(NamedTuple):
-    """State of :func:`scale_by_adam`.
+    """State of `scale_by_adam`.
 
     Attributes:
       count: int32, updates done so far.
@@ -77,9 +77,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *,
       nesterov: use Nadam's look-ahead first moment (static).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByAdamState`.
+      A `GradientTransformation` with state `ScaleByAdamState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_adam()
       >>> u, state = opt.update(jnp.array([0.5, -2.0]), opt.init(jnp.zeros(2)))
       >>> u.round(4).tolist()  # the first step is sign(g) after bias correction

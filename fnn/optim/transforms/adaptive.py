@@ -24,7 +24,7 @@ def _zeros(params: Any) -> Any:
 
 
 class ScaleByRmsState(NamedTuple):
-    """State of :func:`scale_by_rms`: ``nu`` (EWA of ``g^2``), ``beta``, ``eps``."""
+    """State of `scale_by_rms`: ``nu`` (EWA of ``g^2``), ``beta``, ``eps``."""
 
     nu: Any
     beta: jax.Array
@@ -73,9 +73,9 @@ def scale_by_rms(beta: float = 0.9, eps: float = 1e-8, *,
         program; ``update`` is shared by all instances with the same flag).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByRmsState`.
+      A `GradientTransformation` with state `ScaleByRmsState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_rms(beta=0.75, eps=0.0)
       >>> opt.update(jnp.array([2.0]), opt.init(jnp.zeros(1)))[0].tolist()  # 2 / sqrt(0.25 * 4)
       [2.00]
@@ -95,7 +95,7 @@ def scale_by_rms(beta: float = 0.9, eps: float = 1e-8, *,
 
 
 class ScaleByAdagradState(NamedTuple):
-    """State of :func:`scale_by_adagrad`: ``sum_of_squares`` (``a_t``) and ``eps``."""
+    """State of `scale_by_adagrad`: ``sum_of_squares`` (``a_t``) and ``eps``."""
 
     sum_of_squares: Any
     eps: jax.Array
@@ -120,9 +120,9 @@ def scale_by_adagrad(eps: float = 1e-8) -> GradientTransformation:
       eps: >= 0, keeps the denominator away from 0.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByAdagradState`.
+      A `GradientTransformation` with state `ScaleByAdagradState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_adagrad(eps=0.0)
       >>> state = opt.init(jnp.zeros(1))
       >>> u, state = opt.update(jnp.array([3.0]), state)
@@ -139,7 +139,7 @@ def scale_by_adagrad(eps: float = 1e-8) -> GradientTransformation:
 
 
 class ScaleByAdadeltaState(NamedTuple):
-    """State of :func:`scale_by_adadelta`: ``e_g2`` = E[g^2], ``e_dx2`` = E[dx^2], ``rho``, ``eps``."""
+    """State of `scale_by_adadelta`: ``e_g2`` = E[g^2], ``e_dx2`` = E[dx^2], ``rho``, ``eps``."""
 
     e_g2: Any
     e_dx2: Any
@@ -173,9 +173,9 @@ def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> GradientTransform
       eps: >= 0; also sets the size of the first steps (``~sqrt(eps)``).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByAdadeltaState`.
+      A `GradientTransformation` with state `ScaleByAdadeltaState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_adadelta(rho=0.0, eps=1e-6)
       >>> u, _ = opt.update(jnp.array([1.0]), opt.init(jnp.zeros(1)))
       >>> round(float(u[0]), 6)  # sqrt(0 + 1e-6) / sqrt(1 + 1e-6)

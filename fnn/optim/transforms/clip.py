@@ -1,7 +1,7 @@
 """Gradient clipping, the cure for exploding gradients.
 
 Clipping never hides a NaN: a NaN gradient stays NaN (and an infinite global
-norm turns the updates into NaN), so :func:`fnn.optim.skip_nonfinite` or the
+norm turns the updates into NaN), so `fnn.optim.skip_nonfinite` or the
 user sees it.
 """
 
@@ -18,7 +18,7 @@ from fnn.optim.validation import as_hyperparameter, check_hyperparameters
 
 
 class ClipByValueState(NamedTuple):
-    """State of :func:`clip_by_value`: the float32 threshold ``clip_value``."""
+    """State of `clip_by_value`: the float32 threshold ``clip_value``."""
 
     clip_value: jax.Array
     hyperparams = ("clip_value",)
@@ -37,9 +37,9 @@ def clip_by_value(clip_value: float) -> GradientTransformation:
       clip_value: the threshold ``c >= 0``.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ClipByValueState`.
+      A `GradientTransformation` with state `ClipByValueState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.clip_by_value(1.0)
       >>> opt.update(jnp.array([-3.0, 0.5, 2.0]), opt.init(jnp.zeros(3)))[0].tolist()
       [-1.00, 0.500, 1.00]
@@ -67,7 +67,7 @@ def global_norm(tree: Any) -> jax.Array:
     Returns:
       A scalar array, float32 or wider (0 for an empty tree).
 
-    Example:
+    Examples:
       >>> float(fnn.optim.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
       5.00
       >>> float(fnn.optim.global_norm(jnp.array([3e20, 4e20])))  # squares overflow float32
@@ -86,7 +86,7 @@ def global_norm(tree: Any) -> jax.Array:
 
 
 class ClipByGlobalNormState(NamedTuple):
-    """State of :func:`clip_by_global_norm`: the float32 threshold ``max_norm``."""
+    """State of `clip_by_global_norm`: the float32 threshold ``max_norm``."""
 
     max_norm: jax.Array
     hyperparams = ("max_norm",)
@@ -107,18 +107,18 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
 
     ``n = sqrt(sum_i ||u_i||^2)``; ``u_i <- u_i * max_norm / n`` if ``n > max_norm``,
     else unchanged (Pascanu, Mikolov & Bengio 2013). The direction is kept.
-    ``n`` is computed without overflow (:func:`global_norm`), so a finite
+    ``n`` is computed without overflow (`global_norm`), so a finite
     gradient of 1e20 is clipped to norm ``max_norm``, not zeroed; an infinite
-    gradient gives NaN updates, which :func:`fnn.optim.skip_nonfinite` counts
+    gradient gives NaN updates, which `fnn.optim.skip_nonfinite` counts
     and skips.
 
     Args:
       max_norm: the threshold, >= 0.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ClipByGlobalNormState`.
+      A `GradientTransformation` with state `ClipByGlobalNormState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.clip_by_global_norm(1.0)
       >>> u, _ = opt.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, opt.init(None))
       >>> [round(float(u["a"][0]), 4), round(float(u["b"][0]), 4)]

@@ -7,7 +7,7 @@ Where a term sits in a chain decides what it means:
 - after it (``chain(scale_by_adam(), add_weight_decay(wd), scale_by_learning_rate(eta))``)
   it is *decoupled* weight decay as in AdamW, ``theta -= eta (adam_step + wd theta)``.
 
-Use :func:`fnn.optim.masked` to decay only some parameters (e.g. not biases).
+Use `fnn.optim.masked` to decay only some parameters (e.g. not biases).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _require_params(where: str, updates: Any, params: Any) -> None:
 
 
 class AddWeightDecayState(NamedTuple):
-    """State of :func:`add_weight_decay`: the float32 coefficient ``weight_decay``."""
+    """State of `add_weight_decay`: the float32 coefficient ``weight_decay``."""
 
     weight_decay: jax.Array
     hyperparams = ("weight_decay",)
@@ -47,10 +47,10 @@ def add_weight_decay(weight_decay: float) -> GradientTransformation:
       weight_decay: the coefficient ``wd >= 0``.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`AddWeightDecayState`;
+      A `GradientTransformation` with state `AddWeightDecayState`;
       its ``update`` requires ``params``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.add_weight_decay(0.25)
       >>> params = jnp.array([2.0, -4.0])
       >>> opt.update(jnp.zeros(2), opt.init(params), params)[0].tolist()
@@ -66,7 +66,7 @@ def add_weight_decay(weight_decay: float) -> GradientTransformation:
 
 
 class AddL1State(NamedTuple):
-    """State of :func:`add_l1`: the float32 coefficient ``l1``."""
+    """State of `add_l1`: the float32 coefficient ``l1``."""
 
     l1: jax.Array
     hyperparams = ("l1",)
@@ -86,10 +86,10 @@ def add_l1(l1: float) -> GradientTransformation:
       l1: the coefficient ``>= 0``.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`AddL1State`;
+      A `GradientTransformation` with state `AddL1State`;
       its ``update`` requires ``params``.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.add_l1(0.5)
       >>> params = jnp.array([2.0, 0.0, -4.0])
       >>> opt.update(jnp.zeros(3), opt.init(params), params)[0].tolist()

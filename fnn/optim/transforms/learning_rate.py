@@ -7,7 +7,7 @@ learning rate is kept in the state as a float32 array, so it is traced: a
 ``jax.vmap`` over learning rates compiles once.
 
 A schedule that is a pytree with array leaves (every
-:mod:`fnn.optim.schedules` schedule) is stored in the state, so its constants
+`fnn.optim.schedules` schedule) is stored in the state, so its constants
 are traced too: schedules of the same kind with other numbers share one
 compiled step, and ``vmap`` over a schedule's peak works. A plain function
 schedule is static: its constants are fixed in the compiled program. Either
@@ -29,7 +29,7 @@ from fnn.optim.validation import as_hyperparameter, check_hyperparameter
 
 
 class ScaleByLearningRateState(NamedTuple):
-    """State of :func:`scale_by_learning_rate` with a fixed learning rate.
+    """State of `scale_by_learning_rate` with a fixed learning rate.
 
     Attributes:
       learning_rate: float32 array, the ``eta`` of every update.
@@ -40,7 +40,7 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 class ScaleByScheduleState(NamedTuple):
-    """State of :func:`scale_by_learning_rate` with a schedule.
+    """State of `scale_by_learning_rate` with a schedule.
 
     Attributes:
       count: int32, the number of updates done so far.
@@ -106,13 +106,13 @@ def scale_by_learning_rate(learning_rate: float | jax.Array | Callable) -> Gradi
         inside ``jax.vmap``), or a schedule ``step -> lr``.
 
     Returns:
-      A :class:`GradientTransformation` with state
-      :class:`ScaleByLearningRateState` (fixed) or :class:`ScaleByScheduleState`.
+      A `GradientTransformation` with state
+      `ScaleByLearningRateState` (fixed) or `ScaleByScheduleState`.
 
     Raises:
       ValueError: a negative or non-finite learning rate (a schedule is checked at step 0).
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_learning_rate(lambda step: 0.1 / (1.0 + step))
       >>> state = opt.init(jnp.zeros(2))
       >>> for _ in range(2):

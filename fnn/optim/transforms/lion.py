@@ -16,7 +16,7 @@ from fnn.optim.validation import as_hyperparameter, check_hyperparameters, check
 
 
 class ScaleByLionState(NamedTuple):
-    """State of :func:`scale_by_lion`: ``mu`` (EWA of ``g`` with ``b2``), ``b1``, ``b2``."""
+    """State of `scale_by_lion`: ``mu`` (EWA of ``g`` with ``b2``), ``b1``, ``b2``."""
 
     mu: Any
     b1: jax.Array
@@ -44,9 +44,9 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99) -> GradientTransformation:
       b2: decay of the momentum, in [0, 1).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByLionState`.
+      A `GradientTransformation` with state `ScaleByLionState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_lion()
       >>> opt.update(jnp.array([0.3, -7.0, 0.0]), opt.init(jnp.zeros(3)))[0].tolist()
       [1.00, -1.00, 0.000]

@@ -1,15 +1,15 @@
 """Masking, partitioning and freezing parameters by path (transfer learning: freeze the body).
 
-Composition is explicit, as in optax: :func:`masked` applies a transform to
-some leaves, :func:`partition` sends each leaf to the transform of its label,
-and :func:`freeze` is the partition that gives frozen leaves a zero update and
+Composition is explicit, as in optax: `masked` applies a transform to
+some leaves, `partition` sends each leaf to the transform of its label,
+and `freeze` is the partition that gives frozen leaves a zero update and
 no state, the other leaves the optimizer it wraps. Nothing here changes what
-comes after it in a :func:`fnn.optim.chain`.
+comes after it in a `fnn.optim.chain`.
 
 A *mask* selects parameter leaves. It can be
 
 - path patterns: a string or a list of strings matched with
-  :func:`fnmatch.fnmatchcase` against each leaf's path, the ``'/'``-joined
+  `fnmatch.fnmatchcase` against each leaf's path, the ``'/'``-joined
   dict keys / sequence indices (``{"0": {"w": ...}}`` has path ``"0/w"``).
   ``*`` matches any characters *including* ``'/'``, and a pattern also selects
   everything below a matching prefix, so ``"body"``, ``"body/*"`` and
@@ -79,7 +79,7 @@ def path_matches(path: str, pattern: str) -> bool:
 
 
 def mask_spec(where: str, arg: str, mask: Any) -> MaskSpec:
-    """Validate a user's mask (patterns, predicate or bool pytree) into a :class:`MaskSpec`."""
+    """Validate a user's mask (patterns, predicate or bool pytree) into a `MaskSpec`."""
     if isinstance(mask, str):
         return MaskSpec(where, arg, patterns=(mask,))
     if isinstance(mask, (list, tuple)) and mask and all(isinstance(m, str) for m in mask):
@@ -94,7 +94,7 @@ def mask_spec(where: str, arg: str, mask: Any) -> MaskSpec:
 
 
 class MaskedState(NamedTuple):
-    """State of :func:`masked`: the inner state, built for the selected leaves only."""
+    """State of `masked`: the inner state, built for the selected leaves only."""
 
     inner_state: Any
 
@@ -121,8 +121,8 @@ def _zero(update: jax.Array) -> jax.Array:
 
 @memoize
 def _mask_update(inner_update: Callable, spec: MaskSpec, freeze: bool) -> Callable:
-    """``update`` of :func:`masked` (``inner`` on the selected leaves, the others passed
-    through) and of :func:`freeze` (``inner`` on the others, the selected ones zeroed)."""
+    """``update`` of `masked` (``inner`` on the selected leaves, the others passed
+    through) and of `freeze` (``inner`` on the others, the selected ones zeroed)."""
     state_class = FreezeState if freeze else MaskedState
 
     def update(updates: Any, state: Any, params: Any = None):
@@ -153,9 +153,9 @@ def masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:
         bools (see the module docstring). A pattern matching nothing raises.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`MaskedState`.
+      A `GradientTransformation` with state `MaskedState`.
 
-    Example:
+    Examples:
       >>> params = {"w": jnp.ones(2), "b": jnp.ones(2)}
       >>> opt = fnn.optim.masked(fnn.optim.add_weight_decay(0.5), "w")  # no decay on biases
       >>> updates, _ = opt.update({"w": jnp.zeros(2), "b": jnp.zeros(2)}, opt.init(params), params)
@@ -180,9 +180,9 @@ def set_to_zero() -> GradientTransformation:
     """Replace every update by zero: ``u <- 0`` (exactly ``-0.0``, so ``theta + u == theta`` bit for bit).
 
     Returns:
-      A stateless :class:`GradientTransformation`.
+      A stateless `GradientTransformation`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.set_to_zero()
       >>> params = jnp.array([1.5, -0.0])
       >>> fnn.optim.apply_updates(params, opt.update(jnp.ones(2), opt.init(params))[0]).tolist()
@@ -221,7 +221,7 @@ class LabelSpec:
 
 
 class PartitionState(NamedTuple):
-    """State of :func:`partition`: ``{label: state}``, each built for that label's leaves only."""
+    """State of `partition`: ``{label: state}``, each built for that label's leaves only."""
 
     inner_states: dict
 
@@ -257,12 +257,12 @@ def partition(transforms: dict, labels: Any) -> GradientTransformation:
         path, or a pytree of labels with the params' structure (or a prefix of it).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`PartitionState`.
+      A `GradientTransformation` with state `PartitionState`.
 
     Raises:
       ValueError: a leaf whose label has no transform (when ``init``/``update`` is traced).
 
-    Example:
+    Examples:
       >>> params = {"body": jnp.ones(2), "head": jnp.ones(2)}
       >>> opt = fnn.optim.partition({"slow": fnn.optim.sgd(0.01), "fast": fnn.optim.sgd(1.0)},
       ...                           {"body": "slow", "head": "fast"})
@@ -295,7 +295,7 @@ def freeze(mask_or_path_patterns: Any,
 
     ``u_i <- 0`` for a frozen leaf ``i`` (exactly ``-0.0``: the parameter stays
     bit-identical), ``u_i <- optimizer(u)_i`` for the others. It is the
-    :func:`partition` that gives frozen leaves :func:`set_to_zero`: the
+    `partition` that gives frozen leaves `set_to_zero`: the
     optimizer sees only the trainable leaves and keeps NO state for the frozen
     ones (an Adam over a frozen body stores moments for the head only), and
     weight decay never touches them. Wrappers go around it:
@@ -313,9 +313,9 @@ def freeze(mask_or_path_patterns: Any,
       optimizer: the transformation for the trainable leaves (default: identity).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`FreezeState`.
+      A `GradientTransformation` with state `FreezeState`.
 
-    Example:
+    Examples:
       >>> params = {"body": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
       >>> opt = fnn.optim.freeze("body", fnn.optim.adam(0.1))
       >>> state = opt.init(params)

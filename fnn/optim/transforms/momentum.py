@@ -1,6 +1,6 @@
 """Momentum: the exponentially weighted average (EWA) of the gradients.
 
-The equations are in :func:`scale_by_momentum`; :func:`first_moment_estimate`
+The equations are in `scale_by_momentum`; `first_moment_estimate`
 holds the four directions built from the average, shared with Adam and Nadam.
 """
 
@@ -48,7 +48,7 @@ def first_moment_estimate(m: jax.Array, g: jax.Array, beta: jax.Array, t: jax.Ar
 
 
 class ScaleByMomentumState(NamedTuple):
-    """State of :func:`scale_by_momentum`.
+    """State of `scale_by_momentum`.
 
     Attributes:
       count: int32, updates done so far.
@@ -84,7 +84,7 @@ def scale_by_momentum(beta: float = 0.9, *, nesterov: bool = False,
 
     ``v_t = beta v_{t-1} + (1 - beta) g_t`` with ``v_0 = 0`` and ``t`` counting
     updates from 1, which averages about the last ``1 / (1 - beta)`` gradients;
-    the output ``u_t`` is the direction of :func:`first_moment_estimate` for
+    the output ``u_t`` is the direction of `first_moment_estimate` for
     ``nesterov`` and ``bias_correction``: ``v_t`` by default,
     ``v_hat_t = v_t / (1 - beta^t)`` with bias correction, and the look-ahead
     ``beta v_t + (1 - beta) g_t`` with Nesterov, which is ``(1 - beta)`` times
@@ -97,9 +97,9 @@ def scale_by_momentum(beta: float = 0.9, *, nesterov: bool = False,
       bias_correction: divide by ``1 - beta^t`` (static).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`ScaleByMomentumState`.
+      A `GradientTransformation` with state `ScaleByMomentumState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.scale_by_momentum(beta=0.5)
       >>> state = opt.init(jnp.zeros(1))
       >>> u, state = opt.update(jnp.ones(1), state)

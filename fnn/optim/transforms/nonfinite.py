@@ -18,7 +18,7 @@ from fnn.caching import memoize
 
 
 class SkipNonfiniteState(NamedTuple):
-    """State of :func:`skip_nonfinite`.
+    """State of `skip_nonfinite`.
 
     Attributes:
       skipped: int32, how many steps were skipped so far.
@@ -38,7 +38,7 @@ def all_finite(tree: Any) -> jax.Array:
     Returns:
       A bool scalar array (True for an empty tree).
 
-    Example:
+    Examples:
       >>> bool(fnn.optim.all_finite({"a": jnp.array([1.0, jnp.inf])}))
       False
     """
@@ -92,9 +92,9 @@ def skip_nonfinite(inner: GradientTransformation) -> GradientTransformation:
       inner: the transformation to protect (usually the whole optimizer).
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`SkipNonfiniteState`.
+      A `GradientTransformation` with state `SkipNonfiniteState`.
 
-    Example:
+    Examples:
       >>> opt = fnn.optim.skip_nonfinite(fnn.optim.adam(0.1))
       >>> state = opt.init(jnp.zeros(2))
       >>> u, state = opt.update(jnp.array([1.0, jnp.nan]), state)

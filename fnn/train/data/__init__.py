@@ -3,7 +3,7 @@ shuffle, augmentation, sample weights, and streamed sources (memory-mapped array
 iterables read in a background thread).
 
 ``fnn.train.data.train_dev_test_split`` and the other split functions are read from
-this package as before (they live in :mod:`fnn.train.data.splits`).
+this package as before (they live in `fnn.train.data.splits`).
 """
 
 from fnn.train.data.splits import (kfold_indices, num_examples, split_indices,

@@ -10,7 +10,7 @@ Every example in the batch draws its own transformation. Shapes and dtypes
 are preserved, so one compiled step serves every batch.
 
 Images use the **NHWC** layout: ``x.shape == (batch, height, width, channels)``.
-:func:`gaussian_noise` works on arrays of any rank (e.g. flat ``(batch,
+`gaussian_noise` works on arrays of any rank (e.g. flat ``(batch,
 features)`` inputs). Augment the training data only; never dev or test data.
 
     >>> augment = fnn.train.data.augment.compose(
@@ -56,7 +56,7 @@ def random_flip(axis: int = 2, prob: float = 0.5) -> Augmentation:
     Returns:
       ``augment(key, x) -> x``.
 
-    Example:
+    Examples:
       >>> flip = fnn.train.data.augment.random_flip(prob=1.0)
       >>> flip(jax.random.key(0), jnp.arange(3.0).reshape(1, 1, 3, 1))[0, 0, :, 0].tolist()
       [2.0, 1.0, 0.0]
@@ -94,7 +94,7 @@ def random_shift(max_shift: int | tuple[int, int]) -> Augmentation:
     Returns:
       ``augment(key, x) -> x`` for NHWC images ``(batch, height, width, channels)``.
 
-    Example:
+    Examples:
       >>> shift = fnn.train.data.augment.random_shift(2)
       >>> out = shift(jax.random.key(0), jnp.ones((3, 5, 5, 1)))
       >>> out.shape, float(out.sum()) <= 75.0
@@ -139,7 +139,7 @@ def gaussian_noise(stddev: float) -> Augmentation:
     Returns:
       ``augment(key, x) -> x`` for a floating array of any rank.
 
-    Example:
+    Examples:
       >>> noise = fnn.train.data.augment.gaussian_noise(0.1)
       >>> out = noise(jax.random.key(0), jnp.zeros((1000, 4)))
       >>> abs(float(out.std()) - 0.1) < 0.005, out.dtype     # 4000 draws: std error ~0.001
@@ -171,7 +171,7 @@ def compose(*augmentations: Augmentation) -> Augmentation:
     Returns:
       ``augment(key, x) -> x``.
 
-    Example:
+    Examples:
       >>> flip_twice = fnn.train.data.augment.compose(
       ...     fnn.train.data.augment.random_flip(prob=1.0), fnn.train.data.augment.random_flip(prob=1.0))
       >>> x = jnp.arange(4.0).reshape(1, 1, 4, 1)

@@ -1,13 +1,13 @@
-"""Where streamed batches come from (:mod:`fnn.train.data.streaming` chooses the path).
+"""Where streamed batches come from (`fnn.train.data.streaming` chooses the path).
 
-- :class:`ArraySource`: random-access ``(x, y)`` (a numpy memmap) read block by block in
+- `ArraySource`: random-access ``(x, y)`` (a numpy memmap) read block by block in
   the in-memory order, into fresh aligned host buffers;
-- :class:`IterableSource`: an iterable of ``(x, y)`` batches read in its own order,
+- `IterableSource`: an iterable of ``(x, y)`` batches read in its own order,
   one pass per epoch or ``steps_per_epoch`` batches of one iterator;
-- :class:`BatchChecker`: each batch's structure, shapes and dtypes against the first,
+- `BatchChecker`: each batch's structure, shapes and dtypes against the first,
   and the value checks (label ranges), naming the epoch and step.
 
-Both sources yield :class:`Block` s: consecutive steps' batches one after another.
+Both sources yield `Block` s: consecutive steps' batches one after another.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class BatchChecker:
 
     def __call__(self, batch: Any, epoch: int, step: int) -> Any:
         """The batch as host arrays, its structure checked (its values are checked per
-        block: :meth:`check_block`)."""
+        block: `check_block`)."""
         if (not self.inputs_only and type(batch) is tuple and len(batch) == 2
                 and type(batch[0]) is np.ndarray and type(batch[1]) is np.ndarray
                 and batch[0].ndim and batch[1].ndim and batch[0].shape[0] == batch[1].shape[0]
@@ -150,7 +150,7 @@ def aligned_empty(shape: tuple, dtype: Any, align: int = 64) -> np.ndarray:
     """An uninitialised array whose data starts on an ``align``-byte boundary (XLA's CPU
     client then takes it as a device buffer as it is, without copying).
 
-    Example:
+    Examples:
       >>> fnn.train.data.batch_sources.aligned_empty((3, 5), np.float32).ctypes.data % 64
       0
     """
@@ -304,7 +304,7 @@ class IterableSource:
         return None if get_state is None else get_state()
 
     def restore(self, state: Any) -> bool:
-        """Move the reader to ``state`` (from :meth:`state`); ``False``: it cannot be moved."""
+        """Move the reader to ``state`` (from `state`); ``False``: it cannot be moved."""
         set_state = getattr(self._iterator, "set_state", None)
         if set_state is None or state is None:
             return False

@@ -44,7 +44,7 @@ def check_data(where: str, data: Any, name: str) -> tuple[Any, Any]:
 
     Python lists become numpy arrays; tuples and dicts are pytrees of arrays.
 
-    Example:
+    Examples:
       >>> x, y = fnn.train.data.checks.check_data("fit", (np.zeros((3, 2)), np.zeros(3)), "data")
       >>> fnn.train.data.checks.check_data("fit", (np.zeros((3, 2)), np.zeros(4)), "data")
       Traceback (most recent call last):
@@ -125,7 +125,7 @@ def check_finite_inputs(where: str, x: Any, data_name: str = "data") -> None:
     ``x`` (its example row and position), before anything is compiled: inside training a
     NaN input only shows up as a NaN loss after a whole epoch.
 
-    Example:
+    Examples:
       >>> x = np.ones((4, 3), np.float32); x[2, 1] = np.nan
       >>> fnn.train.data.checks.check_finite_inputs("fit", x)
       Traceback (most recent call last):

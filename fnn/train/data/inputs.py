@@ -76,10 +76,10 @@ def open_inputs(where: str, data: Any, batching: Batching, validation: Validatio
       mesh: the device mesh or ``None`` (several processes each pass their shard).
 
     Returns:
-      The :class:`Inputs`.
+      The `Inputs`.
 
     Raises:
-      ValueError: what :mod:`fnn.train.data.streaming` and :mod:`fnn.train.data.checks`
+      ValueError: what `fnn.train.data.streaming` and `fnn.train.data.checks`
         refuse, a bad ``epochs``/``batch_size``/``prefetch``/``steps_per_epoch``.
     """
     kind = streaming.kind_of(where, data, batching.stream)

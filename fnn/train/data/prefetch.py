@@ -1,6 +1,6 @@
 """Read ahead in a background thread: the host prepares the next items while the device works.
 
-:class:`Prefetcher` runs an iterator of host work (gathering a batch from a
+`Prefetcher` runs an iterator of host work (gathering a batch from a
 memory-mapped file, reading a loader) in one daemon thread, ``depth`` items
 ahead, and hands the results to the consumer in order. Its promises:
 

@@ -11,7 +11,7 @@ all weights 1 it is the unweighted loss. Metrics are not weighted; the
 validation data is not weighted.
 
 The weights ride along with the targets (``y -> (y, w)``) through shuffling,
-batching and sharding; :class:`WeightedLoss` and :class:`OnTargets` unpack them.
+batching and sharding; `WeightedLoss` and `OnTargets` unpack them.
 """
 
 from __future__ import annotations
@@ -84,14 +84,14 @@ def example_weights(where: str, y: Any, n: int, sample_weight: Any = None,
       sample_weight: ``(n,)`` non-negative numbers, or ``None``.
       class_weight: ``{class: weight}`` or a sequence of ``K`` weights, or ``None``;
         a class missing from the dict weighs 1.
-      classes: the number of classes the model predicts (:func:`classes_of`), when known:
+      classes: the number of classes the model predicts (`classes_of`), when known:
         a class weight for a class beyond them is refused, not dropped.
 
     Raises:
       ValueError: a weight that is negative, NaN or infinite, a ``sample_weight`` of
         another length, a class weight for labels that are not classes.
 
-    Example:
+    Examples:
       >>> fnn.train.data.sample_weights.example_weights("fit", np.array([0, 1, 1]), 3,
       ...     sample_weight=np.array([1.0, 2.0, 3.0]), class_weight={1: 0.5}).tolist()
       [1.0, 1.0, 1.5]
@@ -153,7 +153,7 @@ def check_weighted_loss(where: str, loss_fn: Callable) -> None:
 
 
 def weighted(cfg: Any) -> Any:
-    """``cfg`` (a :class:`fnn.train.step.train_config.TrainConfig`) for targets ``(y, w)``."""
+    """``cfg`` (a `fnn.train.step.train_config.TrainConfig`) for targets ``(y, w)``."""
     return dataclasses.replace(cfg, loss_fn=WeightedLoss(cfg.loss_fn),
                                metric_fns=tuple((name, OnTargets(fn))
                                                 for name, fn in cfg.metric_fns))

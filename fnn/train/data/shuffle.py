@@ -1,8 +1,8 @@
 """Shuffling without sorting: a keyed bijection of ``range(n)`` in O(n) work.
 
-:func:`jax.random.permutation` draws random numbers and **sorts** them, which
+`jax.random.permutation` draws random numbers and **sorts** them, which
 costs O(n log n) and, on a CPU, a large part of a small model's epoch.
-:func:`index_shuffle` instead computes the permuted index of each position
+`index_shuffle` instead computes the permuted index of each position
 directly, with a few integer operations per element and no sort (the
 "index shuffle" of TensorFlow's ``tf.random.experimental.index_shuffle`` and
 of Google's Grain). The construction:
@@ -56,7 +56,7 @@ from jax import lax
 __all__ = ["index_shuffle", "shuffled_indices"]
 
 DEFAULT_ROUNDS = 8
-"""Feistel rounds of :func:`index_shuffle` unless told otherwise."""
+"""Feistel rounds of `index_shuffle` unless told otherwise."""
 
 _MAX_N = 2**31 - 1  # the indices are int32
 
@@ -117,7 +117,7 @@ def index_shuffle(key: jax.Array, index: Any, n: int, *, rounds: int = DEFAULT_R
       int32 array of ``index``'s shape with values in ``[0, n)``; distinct
       positions give distinct values. ``n == 1`` gives zeros.
 
-    Example:
+    Examples:
       >>> key = jax.random.key(42)
       >>> values = fnn.train.data.shuffle.index_shuffle(key, jnp.arange(1000), 1000)
       >>> int(values.min()), int(values.max()), len(set(values.tolist()))
@@ -134,7 +134,7 @@ def index_shuffle(key: jax.Array, index: Any, n: int, *, rounds: int = DEFAULT_R
 
 @functools.partial(jax.jit, static_argnums=(2, 3))
 def _index_shuffle(key: jax.Array, index: jax.Array, n: int, rounds: int) -> jax.Array:
-    """:func:`index_shuffle` on int32 ``index``, compiled once per ``(shapes, n, rounds)``."""
+    """`index_shuffle` on int32 ``index``, compiled once per ``(shapes, n, rounds)``."""
     index = jnp.remainder(index, jnp.int32(n))
     if n == 1:
         return index  # all zeros
@@ -166,12 +166,12 @@ def shuffled_indices(key: jax.Array, n: int, *, rounds: int = DEFAULT_ROUNDS) ->
     Args:
       key: a PRNG key.
       n: the number of elements, a Python int in ``[1, 2**31 - 1]``.
-      rounds: Feistel rounds, as in :func:`index_shuffle`.
+      rounds: Feistel rounds, as in `index_shuffle`.
 
     Returns:
       int32 array of shape ``(n,)`` holding every value of ``range(n)`` once.
 
-    Example:
+    Examples:
       >>> perm = jax.jit(fnn.train.data.shuffle.shuffled_indices, static_argnums=1)(jax.random.key(1), 8)
       >>> perm.dtype, sorted(perm.tolist())
       (dtype('int32'), [0, 1, 2, 3, 4, 5, 6, 7])

@@ -8,7 +8,7 @@ and trains ``k`` models, each validated on a different fold, so every example
 is used for validation exactly once.
 
 These functions run on the host, once, before training: they take a PRNG
-``key`` (the permutation comes from :func:`jax.random.permutation`, so the
+``key`` (the permutation comes from `jax.random.permutation`, so the
 result is a pure function of the key and the sizes) and return **numpy**
 index arrays, whose sizes depend on the data. They are not meant to be traced
 by ``jit``. With ``stratify=labels`` every split (or fold) keeps the class
@@ -44,7 +44,7 @@ def num_examples(data: Any) -> int:
     Returns:
       ``int``.
 
-    Example:
+    Examples:
       >>> fnn.train.data.num_examples((np.zeros((5, 3)), np.zeros(5)))
       5
     """
@@ -82,7 +82,7 @@ def _interleaved_assignment(n: int, fractions: np.ndarray) -> np.ndarray:
     sequence with rate ``g = f_s / (f_s + ... + f_last)``) among the positions the
     earlier splits left. Any window of ``m`` consecutive positions holds within
     1 (two splits) or 2 (three splits) of ``m * f_s`` members of split ``s``, so a
-    class, which is a contiguous window after :func:`_stratified_order`, is
+    class, which is a contiguous window after `_stratified_order`, is
     split in (almost) the right proportions.
     """
     k = len(fractions)
@@ -133,7 +133,7 @@ def split_indices(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), *,
       A list of ``len(fractions)`` numpy int64 index arrays, disjoint and
       together covering ``range(n)``, each in random order.
 
-    Example:
+    Examples:
       >>> [len(i) for i in fnn.train.data.split_indices(10, (0.7, 0.3), key=jax.random.key(0))]
       [7, 3]
     """
@@ -161,7 +161,7 @@ def train_dev_test_split(*arrays: Any, fractions: Sequence[float] = (0.8, 0.1, 0
     """Shuffle and split arrays into train / dev / test sets (same rows in each).
 
     Every array is indexed along its first axis with the index sets of
-    :func:`split_indices`, so row ``i`` of ``x`` stays paired with row ``i`` of
+    `split_indices`, so row ``i`` of ``x`` stays paired with row ``i`` of
     ``y``. Two fractions give a train/test split; any number >= 2 works.
 
     Args:
@@ -183,7 +183,7 @@ def train_dev_test_split(*arrays: Any, fractions: Sequence[float] = (0.8, 0.1, 0
       ValueError: no arrays, arrays of different lengths, bad ``fractions`` or
         ``stratify`` of the wrong shape.
 
-    Example:
+    Examples:
       >>> x, y = np.ones((50, 3)), np.arange(50)
       >>> train, dev, test = fnn.train.data.train_dev_test_split(x, y, key=jax.random.key(1))
       >>> [len(part[1]) for part in (train, dev, test)]
@@ -230,7 +230,7 @@ def kfold_indices(n: int, k: int, *, key: jax.Array,
     Raises:
       ValueError: ``k < 2``, ``k > n``, or ``stratify`` of the wrong shape.
 
-    Example:
+    Examples:
       >>> folds = fnn.train.data.kfold_indices(10, 3, key=jax.random.key(0))
       >>> [(len(tr), len(va)) for tr, va in folds]
       [(6, 4), (7, 3), (7, 3)]
@@ -255,7 +255,7 @@ def split_off_validation(x: Any, y: Any, fraction: Any, validation_data: Any,
       ValueError: ``fraction`` outside ``(0, 1)``, ``validation_data`` given too, a
         split that leaves either part empty, or a ``mesh`` (each process holds a shard).
 
-    Example:
+    Examples:
       >>> (xt, yt), (xv, yv) = split_off_validation(np.arange(10), np.arange(10), 0.2, None)
       >>> xt.tolist(), xv.tolist()
       ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])

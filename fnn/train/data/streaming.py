@@ -8,7 +8,7 @@
   or any object with ``shape``, ``dtype`` and ``__getitem__`` over index arrays):
   *streamed*. Each batch is gathered on the host in the order the in-memory path
   uses (the same keyed shuffle, the same partial-batch rule) and moved to the
-  device ahead of use by a background thread (:mod:`fnn.train.data.prefetch`);
+  device ahead of use by a background thread (`fnn.train.data.prefetch`);
 - **iterables of** ``(x, y)`` **batches**: a generator function (called afresh for
   each epoch), a Grain ``DataLoader``/``IterDataset``, a PyTorch ``DataLoader``
   (tensors are read with ``np.asarray``), a list of batches, or any iterable.
@@ -16,13 +16,13 @@
   read on across epochs, so an endless one works). fnn does not shuffle these.
 
 Which path (``stream=None``, the default): arrays already on the device, and
-numpy arrays up to :data:`STREAM_THRESHOLD_BYTES` in all, are put on the device;
+numpy arrays up to `STREAM_THRESHOLD_BYTES` in all, are put on the device;
 larger numpy arrays (a memmap is one) and other random-access objects are
 streamed. ``stream=True`` / ``stream=False`` forces either for arrays.
 
 This module decides the path and opens the source; the sources themselves are in
-:mod:`fnn.train.data.batch_sources`, the streamed epoch in :mod:`fnn.train.epoch.streamed`,
-and a streamed run's position in its checkpoints in :mod:`fnn.train.loop.resume`.
+`fnn.train.data.batch_sources`, the streamed epoch in `fnn.train.epoch.streamed`,
+and a streamed run's position in its checkpoints in `fnn.train.loop.resume`.
 
     >>> x = np.zeros((100, 3), np.float32); y = np.zeros(100, np.int32)
     >>> fnn.train.data.streaming.kind_of("fit", (x, y), None), fnn.train.data.streaming.kind_of(
@@ -48,7 +48,7 @@ STREAM_THRESHOLD_BYTES = 1 << 30
 STREAM_BLOCK_BYTES = 16 << 20
 """A streamed epoch whose in-memory counterpart runs as one scanned program moves
 its batches to the device, and runs them, in blocks of about this many bytes (16 MiB:
-``16 MiB // batch bytes`` steps, 1 to :data:`STREAM_MAX_STEPS_PER_BLOCK`); an
+``16 MiB // batch bytes`` steps, 1 to `STREAM_MAX_STEPS_PER_BLOCK`); an
 unrolled or step-by-step model keeps its own ``steps_per_dispatch``."""
 
 STREAM_MAX_STEPS_PER_BLOCK = 64
@@ -105,7 +105,7 @@ def kind_of(where: str, data: Any, stream: bool | None, inputs_only: bool = Fals
 def open_iterable(where: str, data: Any, steps_per_epoch: int | None, epochs: int,
                   batch_size: int | None, mesh: Any, validation_split: Any,
                   sample_weight: Any, class_weight: Any) -> IterableSource:
-    """The :class:`IterableSource` of ``fit``'s ``data``, after refusing what an iterable
+    """The `IterableSource` of ``fit``'s ``data``, after refusing what an iterable
     cannot take (the loader decides the batches)."""
     for name, value in (("validation_split", validation_split),
                         ("sample_weight", sample_weight), ("class_weight", class_weight),
@@ -153,7 +153,7 @@ _INSTEAD = {"validation_split": "pass validation_data",
 def training_source(where: str, source: IterableSource | None, data: Any,
                     check_values: Callable, weighted: bool) -> Any:
     """The source ``fit`` streams: ``source`` with its batch checks, or an
-    :class:`ArraySource` over ``data = (x, y)`` (``y = (labels, weights)`` when
+    `ArraySource` over ``data = (x, y)`` (``y = (labels, weights)`` when
     ``weighted``; the values checked are the labels')."""
     if source is not None:
         source.check = BatchChecker(where, source.first(), check_values)
@@ -171,9 +171,9 @@ def set_value_check(source: Any, check_values: Callable) -> None:
 
 
 def steps_per_block(batch_bytes: int) -> int:
-    """Steps per streamed block for batches of ``batch_bytes`` (:data:`STREAM_BLOCK_BYTES`).
+    """Steps per streamed block for batches of ``batch_bytes`` (`STREAM_BLOCK_BYTES`).
 
-    Example:
+    Examples:
       >>> fnn.train.data.streaming.steps_per_block(256 * 3072 * 4), fnn.train.data.streaming.steps_per_block(8192)
       (5, 64)
     """
@@ -193,7 +193,7 @@ def open_source(where: str, data: Any, stream: bool | None, epochs: int = 1,
       inputs_only: ``predict``: the batches are inputs (``y`` of a pair is dropped).
       name: what the data is called in messages.
 
-    Each batch's values are checked once :func:`set_value_check`
+    Each batch's values are checked once `set_value_check`
     gives the check (label ranges, known after the shapes are).
     """
     kind = kind_of(where, data, stream, inputs_only)

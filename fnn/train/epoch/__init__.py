@@ -1,7 +1,7 @@
 """The compiled passes over a dataset: a training epoch on data in memory
-(:mod:`.in_memory`), over streamed blocks (:mod:`.streamed`), split over a device mesh
-(:mod:`.data_parallel`), how steps are dispatched (:mod:`.dispatch`), and the
-evaluation passes (:mod:`.streamed_evaluation`).
+(`.in_memory`), over streamed blocks (`.streamed`), split over a device mesh
+(`.data_parallel`), how steps are dispatched (`.dispatch`), and the
+evaluation passes (`.streamed_evaluation`).
 
 ``fnn.train.epoch.make_epoch``, ``plan`` and the other names of the former
 ``fnn.train.epoch`` module are read from this package as before.

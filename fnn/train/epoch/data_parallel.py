@@ -1,11 +1,11 @@
 """Data parallel training with JAX's own sharding: ``fit(..., mesh=...)``.
 
-With a :class:`jax.sharding.Mesh` that has a ``"data"`` axis, ``fit`` puts
+With a `jax.sharding.Mesh` that has a ``"data"`` axis, ``fit`` puts
 the data, the parameters, the model state and the optimizer state on every
 device of the mesh (replicated, ``PartitionSpec()``), and inside the compiled
 step constrains each batch to be split along its example axis over
 ``"data"`` (``NamedSharding(mesh, PartitionSpec("data"))``). Plain
-:func:`jax.jit` then partitions the step (GSPMD): each device computes the
+`jax.jit` then partitions the step (GSPMD): each device computes the
 forward and backward pass of its slice of the batch, and the gradient sums,
 the loss mean and BatchNorm's batch statistics become all-reduces over the
 devices. The program means what it means on one device, so the results are
@@ -84,7 +84,7 @@ def param_specs(mesh: Any, param_sharding: Any, params: Any) -> Any:
     Args:
       mesh: the (checked) mesh; every axis a spec names must be one of its axes.
       param_sharding: ``None`` (all replicated), a dict ``{path pattern: PartitionSpec}``
-        (``fnmatch`` patterns on paths such as ``"0/w"``, as :func:`fnn.optim.freeze`
+        (``fnmatch`` patterns on paths such as ``"0/w"``, as `fnn.optim.freeze`
         takes them; the first matching pattern wins; each must match some parameter), or a
         function ``fn(path) -> PartitionSpec | None``.
       params: the parameters (or their shape structs).

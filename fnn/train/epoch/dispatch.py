@@ -10,7 +10,7 @@ outside one, while a fully *unrolled* chunk of steps stays fast. So:
   one ``lax.scan``; the default for every model on GPU/TPU and for
   loop-friendly models (MLPs, RNNs) on CPU.
 - ``"unroll"``: chunks of ``steps_per_dispatch`` steps (default
-  :data:`DEFAULT_UNROLL`) written out one after another in one compiled call.
+  `DEFAULT_UNROLL`) written out one after another in one compiled call.
   Compiling ``k`` unrolled steps costs about ``k`` times one step (MLP
   784-512-512-10: 3.2 s for 8 steps against 1.0 s), so it pays only where a
   step is cheap and the dispatch is not.
@@ -25,7 +25,7 @@ outside one, while a fully *unrolled* chunk of steps stays fast. So:
   chunks of 4; ``benchmarks/bench_fit.py``).
 
 A layer class opts out of scanning on CPU with a class attribute
-``loop_friendly_on_cpu = False``; :func:`prefers_unrolled` looks for it in
+``loop_friendly_on_cpu = False``; `prefers_unrolled` looks for it in
 the model and in every layer nested inside it (dataclass fields holding a
 layer or a list/tuple/dict of layers, e.g. ``Sequential.layers``).
 """
@@ -58,13 +58,13 @@ def prefers_unrolled(model: Any, backend: str | None = None) -> bool:
     loop friendly there (``loop_friendly_on_cpu = False``, e.g. a layer built on ``lax.conv``).
 
     Args:
-      model: an fnn layer (e.g. a :class:`fnn.Sequential`).
+      model: an fnn layer (e.g. a `fnn.Sequential`).
       backend: ``"cpu"``, ``"gpu"``, ``"tpu"``; default ``jax.default_backend()``.
 
     Returns:
       ``bool``.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(4), fnn.Activation("relu"), fnn.Dense(1)])
       >>> fnn.train.epoch.dispatch.prefers_unrolled(model, "cpu")
       False
@@ -84,7 +84,7 @@ def resolve(model: Any, strategy: str | None, steps_per_dispatch: int | None,
       model: the model (its layers decide the default).
       strategy: ``None`` (choose), ``"scan"``, ``"unroll"`` or ``"step"``.
       steps_per_dispatch: steps per compiled call, or ``None`` for the default
-        (the whole epoch for ``"scan"``, :data:`DEFAULT_UNROLL` for ``"unroll"``).
+        (the whole epoch for ``"scan"``, `DEFAULT_UNROLL` for ``"unroll"``).
       backend: the JAX backend; default ``jax.default_backend()``.
 
     Returns:
@@ -93,7 +93,7 @@ def resolve(model: Any, strategy: str | None, steps_per_dispatch: int | None,
     Raises:
       ValueError: unknown strategy, or ``steps_per_dispatch`` not a positive int.
 
-    Example:
+    Examples:
       >>> fnn.train.epoch.dispatch.resolve(fnn.Dense(2), None, None, "cpu")
       ('scan', None)
       >>> fnn.train.epoch.dispatch.resolve(fnn.Dense(2), "step", None)

@@ -8,7 +8,7 @@ and the epoch's metrics, without any transfer to the host in between:
   ``perm = fnn.train.data.shuffle.shuffled_indices(shuffle_key, n)`` (an O(n)
   keyed bijection, no sort); step ``i`` trains on ``x[perm[i*b : (i+1)*b]]``
   with the key ``jax.random.fold_in(steps_key, i)`` (see
-  :mod:`fnn.train.step` for how the step uses it);
+  `fnn.train.step` for how the step uses it);
 - ``shuffle=False``: the same, in the data's own order (``perm = arange(n)``,
   read as contiguous slices);
 - ``batch_size=None`` (batch gradient descent): one step on all the data in
@@ -23,19 +23,19 @@ and the epoch's metrics, without any transfer to the host in between:
   are the example-weighted mean over the epoch's steps of the per-batch
   values (the mean over the epoch's examples); precision, recall, F1 and AUC
   are computed from statistics summed over the epoch's steps (confusion
-  counts, score histograms: :func:`fnn.metrics.epoch_statistics`), so they
+  counts, score histograms: `fnn.metrics.epoch_statistics`), so they
   are the values on all the epoch's predictions; ``learning_rate`` is the one
   of the epoch's last update; ``nonfinite_step`` is the index of the first
   step whose loss was NaN/inf (``-1``: none); ``params_finite`` whether the
   parameters are free of NaN/inf at the end of the epoch (one check per
   epoch: a ReLU maps NaN to 0, so NaN parameters can hide behind a finite
   loss); with an optimizer that skips
-  non-finite steps (``fnn.optim.skip_nonfinite``, :func:`fnn.train.loss_scaled`)
+  non-finite steps (``fnn.optim.skip_nonfinite``, `fnn.train.loss_scaled`)
   the means are over the finite steps and ``skipped`` is the total number of
   skipped steps so far.
 
 The steps run as one ``lax.scan`` per epoch, in unrolled chunks, or one by one
-(:mod:`fnn.train.epoch.dispatch`).
+(`fnn.train.epoch.dispatch`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class EpochConfig:
 def plan(n: int, batch_size: int | None, drop_remainder: bool) -> tuple[int, int, int]:
     """``(full_steps, step_size, remainder)`` of an epoch over ``n`` examples.
 
-    Example:
+    Examples:
       >>> fnn.train.epoch.plan(10, 4, False), fnn.train.epoch.plan(10, 4, True)
       ((2, 4, 2), (2, 4, 0))
       >>> fnn.train.epoch.plan(10, None, False)
@@ -93,8 +93,8 @@ def plan(n: int, batch_size: int | None, drop_remainder: bool) -> tuple[int, int
 def skipped_count(opt_state: Any) -> jax.Array | None:
     """Total steps skipped so far by skipping wrappers in ``opt_state`` (``None``: no wrapper).
 
-    Counts every :class:`fnn.optim.SkipNonfiniteState`, including the one
-    inside :func:`fnn.train.loss_scaled`.
+    Counts every `fnn.optim.SkipNonfiniteState`, including the one
+    inside `fnn.train.loss_scaled`.
     """
     states = find_states(opt_state, SkipNonfiniteState)
     if not states:
@@ -113,7 +113,7 @@ def init_accumulator(cfg: TrainConfig, counts: dict) -> dict:
 
 def _zero_counts(cfg: TrainConfig, params: Any, state: Any, data: Any, size: int) -> dict:
     """Zeros shaped like the statistics of the metrics an epoch sums (precision, recall,
-    F1, AUC: :func:`fnn.metrics.epoch_statistics`), from one batch's abstract outputs."""
+    F1, AUC: `fnn.metrics.epoch_statistics`), from one batch's abstract outputs."""
     names = summed_names(cfg)
     if not names and cfg.monitor is None:
         return {}
@@ -203,7 +203,7 @@ def run_steps(ecfg: EpochConfig, carry: tuple, data: Any, perm: Any, steps_key: 
               start: Any, count: int, size: int, unroll: bool,
               batch_of: Callable | None = None) -> tuple:
     """Steps ``start .. start+count-1`` of batch size ``size`` on ``carry``, their batches
-    gathered on the device from ``data`` (:func:`step_loop`), or ``batch_of(i) -> (i,
+    gathered on the device from ``data`` (`step_loop`), or ``batch_of(i) -> (i,
     batch)`` (a streamed block's).
 
     ``carry`` is ``(params, state, opt_state, acc)``; the stacked metrics are reduced
@@ -246,7 +246,7 @@ def begin(ecfg: EpochConfig, n: int, params: Any, state: Any, data: Any, key: An
 def finish(cfg: TrainConfig, carry: tuple) -> tuple:
     """``(params, state, opt_state, metrics)`` from the final carry of an epoch: the
     averaged numbers divided by the examples, the summed metrics computed from their
-    epoch's statistics (:func:`fnn.train.step.gradients.metric_results`)."""
+    epoch's statistics (`fnn.train.step.gradients.metric_results`)."""
     params, state, opt_state, acc = carry
     metrics = {k: s / acc["count"] for k, s in acc["sums"].items()}
     metrics.update(metric_results(cfg, acc["counts"]))
@@ -264,8 +264,8 @@ def finish(cfg: TrainConfig, carry: tuple) -> tuple:
 
 
 def whole_epoch(ecfg: EpochConfig, params, state, opt_state, data, key, epoch=None):
-    """One epoch over ``data`` on the device, traceable (jitted by :func:`epoch_function`,
-    vmapped over members by :mod:`fnn.train.many.ensemble`)."""
+    """One epoch over ``data`` on the device, traceable (jitted by `epoch_function`,
+    vmapped over members by `fnn.train.many.ensemble`)."""
     n = num_examples(data)
     full, size, remainder = plan(n, ecfg.batch_size, ecfg.drop_remainder)
     perm, steps_key, acc = begin(ecfg, n, params, state, data, key, epoch)
@@ -291,7 +291,7 @@ def _jitted_chunk(ecfg: EpochConfig, count: int, size: int, donate: bool) -> Cal
 
 @memoize
 def jitted_finish(cfg: TrainConfig) -> Callable:
-    """:func:`finish`, compiled once per configuration."""
+    """`finish`, compiled once per configuration."""
     return jax.jit(functools.partial(finish, cfg))
 
 
@@ -336,17 +336,17 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
 
     Args:
       model, loss, optimizer, metrics, loss_weights, augment, precision, accumulation_steps:
-        as for :func:`fnn.train.make_train_step`.
+        as for `fnn.train.make_train_step`.
       batch_size: examples per step; ``None`` for batch gradient descent.
       drop_remainder: skip the last partial batch instead of training on it.
       shuffle: a fresh order each epoch (``False``: the data's own order).
       strategy: ``None`` (chosen per model and backend), ``"scan"``,
-        ``"unroll"`` or ``"step"`` (see :mod:`fnn.train.epoch.dispatch`).
+        ``"unroll"`` or ``"step"`` (see `fnn.train.epoch.dispatch`).
       steps_per_dispatch: steps per compiled call (default: the whole epoch
         for ``"scan"``, 8 for ``"unroll"``).
       donate: donate ``params``, ``state``, ``opt_state``; ``None``: on GPU/TPU,
         not on CPU (continue with the returned arrays: the ones passed in are
-        deleted; see :func:`fnn.train.make_train_step`).
+        deleted; see `fnn.train.make_train_step`).
 
     Returns:
       ``epoch(params, state, opt_state, (x, y), key) -> (params, state,
@@ -356,7 +356,7 @@ def make_epoch(model: Any, loss: Any, optimizer: Any, *, batch_size: int | None,
       scalars (see the module docstring). ``fnn.fit`` calls it with
       ``key = jax.random.fold_in(loop_key, epoch_index)``.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
       >>> opt = fnn.optim.adam(0.01)
       >>> x = jax.random.normal(jax.random.key(0), (50, 3)); y = x[:, :1] ** 2

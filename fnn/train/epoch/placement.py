@@ -19,7 +19,7 @@ from fnn.train.step.train_config import donate_buffers
 
 class Devices(NamedTuple):
     """How a fit's steps run: the checked mesh (``None``: one device), the dispatch mode
-    and steps per compiled call (:mod:`fnn.train.epoch.dispatch`)."""
+    and steps per compiled call (`fnn.train.epoch.dispatch`)."""
 
     mesh: Any
     mode: str
@@ -67,16 +67,16 @@ def place(where: str, inputs: Any, y: Any, check_values: Any, weighted: bool, pa
 
     Args:
       where: the calling function, named in messages.
-      inputs: the opened inputs (:class:`fnn.train.data.inputs.Inputs`).
+      inputs: the opened inputs (`fnn.train.data.inputs.Inputs`).
       y: the training targets (``(labels, weights)`` when ``weighted``).
       check_values: the per-block value checks of streamed data.
       weighted: whether ``y`` carries example weights.
       params, state, opt_state: the starting values.
-      mesh: the checked mesh (:func:`check_devices`), or ``None``.
+      mesh: the checked mesh (`check_devices`), or ``None``.
       param_sharding: ``fit``'s ``param_sharding``.
 
     Returns:
-      The :class:`Placed` arrays.
+      The `Placed` arrays.
     """
     x, batch_size, source = inputs.x, inputs.batching.batch_size, None
     if inputs.kind == "memory":

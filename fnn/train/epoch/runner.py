@@ -32,14 +32,14 @@ class Runner(NamedTuple):
 
 
 def epoch_runner(cfg: Any, val_cfg: Any, inputs: Any, placed: Any, devices: Any) -> Runner:
-    """The run's :class:`Runner`.
+    """The run's `Runner`.
 
     Args:
       cfg: the step's configuration (weighted when the run has example weights).
       val_cfg: the configuration validation scores with (never weighted).
-      inputs: the opened inputs (:class:`fnn.train.data.inputs.Inputs`).
-      placed: the placed arrays (:class:`fnn.train.epoch.placement.Placed`).
-      devices: the mesh and dispatch (:class:`fnn.train.epoch.placement.Devices`).
+      inputs: the opened inputs (`fnn.train.data.inputs.Inputs`).
+      placed: the placed arrays (`fnn.train.epoch.placement.Placed`).
+      devices: the mesh and dispatch (`fnn.train.epoch.placement.Devices`).
     """
     batching, mesh, source = inputs.batching, devices.mesh, placed.source
     ecfg = EpochConfig(cfg, batching.batch_size, bool(batching.drop_remainder), devices.mode,

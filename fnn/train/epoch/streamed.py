@@ -1,13 +1,13 @@
-"""An epoch over streamed batches (:mod:`fnn.train.data.streaming`), equal to the in-memory epoch.
+"""An epoch over streamed batches (`fnn.train.data.streaming`), equal to the in-memory epoch.
 
-The in-memory epoch (:mod:`fnn.train.epoch`) gathers each step's batch on the
+The in-memory epoch (`fnn.train.epoch`) gathers each step's batch on the
 device from the permutation. A streamed epoch computes the same permutation
 (from the key alone), copies it to the host, and a background thread
-(:class:`fnn.train.data.prefetch.Prefetcher`) gathers the same rows from the
+(`fnn.train.data.prefetch.Prefetcher`) gathers the same rows from the
 memory-mapped arrays, ``steps_per_dispatch`` steps at a time
-(about :data:`fnn.train.data.streaming.STREAM_BLOCK_BYTES` for a model that scans),
+(about `fnn.train.data.streaming.STREAM_BLOCK_BYTES` for a model that scans),
 and puts them on the device ahead of use. Each block of steps runs the same
-step (:func:`fnn.train.epoch.step_loop`) with the same keys
+step (`fnn.train.epoch.step_loop`) with the same keys
 ``fold_in(steps_key, i)``, and the per-step metrics are reduced in the same
 groups as in memory (all the full steps, then the last partial one; per chunk
 for a chunked model), so on CPU the parameters, optimizer state and history
@@ -40,7 +40,7 @@ def block_plan(full: int, size: int, remainder: int, per_block: int) -> list[tup
     """``[(start, count, size), ...]``: the full steps in blocks of ``per_block``, then the
     partial last step on its own.
 
-    Example:
+    Examples:
       >>> fnn.train.epoch.streamed.block_plan(5, 8, 3, 2)
       [(0, 2, 8), (2, 2, 8), (4, 1, 8), (5, 1, 3)]
     """
@@ -50,7 +50,7 @@ def block_plan(full: int, size: int, remainder: int, per_block: int) -> list[tup
 
 def per_block(ecfg: EpochConfig, structs: Any) -> int:
     """Steps per streamed block: the model's own ``steps_per_dispatch`` when it runs in
-    chunks, else about :data:`~fnn.train.data.streaming.STREAM_BLOCK_BYTES` of batches
+    chunks, else about `fnn.train.data.streaming.STREAM_BLOCK_BYTES` of batches
     (``structs``: one batch's)."""
     if ecfg.chunk:
         return ecfg.chunk
@@ -67,7 +67,7 @@ def _jitted_begin(ecfg: EpochConfig, n: int, structs: Any) -> Callable:
 
 @memoize
 def _jitted_order(ecfg: EpochConfig, n: int) -> Callable:
-    """The epoch's order of the examples (:func:`fnn.train.epoch.epoch_order`), from
+    """The epoch's order of the examples (`fnn.train.epoch.epoch_order`), from
     ``fit``'s key alone (so each process has it without the others)."""
     return jax.jit(lambda key, epoch: epoch_order(ecfg, n, key, epoch)[0])
 
@@ -78,7 +78,7 @@ def _jitted_block(ecfg: EpochConfig, count: int, size: int, names: tuple,
     # Step i of the block trains on its i-th contiguous slice (the host gathered the rows
     # in the epoch's order), with the in-memory step and key; a chunked epoch reduces the
     # metrics in each chunk's program, as in memory; a scanned one returns them stacked,
-    # reduced at the end (:func:`_jitted_end`). The numbers agree to the bit (tested).
+    # reduced at the end (`_jitted_end`). The numbers agree to the bit (tested).
     unroll = ecfg.mode == "unroll"
 
     def run(carry, block, steps_key, start):
@@ -119,7 +119,7 @@ def _jitted_end(cfg: Any, groups: tuple, skipping: bool) -> Callable:
 def _putter(mesh: Any) -> Callable[[Block], Block]:
     """Put a block on the device; over a mesh, a block ``(count, size, ...)`` whose batches
     are split over ``"data"``, each process giving its own columns
-    (:meth:`fnn.train.data.batch_sources.ArraySource.blocks` with ``part``)."""
+    (`fnn.train.data.batch_sources.ArraySource.blocks` with ``part``)."""
     if mesh is None:
         return lambda block: Block(block.start, block.count, block.size,
                                    jax.device_put(block.data))
@@ -138,9 +138,9 @@ def _putter(mesh: Any) -> Callable[[Block], Block]:
 def streamed_epoch(ecfg: EpochConfig, donate: bool, source: Any, prefetch: int, params: Any,
                    state: Any, opt_state: Any, structs: Any, key: Any, epoch: int,
                    on_steps: Callable | None = None) -> tuple:
-    """One epoch over ``source`` (an :class:`fnn.train.data.batch_sources.ArraySource` or
+    """One epoch over ``source`` (an `fnn.train.data.batch_sources.ArraySource` or
     ``IterableSource``): ``(params, state, opt_state, metrics)`` as
-    :func:`fnn.train.epoch.epoch_function` returns them.
+    `fnn.train.epoch.epoch_function` returns them.
 
     Args:
       ecfg: the epoch configuration (for an iterable: its first batch's size and

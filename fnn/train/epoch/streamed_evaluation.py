@@ -1,11 +1,11 @@
-"""``evaluate``, ``predict`` and fit's validation over streamed data (:mod:`fnn.train.data.streaming`).
+"""``evaluate``, ``predict`` and fit's validation over streamed data (`fnn.train.data.streaming`).
 
 The batches are read one at a time (a background thread reads ahead) in the
 data's order; nothing is shuffled.
 
 - ``evaluate`` sums, over the batches, ``n_b`` times each batch's loss and mean
   metrics (accuracy) and the statistics of the metrics an epoch sums (precision,
-  recall, F1, AUC: :func:`fnn.metrics.epoch_statistics`), and divides by the
+  recall, F1, AUC: `fnn.metrics.epoch_statistics`), and divides by the
   number of examples at the end: the whole set's values, equal to the in-memory
   ``evaluate`` up to float rounding (the loss is a mean of batch means there is
   one mean over all examples).
@@ -84,7 +84,7 @@ def streamed_scores(cfg: Any, source: Any, batch_size: int | None, params: Any, 
     """``{"loss": ..., <metric>: ...}`` (device scalars) over every batch of ``source``.
 
     Args:
-      cfg: a :class:`fnn.train.step.train_config.TrainConfig` (model, ``loss_fn`` or ``None``,
+      cfg: a `fnn.train.step.train_config.TrainConfig` (model, ``loss_fn`` or ``None``,
         metrics, precision policy).
       source: an ``ArraySource`` or ``IterableSource`` of ``(x, y)``.
       batch_size: rows per batch of an ``ArraySource``.

@@ -1,22 +1,22 @@
 """Callbacks that act on training between epochs: change hyperparameters, save, stop.
 
 ``fit(..., callbacks=[...])`` takes plain functions ``f(epoch, logs)`` (return
-``True`` to stop) and :class:`Callback` objects, which may define
+``True`` to stop) and `Callback` objects, which may define
 
 - ``on_train_begin(control)``: before the first epoch;
 - ``on_epoch_begin(epoch, control)``: before each epoch;
 - ``on_epoch_end(epoch, logs, control)``: after each epoch, with its numbers.
 
-``control`` (:class:`Control`) is what a callback may act through: it reads
+``control`` (`Control`) is what a callback may act through: it reads
 the current ``params``, ``state`` and ``opt_state``, changes the optimizer's
-traced hyperparameters (:meth:`Control.set_hyperparams`, the
-:func:`fnn.optim.set_hyperparams` of the running state: new values of the same
+traced hyperparameters (`Control.set_hyperparams`, the
+`fnn.optim.set_hyperparams` of the running state: new values of the same
 shape, so nothing is compiled again), and asks training to stop after this
-epoch (:meth:`Control.stop`).
+epoch (`Control.stop`).
 
-Built on it: :class:`ReduceLROnPlateau`, :class:`LearningRateScheduler` (the
-learning rate as a function of the epoch) and :class:`ModelCheckpoint`
-(checkpoints through :class:`fnn.checkpoint.Manager`).
+Built on it: `ReduceLROnPlateau`, `LearningRateScheduler` (the
+learning rate as a function of the epoch) and `ModelCheckpoint`
+(checkpoints through `fnn.checkpoint.Manager`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from fnn.validation import check_int, check_number
 
 def call_callback(callback: Any, hook: str, epoch: int | None, logs: dict | None,
                   *args: Any) -> Any:
-    """``callback(*args)`` (a function, or a bound hook of a :class:`Callback`); an error it
+    """``callback(*args)`` (a function, or a bound hook of a `Callback`); an error it
     raises gets a note naming the callback, the hook, the epoch and the keys ``logs`` has
     (a callback reading ``logs["val_loss"]`` without validation data raises ``KeyError``)."""
     try:
@@ -64,7 +64,7 @@ class Control:
 
     def set_hyperparams(self, **values: Any) -> None:
         """Replace hyperparameters of the running optimizer state, e.g. ``learning_rate=1e-4``
-        (:func:`fnn.optim.set_hyperparams`; no recompilation)."""
+        (`fnn.optim.set_hyperparams`; no recompilation)."""
         self.opt_state = set_hyperparams(self.opt_state, **values)
         self.changed = True
 
@@ -110,7 +110,7 @@ class ReduceLROnPlateau(Callback):
       min_lr: the learning rate never goes below this.
       cooldown: epochs to wait after a reduction before counting again.
 
-    Example:
+    Examples:
       >>> rule = fnn.train.ReduceLROnPlateau("loss", factor=0.5, patience=0)
       >>> control = fnn.train.loop.callbacks.Control({}, {}, fnn.optim.sgd(0.1).init({}))
       >>> rule.on_train_begin(control)
@@ -170,7 +170,7 @@ class LearningRateScheduler(Callback):
     Args:
       schedule: ``epoch -> lr`` or ``(epoch, lr) -> lr``.
 
-    Example:
+    Examples:
       >>> rule = fnn.train.LearningRateScheduler(lambda epoch: 0.1 * 0.5 ** epoch)
       >>> control = fnn.train.loop.callbacks.Control({}, {}, fnn.optim.sgd(1.0).init({}))
       >>> rule.on_epoch_begin(2, control)
@@ -200,7 +200,7 @@ class LearningRateScheduler(Callback):
 
 class ModelCheckpoint(Callback):
     """Save ``{"params", "state", "opt_state"}`` after epochs, through a
-    :class:`fnn.checkpoint.Manager` (Keras's ``ModelCheckpoint``).
+    `fnn.checkpoint.Manager` (Keras's ``ModelCheckpoint``).
 
     Args:
       directory: where the ``epoch-NNNNNN.safetensors`` files go.
@@ -212,7 +212,7 @@ class ModelCheckpoint(Callback):
       every: save every ``every``-th epoch (with ``save_best_only``: ignored).
 
     Attributes:
-      manager: the :class:`fnn.checkpoint.Manager`; ``manager.best_epoch()`` and
+      manager: the `fnn.checkpoint.Manager`; ``manager.best_epoch()`` and
         ``manager.latest()`` find the files.
     """
 

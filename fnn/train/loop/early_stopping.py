@@ -2,7 +2,7 @@
 
 From the notes: plot the training and the dev set cost together; at some
 iteration the dev cost stops decreasing and starts increasing; take the
-parameters of that iteration as the best ones. :class:`EarlyStopping` checks
+parameters of that iteration as the best ones. `EarlyStopping` checks
 a monitored value once per epoch; ``fnn.fit`` stops after ``patience``
 epochs without improvement and, with ``restore_best=True``, returns the
 parameters (and state and optimizer state) of the best epoch.
@@ -21,7 +21,7 @@ _MAX_WORDS = ("acc", "precision", "recall", "f1", "auc")
 
 
 class EarlyStoppingState(NamedTuple):
-    """Progress of an :class:`EarlyStopping` rule (plain Python values).
+    """Progress of an `EarlyStopping` rule (plain Python values).
 
     Attributes:
       best: best monitored value so far (``inf``/``-inf`` before the first epoch).
@@ -42,7 +42,7 @@ def monitor_mode(where: str, monitor: str, mode: str = "auto") -> str:
     Raises:
       ValueError: ``mode="auto"`` and the name says neither.
 
-    Example:
+    Examples:
       >>> from fnn.train.loop.early_stopping import monitor_mode
       >>> monitor_mode("demo", "val_loss"), monitor_mode("demo", "val_accuracy")
       ('min', 'max')
@@ -79,7 +79,7 @@ class EarlyStopping:
         acc/precision/recall/f1/auc.
       restore_best: return the parameters of the best epoch instead of the last.
 
-    Example:
+    Examples:
       >>> rule = fnn.EarlyStopping(monitor="val_loss", patience=1)
       >>> tracker = rule.init()
       >>> for epoch, value in enumerate([0.9, 0.5, 0.6, 0.7, 0.4]):
@@ -125,7 +125,7 @@ class EarlyStopping:
         """Record one epoch's value.
 
         Args:
-          tracker: the state from :meth:`init` or the previous call.
+          tracker: the state from `init` or the previous call.
           epoch: this epoch's index.
           value: the monitored value (a Python float).
 

@@ -2,7 +2,7 @@
 in order for people and appended; the checks of what the host loop will read (the
 early-stopping monitor, the callbacks) and why a run ended early.
 
-``fit`` keeps one :class:`History`; ``fit_ensemble``, ``sweep`` and ``cross_validate``
+``fit`` keeps one `History`; ``fit_ensemble``, ``sweep`` and ``cross_validate``
 keep one per member, filled by the same code.
 """
 
@@ -34,7 +34,7 @@ def check_monitor(where: str, early_stopping: Any, cfg: Any, has_validation: boo
 
 def check_callbacks(where: str, callbacks: Any) -> tuple:
     """``callbacks`` as a tuple; ``TypeError`` for one that is neither a function nor a
-    :class:`fnn.train.Callback`."""
+    `fnn.train.Callback`."""
     callbacks = () if callbacks is None else tuple(callbacks)
     for callback in callbacks:
         if not callable(callback) and not isinstance(callback, Callback):
@@ -85,7 +85,7 @@ class History:
         self.skipped_before = skipped_before
 
     def record(self, epoch: int, numbers: dict, val_numbers: dict) -> dict:
-        """Epoch ``epoch``'s host numbers checked (:func:`raise_if_not_finite`), ordered for
+        """Epoch ``epoch``'s host numbers checked (`raise_if_not_finite`), ordered for
         people (loss, metrics, validation, learning rate, skipped steps) and appended;
         returns them as the epoch's ``logs``."""
         numbers = dict(numbers)

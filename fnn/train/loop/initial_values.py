@@ -20,7 +20,7 @@ from fnn.train.step import checks
 @memoize
 def jitted_init(model: Any, x_key: tuple) -> Callable:
     """``init(key) -> (params, state)``: fit's ``model.init(split(key)[0], x)``, compiled once
-    per model and input layout (``x_key``: :func:`fnn.caching.shape_key` of ``x``)."""
+    per model and input layout (``x_key``: `fnn.caching.shape_key` of ``x``)."""
     x = structs_of_key(x_key)
     return jax.jit(lambda key: model.init(jax.random.split(key)[0], x))
 
@@ -60,7 +60,7 @@ def initial_params(model: Any, params: Any, state: Any, key: Any, x: Any,
 
     When ``params`` is given and ``state`` is not, the state comes from
     ``model.init`` if the model has any (the empty structure otherwise).
-    ``state_struct`` is the state's structure from :func:`initial_structs`.
+    ``state_struct`` is the state's structure from `initial_structs`.
     """
     if params is None or (state is None and jax.tree.leaves(state_struct)):
         new_params, new_state = jitted_init(model, shape_key(x))(key)
@@ -92,13 +92,13 @@ class Start(NamedTuple):
     """Where a fit starts.
 
     Attributes:
-      cfg: the step's configuration, weighted (:mod:`fnn.train.data.sample_weights`)
+      cfg: the step's configuration, weighted (`fnn.train.data.sample_weights`)
         when the run has example weights.
       y: the training targets, ``(y, weights)`` when weighted.
       weighted: whether the run has example weights.
       check_values: ``check_values(x, y)``, the concrete-value checks (per streamed block).
       params, state, opt_state: the starting values (a restored checkpoint's on resume).
-      resumed: the checkpoint resumed from (:class:`fnn.train.loop.resume.Resumed`), or
+      resumed: the checkpoint resumed from (`fnn.train.loop.resume.Resumed`), or
         ``None``.
     """
 
@@ -119,16 +119,16 @@ def starting_values(where: str, step: Any, inputs: Any, key: Any, params: Any, s
 
     Args:
       where: the calling function, named in messages.
-      step: the step (:class:`fnn.train.step.build.Step`).
-      inputs: the opened inputs (:class:`fnn.train.data.inputs.Inputs`).
+      step: the step (`fnn.train.step.build.Step`).
+      inputs: the opened inputs (`fnn.train.data.inputs.Inputs`).
       key: ``fit``'s key (the init key is ``split(key)[0]``).
       params, state: given starting values, or ``None`` (``model.init``).
       class_weight: ``fit``'s ``class_weight``.
-      manager, run, resume: the checkpoints (:func:`fnn.train.loop.resume.manager_for`),
+      manager, run, resume: the checkpoints (`fnn.train.loop.resume.manager_for`),
         the run's identity and whether to continue from the newest.
 
     Returns:
-      The :class:`Start`.
+      The `Start`.
     """
     cfg, opt, x, y = step.cfg, step.optimizer, inputs.x, inputs.y
     # Every check runs on shapes only (jax.eval_shape): nothing is computed or compiled

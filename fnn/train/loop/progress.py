@@ -5,7 +5,7 @@ The bar (tqdm on stderr, one tick per epoch) shows only when asked
 runs and doctests stay clean; the epoch's numbers go on the line(s) under it
 (``fit`` orders them: loss, metrics, validation values, learning rate), and
 the first epoch, which compiles, shows as its own phase. ``verbose=2`` prints
-one line per epoch on stdout (:class:`EpochBar`).
+one line per epoch on stdout (`EpochBar`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def wants_bar(progress: bool, stream=None) -> bool:
     Returns:
       ``bool``.
 
-    Example:
+    Examples:
       >>> fnn.train.loop.progress.wants_bar(False)
       False
     """
@@ -60,9 +60,9 @@ def format_logs(logs: Mapping[str, float]) -> dict[str, str]:
       logs: the epoch's values (Python floats).
 
     Returns:
-      ``{label: text}`` (:func:`short_name` labels).
+      ``{label: text}`` (`short_name` labels).
 
-    Example:
+    Examples:
       >>> fnn.train.loop.progress.format_logs({"loss": 0.123456, "val_accuracy": 0.9,
       ...                                 "learning_rate": 1e-3})
       {'loss': '0.1235', 'val_acc': '0.9', 'lr': '0.001'}
@@ -74,7 +74,7 @@ def format_logs(logs: Mapping[str, float]) -> dict[str, str]:
 def wrap_numbers(logs: Mapping[str, float], width: int) -> list[str]:
     """``label value`` pairs joined by two spaces, wrapped into lines of at most ``width``.
 
-    Example:
+    Examples:
       >>> fnn.train.loop.progress.wrap_numbers({"loss": 0.5, "val_loss": 0.25, "lr": 0.1}, 24)
       ['loss 0.5  val_loss 0.25', 'lr 0.1']
     """
@@ -120,11 +120,11 @@ class EpochBar:
 
     Args:
       epochs: the number of epochs (the bar's total).
-      enabled: draw the bar (see :func:`wants_bar`); ignored when ``verbose`` is given.
+      enabled: draw the bar (see `wants_bar`); ignored when ``verbose`` is given.
       done: epochs already done (a resumed run starts its bar there).
       verbose: ``0``, ``1`` or ``2`` (default: 1 when ``enabled``, else 0).
 
-    Example:
+    Examples:
       >>> bar = fnn.train.loop.progress.EpochBar(3, enabled=False, verbose=2)
       >>> bar.update({"loss": 0.5, "learning_rate": 0.01})     # doctest: +ELLIPSIS
       epoch 1/3  ...s  loss 0.5  lr 0.01

@@ -2,12 +2,12 @@
 
 After every ``checkpoint_every``-th epoch (and the last, and one where
 training stops) ``fit`` writes a checkpoint through a
-:class:`fnn.checkpoint.Manager`: the parameters, model state and optimizer
+`fnn.checkpoint.Manager`: the parameters, model state and optimizer
 state (its step count and schedule position included), the history so far,
 the early-stopping tracker and, with ``restore_best``, the best epoch's
 weights, plus what identifies the run (the key, the number of examples, the
 batch size, ``shuffle`` and ``drop_remainder``). Every epoch's randomness
-derives from the key and the epoch index alone (:mod:`fnn.train.fit`), so a
+derives from the key and the epoch index alone (`fnn.train.fit`), so a
 run resumed after epoch ``e`` runs epochs ``e + 1, ...`` with the very
 shuffles and dropout masks of the uninterrupted run, through the same
 compiled programs: on CPU its parameters, optimizer state and history are
@@ -44,7 +44,7 @@ class Resumed(NamedTuple):
 
 
 def manager_for(where: str, checkpoint_dir: Any, checkpoint_every: int) -> Manager | None:
-    """The run's :class:`Manager` (``None`` without ``checkpoint_dir``)."""
+    """The run's `Manager` (``None`` without ``checkpoint_dir``)."""
     check_int(where, "checkpoint_every", checkpoint_every)
     if checkpoint_dir is None:
         return None
@@ -95,10 +95,10 @@ def latest(where: str, manager: Manager, resume: bool, run: dict) -> str | None:
 
 def restore(where: str, manager: Manager, resume: bool, run: dict,
             template: tuple) -> Resumed | None:
-    """The newest checkpoint of ``manager`` as a :class:`Resumed` (``None``: none yet).
+    """The newest checkpoint of ``manager`` as a `Resumed` (``None``: none yet).
 
     Raises:
-      ValueError: as :func:`latest`.
+      ValueError: as `latest`.
       CheckpointMismatchError: its arrays do not fit the model and optimizer.
     """
     path = latest(where, manager, resume, run)
@@ -121,8 +121,8 @@ def restore(where: str, manager: Manager, resume: bool, run: dict,
 def write(manager: Manager, run: dict, epoch: int, params: Any, state: Any, opt_state: Any,
           history: dict, tracker: Any, best: Any, stopped: bool, metrics: dict,
           stream: dict | None = None) -> str:
-    """Save the state after epoch ``epoch`` (what :func:`restore` reads); ``stream`` is
-    the position of streamed data (:func:`position`)."""
+    """Save the state after epoch ``epoch`` (what `restore` reads); ``stream`` is
+    the position of streamed data (`position`)."""
     tree = {"epoch": epoch, "params": params, "state": state, "opt_state": opt_state,
             "history": history, "tracker": tracker,
             "best": None if best is None else tuple(best), "stopped": stopped}
@@ -146,7 +146,7 @@ def position(source: Any, epoch: int) -> dict | None:
 
 
 def reposition(source: Any, place: dict | None) -> None:
-    """Move ``source`` to where a checkpoint's :func:`position` says. Arrays and iterables
+    """Move ``source`` to where a checkpoint's `position` says. Arrays and iterables
     read afresh for each epoch need nothing; an iterator read across epochs is restored
     from its saved state, or, when it cannot be (a plain generator), read on from where
     it is now, with a warning."""

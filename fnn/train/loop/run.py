@@ -1,5 +1,5 @@
 """``fit``'s last stage: run the epochs. Between two compiled epochs the host brings the
-epoch's numbers over once and fills the history (:class:`fnn.train.loop.history.History`),
+epoch's numbers over once and fills the history (`fnn.train.loop.history.History`),
 drives early stopping, the callbacks, checkpoints and the progress bar, and keeps the
 best epoch's weights when asked to."""
 
@@ -37,9 +37,9 @@ def run_epochs(runner: Any, placed: Any, start: Any, host: HostOptions, names: S
     """Train epochs ``first .. epochs-1`` (``first`` > 0 when resumed).
 
     Args:
-      runner: the epoch and validation functions (:class:`fnn.train.epoch.runner.Runner`).
-      placed: the run's arrays on their devices (:class:`fnn.train.epoch.placement.Placed`).
-      start: the starting values (:class:`fnn.train.loop.initial_values.Start`), with the
+      runner: the epoch and validation functions (`fnn.train.epoch.runner.Runner`).
+      placed: the run's arrays on their devices (`fnn.train.epoch.placement.Placed`).
+      start: the starting values (`fnn.train.loop.initial_values.Start`), with the
         checkpoint resumed from.
       host: the host side's options.
       names: the numbers an epoch logs (``cfg.logged_names()``).

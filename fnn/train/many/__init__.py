@@ -1,4 +1,4 @@
 """Many models in one program: ensembles (one model per key), sweeps (one per
 hyperparameter configuration) and k-fold cross-validation, trained as vmapped members
-by one shared host loop (:mod:`.members`), chunked by a memory estimate
-(:mod:`.memory`)."""
+by one shared host loop (`.members`), chunked by a memory estimate
+(`.memory`)."""

@@ -7,7 +7,7 @@
 
 Every fold is exactly that ``fit`` (same initialisation for all folds, since
 they share ``fit_key``; only the data differs). The folds run under
-:func:`jax.vmap` with their training sets stacked, one compiled program per
+`jax.vmap` with their training sets stacked, one compiled program per
 distinct training-set size: when ``k`` divides ``n`` that is one program; else
 the folds have ``floor(n/k)`` or ``ceil(n/k)`` validation examples and two
 programs cover them (stratified folds can have a few more sizes). Grouping by
@@ -35,7 +35,7 @@ from fnn.validation import check_int
 
 
 class CrossValidationResult(NamedTuple):
-    """What :func:`cross_validate` returns.
+    """What `cross_validate` returns.
 
     Attributes:
       params, state, opt_state: stacked, fold ``j`` on the leading axis.
@@ -72,10 +72,12 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
                    validation_batch_size: int | None = None) -> CrossValidationResult:
     """k-fold cross-validation of ``model``, the folds trained together (see the module doc).
 
+    ``model``, ``loss``, ``optimizer``, ``epochs``, ``batch_size``, ``metrics``,
+    ``loss_weights``, ``early_stopping``, ``drop_remainder``, ``shuffle`` and
+    ``validation_batch_size`` are as for `fnn.fit`; each fold's held-out part is its
+    ``validation_data`` (monitor ``"val_..."``).
+
     Args:
-      model, loss, optimizer, epochs, batch_size, metrics, loss_weights, early_stopping,
-        drop_remainder, shuffle, validation_batch_size: as for :func:`fnn.fit`; each
-        fold's held-out part is its ``validation_data`` (monitor ``"val_..."``).
       data: ``(x, y)`` with ``n`` examples.
       k: the number of folds, ``2 <= k <= n``.
       key: splits into the folds' key and the key every fold's ``fit`` uses.
@@ -83,12 +85,12 @@ def cross_validate(model: Any, loss: Any, optimizer: Any, data: Any, *, k: int, 
       progress: one progress bar for the whole cross-validation.
 
     Returns:
-      A :class:`CrossValidationResult` (per-fold scores, their mean and std, a table).
+      A `CrossValidationResult` (per-fold scores, their mean and std, a table).
 
     Raises:
       ValueError: ``k < 2`` or ``k > n``, and what ``fit`` rejects.
 
-    Example:
+    Examples:
       >>> x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
       >>> y = (x[:, 0] > 0).astype(np.int32)
       >>> model = fnn.Sequential([fnn.Dense(2)])

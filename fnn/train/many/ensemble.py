@@ -3,8 +3,8 @@
 Member ``i`` is ``fit(model, loss, optimizer, data, key=keys[i], ...)``: the
 same initialisation (``model.init(split(keys[i])[0], x)``), the same shuffle
 order and dropout keys per epoch, the same early stopping, computed together.
-The epoch function is :mod:`fnn.train.epoch`'s whole-epoch ``lax.scan``
-under :func:`jax.vmap` over the members (the data is shared, not copied), so
+The epoch function is `fnn.train.epoch`'s whole-epoch ``lax.scan``
+under `jax.vmap` over the members (the data is shared, not copied), so
 the N members cost one compilation and, on a small model, far less than N
 separate fits: per step, one dispatch and batched matmuls instead of N.
 
@@ -74,7 +74,7 @@ def _ensemble_epoch(ecfg: EpochConfig, data_axis: int | None = None) -> Callable
 
 @memoize
 def _jitted_member_init(model: Any, x_struct: Any) -> Callable:
-    """fit's own ``model.init`` (:func:`~fnn.train.loop.initial_values.jitted_init`), vmapped over
+    """fit's own ``model.init`` (`fnn.train.loop.initial_values.jitted_init`), vmapped over
     the members' keys; keyed on the model and the input's shapes only."""
     return jax.jit(jax.vmap(jitted_init(model, shape_key(x_struct))))
 
@@ -109,7 +109,7 @@ def member_init(model: Any, optimizer: Any, x_struct: Any) -> Callable:
     initialised as ``fit`` initialises it.
 
     The model's init is compiled per model and input layout, the optimizer's per what it
-    computes (:class:`TracedInit`), so a fresh but equal optimizer,
+    computes (`TracedInit`), so a fresh but equal optimizer,
     ``fnn.optim.adam(1e-3)`` written again, builds no program.
     """
     init = _jitted_member_init(model, x_struct)
@@ -131,7 +131,7 @@ def _ensemble_validation(model, loss_fn, metric_fns, batch_size, policy,
 
 
 class Prepared(NamedTuple):
-    """What :func:`prepare` checked and built for training several members."""
+    """What `prepare` checked and built for training several members."""
 
     cfg: Any
     x: Any
@@ -200,22 +200,24 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
                  checkpoint_every: int = 1, resume: bool = False) -> FitResult:
     """Train one model per key, all in one compiled program; member ``i`` is ``fit(key=keys[i])``.
 
+    ``model``, ``loss``, ``optimizer``, ``data``, ``epochs``, ``batch_size``,
+    ``validation_data``, ``metrics``, ``loss_weights``, ``early_stopping``,
+    ``drop_remainder``, ``shuffle`` and ``validation_batch_size`` are as for
+    `fnn.fit` (early stopping acts per member).
+
     Args:
-      model, loss, optimizer, data, epochs, batch_size, validation_data, metrics,
-        loss_weights, early_stopping, drop_remainder, shuffle, validation_batch_size:
-        as for :func:`fnn.fit` (early stopping acts per member).
       keys: ``N`` PRNG keys, e.g. ``jax.random.split(jax.random.key(0), 8)``; each
         member's initialisation, shuffle and dropout derive from its key as in ``fit``.
       progress: one progress bar for the whole ensemble (the members' mean numbers).
       chunk_size: train at most this many members at a time (the same results, less
-        memory); default from a memory estimate (:func:`auto_chunk_size`): all at once
+        memory); default from a memory estimate (`auto_chunk_size`): all at once
         unless they would not fit.
-      checkpoint_dir, checkpoint_every, resume: as for :func:`fnn.fit`: a killed ensemble
+      checkpoint_dir, checkpoint_every, resume: as for `fnn.fit`: a killed ensemble
         resumed from ``checkpoint_dir`` equals the uninterrupted one (a subdirectory per
         chunk).
 
     Returns:
-      A :class:`fnn.FitResult` whose ``params``, ``state`` and ``opt_state`` have a
+      A `fnn.FitResult` whose ``params``, ``state`` and ``opt_state`` have a
       leading member axis of size ``N``, and whose ``history`` is a list of ``N``
       dicts, each like ``fit``'s (a member stopped early has fewer epochs).
 
@@ -223,7 +225,7 @@ def fit_ensemble(model: Any, loss: Any, optimizer: Any, data: Any, *, keys: Any,
       ValueError: keys of the wrong type or shape, ``chunk_size`` not a positive int,
         and what ``fit`` rejects.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
       >>> x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
       >>> y = x[:, :1] ** 2

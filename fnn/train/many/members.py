@@ -1,8 +1,8 @@
 """The host loop of many members: one chunk of vmapped members trained epoch by epoch,
-in groups of threads on a CPU, with one :class:`fnn.train.loop.history.History` per member
+in groups of threads on a CPU, with one `fnn.train.loop.history.History` per member
 (the same record, NaN checks and logs as ``fit``), early stopping per member, and
 checkpoints of the chunk. ``fit_ensemble``, ``sweep`` and ``cross_validate`` all train
-through :func:`train_members`."""
+through `train_members`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _rows(tree: Any, first: int, stop: int, members: int) -> Any:
 
 class Saving(NamedTuple):
     """Checkpoints of one chunk of members: where, what identifies the run, how often,
-    and whether to continue from the newest (see :mod:`fnn.train.loop.resume`)."""
+    and whether to continue from the newest (see `fnn.train.loop.resume`)."""
 
     manager: Any
     run: dict
@@ -116,9 +116,9 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
                   on_epoch: Any = None, on_nonfinite: Any = None,
                   pad_to: int | None = None):
     """Train one chunk of members from ``start = (params, state, opt_state)`` (a leading
-    member axis) as :func:`prepare`'s ``run`` says; ``ids`` name the members in errors.
+    member axis) as `prepare`'s ``run`` says; ``ids`` name the members in errors.
 
-    On a CPU with several cores the members are split into :func:`parallel_groups`
+    On a CPU with several cores the members are split into `parallel_groups`
     groups of one size (the last member repeated to fill the last group; its copies are
     dropped), each group's epochs running in its own thread: the same vmapped program,
     the same numbers per member, both cores busy. ``groups`` overrides that count.

@@ -48,7 +48,7 @@ def member_bytes(model: Any, optimizer: Any, x: Any, batch_size: int | None) -> 
 
 def auto_chunk_size(model: Any, optimizer: Any, x: Any, batch_size: int | None,
                     members: int) -> int:
-    """Members per chunk so that a chunk's estimate (:func:`member_bytes`) stays within
-    half of :func:`available_memory` (the shared data and XLA's workspace need the rest)."""
+    """Members per chunk so that a chunk's estimate (`member_bytes`) stays within
+    half of `available_memory` (the shared data and XLA's workspace need the rest)."""
     per_member = max(1, member_bytes(model, optimizer, x, batch_size))
     return int(max(1, min(members, available_memory() // 2 // per_member)))

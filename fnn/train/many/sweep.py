@@ -2,10 +2,10 @@
 
 fnn's optimizers keep their hyperparameters (learning rate, ``b1``, weight
 decay, ...) as float32 arrays in the optimizer state
-(:func:`fnn.optim.set_hyperparams`), so configurations that differ only
+(`fnn.optim.set_hyperparams`), so configurations that differ only
 there share one compiled step: ``sweep`` stacks one optimizer state per
-configuration and runs the epoch under :func:`jax.vmap`, as
-:func:`fnn.fit_ensemble` does for keys. Every row starts from the same key
+configuration and runs the epoch under `jax.vmap`, as
+`fnn.fit_ensemble` does for keys. Every row starts from the same key
 (the same initial weights, shuffle order and dropout masks), so row ``i`` is
 exactly ``fnn.fit`` with configuration ``i`` and only the hyperparameters
 differ between rows.
@@ -44,7 +44,7 @@ from fnn.validation import check_int
 
 
 class SweepResult(NamedTuple):
-    """What :func:`sweep` returns.
+    """What `sweep` returns.
 
     Attributes:
       params, state, opt_state: stacked, row ``i`` (leading axis) for configuration ``i``.
@@ -104,12 +104,14 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
           checkpoint_every: int = 1, resume: bool = False) -> SweepResult:
     """Train one model per hyperparameter configuration, all in one compiled program.
 
+    ``model``, ``loss``, ``data``, ``epochs``, ``batch_size``, ``validation_data``,
+    ``metrics``, ``loss_weights``, ``early_stopping``, ``drop_remainder``, ``shuffle``
+    and ``validation_batch_size`` are as for `fnn.fit` (early stopping acts per
+    configuration).
+
     Args:
-      model, loss, data, epochs, batch_size, validation_data, metrics, loss_weights,
-        early_stopping, drop_remainder, shuffle, validation_batch_size: as for
-        :func:`fnn.fit` (early stopping acts per configuration).
       optimizer: an ``fnn.optim`` optimizer, whose state's hyperparameters the
-        configurations replace (:func:`fnn.optim.hyperparameter_names` lists them:
+        configurations replace (`fnn.optim.hyperparameter_names` lists them:
         ``learning_rate``, ``b1``, ``weight_decay``, ...); or a factory
         ``make(**config) -> optimizer`` called once per configuration (module docstring).
       hyperparams: ``{name: [values]}`` (every combination with ``grid=True``; the
@@ -118,11 +120,11 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
       key: one PRNG key for every row (same initialisation, shuffle and dropout).
       progress: one progress bar for the whole sweep.
       chunk_size: train at most this many configurations at a time (same results);
-        default from a memory estimate (:func:`fnn.train.many.ensemble.auto_chunk_size`).
-      checkpoint_dir, checkpoint_every, resume: as for :func:`fnn.fit_ensemble`.
+        default from a memory estimate (`fnn.train.many.ensemble.auto_chunk_size`).
+      checkpoint_dir, checkpoint_every, resume: as for `fnn.fit_ensemble`.
 
     Returns:
-      A :class:`SweepResult`: stacked ``params`` (row ``i`` = configuration ``i``,
+      A `SweepResult`: stacked ``params`` (row ``i`` = configuration ``i``,
       exactly ``fit`` with it), one history per row, and a printable ``table``.
 
     Raises:
@@ -130,7 +132,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
         value, zipped lists of different lengths, a factory whose optimizers differ in
         more than their state's hyperparameters, and what ``fit`` rejects.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
       >>> x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
       >>> y = x[:, :1] ** 2

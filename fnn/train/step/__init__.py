@@ -1,7 +1,7 @@
-"""What one training step computes: the static configuration (:mod:`.train_config`), the
-loss per output (:mod:`.outputs`), precision policies and loss scaling, the gradients
-(:mod:`.gradients`), the step itself (:mod:`.train_step`), and the checks of the data
-against the step's configuration (:mod:`.checks`), run on shapes before anything compiles.
+"""What one training step computes: the static configuration (`.train_config`), the
+loss per output (`.outputs`), precision policies and loss scaling, the gradients
+(`.gradients`), the step itself (`.train_step`), and the checks of the data
+against the step's configuration (`.checks`), run on shapes before anything compiles.
 
 ``fnn.train.step.make_train_step`` is read from this package as before.
 """

@@ -1,5 +1,5 @@
 """``fit``'s step stage: the optimizer wrapped for the precision's loss scale, and the
-static configuration of one step (:class:`fnn.train.step.train_config.TrainConfig`)."""
+static configuration of one step (`fnn.train.step.train_config.TrainConfig`)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def build_step(where: str, model: Any, loss: Any, optimizer: Any, options: StepO
       opt_state: a given optimizer state, or ``None``.
 
     Returns:
-      The :class:`Step`.
+      The `Step`.
     """
     policy = None if options.precision is None else get_policy(options.precision)
     scale = loss_scaling.for_policy(policy, options.loss_scale)

@@ -1,11 +1,11 @@
 """Checks of the data against the step's configuration (``fnn.fit`` / ``fnn.evaluate``):
 clear errors before anything compiles. The checks of the data alone live in
-:mod:`fnn.train.data.checks` (re-exported here).
+`fnn.train.data.checks` (re-exported here).
 
 Shapes are checked by tracing the model, the loss and the metrics with
-:func:`jax.eval_shape` on abstract values: no computation and no compilation.
+`jax.eval_shape` on abstract values: no computation and no compilation.
 The outcome is cached per configuration and shapes
-(:func:`fnn.caching.shape_key`), so a second ``fit`` with the same shapes
+(`fnn.caching.shape_key`), so a second ``fit`` with the same shapes
 traces nothing again.
 """
 
@@ -31,14 +31,14 @@ def check_data_values(where: str, cfg: TrainConfig, out: Any, x: Any, y: Any,
                       data_name: str = "") -> None:
     """The checks of concrete values (label ranges, a layer's input values such as
     Embedding ids): once for data in memory, per block for streamed data. ``out`` is the
-    model output's structure (:func:`check_shapes`)."""
+    model output's structure (`check_shapes`)."""
     check_label_range(where, cfg, y, out, data_name)
     check_input_values(where, cfg.model, x, data_name or "data")
 
 
 def check_input_values(where: str, model: Any, x: Any, data_name: str = "data") -> None:
     """``ValueError`` if a layer that sees the raw input rejects its concrete values
-    (:func:`fnn.layers.base.check_input_values`; e.g. ``Embedding`` ids out of range)."""
+    (`fnn.layers.base.check_input_values`; e.g. ``Embedding`` ids out of range)."""
     layers_check_input_values(model, x, f"{where}: {data_name} x" if data_name else where)
 
 

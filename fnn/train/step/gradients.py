@@ -2,14 +2,14 @@
 
 Three concerns of the train step live here:
 
-- **mixed precision**: with a :class:`fnn.train.step.precision.Policy`, params and
+- **mixed precision**: with a `fnn.train.step.precision.Policy`, params and
   inputs are cast to ``compute_dtype`` *inside* the differentiated function,
   outputs to ``output_dtype`` before the loss, so the gradients arrive in the
   params' own dtype (float32) and the optimizer never sees 16-bit values;
   the new model state is cast back to the dtype of the state passed in;
 - **loss scaling**: the differentiated value is ``loss_scale.scale(loss)``
-  (:mod:`fnn.train.step.loss_scaling`: the optimizer wrapper
-  :func:`fnn.train.loss_scaled` unscales);
+  (`fnn.train.step.loss_scaling`: the optimizer wrapper
+  `fnn.train.loss_scaled` unscales);
 - **gradient accumulation**: a batch of ``n`` examples is split into
   micro-batches of ``m = ceil(n / k)`` examples (the last one smaller when
   ``k`` does not divide ``n``), processed one after another (``lax.scan``,
@@ -47,7 +47,7 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
     """``(loss, new_state, metrics, grads)`` of one (micro-)batch, without accumulation.
 
     Args:
-      cfg: the step's :class:`fnn.train.step.train_config.TrainConfig`.
+      cfg: the step's `fnn.train.step.train_config.TrainConfig`.
       params, state: the model's parameters and state.
       x, y: the batch.
       key: the model's key (or ``None``).
@@ -56,7 +56,7 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
     Returns:
       The unscaled loss, the new state, ``{name: value}`` of the metrics on
       this batch's outputs (with a monitor, its activation statistics under
-      :data:`ACTIVATIONS`), and the (scaled) gradients.
+      `ACTIVATIONS`), and the (scaled) gradients.
     """
     policy = cfg.policy
 
@@ -86,7 +86,7 @@ def forward_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: An
 
 def batch_metrics(cfg: Any, out: Any, y: Any) -> dict:
     """Each metric on one batch's outputs: its value, or, for a metric that an epoch
-    accumulates exactly (:func:`fnn.metrics.epoch_statistics`: precision, recall, F1,
+    accumulates exactly (`fnn.metrics.epoch_statistics`: precision, recall, F1,
     AUC), the statistics to sum over the epoch's batches."""
     metrics = {}
     for name, fn in cfg.metric_fns:
@@ -121,7 +121,7 @@ def _add(a: Any, b: Any) -> Any:
 
 def loss_and_grads(cfg: Any, params: Any, state: Any, x: Any, y: Any, key: Any,
                    loss_scale: Any) -> tuple[jax.Array, Any, dict, Any]:
-    """Like :func:`forward_and_grads`, over ``cfg.accumulation_steps`` micro-batches.
+    """Like `forward_and_grads`, over ``cfg.accumulation_steps`` micro-batches.
 
     Returns:
       ``(loss, new_state, metrics, grads)`` of the whole batch (see the module

@@ -4,20 +4,20 @@ float16 has a 5-bit exponent (largest 65504, smallest normal ~6.1e-5,
 subnormals to ~6e-8), so small gradients underflow to zero. Loss scaling
 differentiates ``S * loss`` instead (the chain rule scales every gradient by
 ``S``), divides the gradients by ``S`` in float32, and when one overflowed to
-``inf``/``nan`` skips the update and lowers ``S`` (:class:`DynamicLossScale`).
+``inf``/``nan`` skips the update and lowers ``S`` (`DynamicLossScale`).
 bfloat16 keeps float32's exponent and needs none of this.
 
 All of it lives here:
 
-- the scales :class:`NoOpLossScale`, :class:`StaticLossScale`, :class:`DynamicLossScale`
+- the scales `NoOpLossScale`, `StaticLossScale`, `DynamicLossScale`
   (pytrees: ``S`` is an array leaf, so it changes without recompiling);
-- :func:`loss_scaled`, the optimizer wrapper keeping the scale in the
-  optimizer state (:class:`LossScaledState`): its ``update`` unscales the
+- `loss_scaled`, the optimizer wrapper keeping the scale in the
+  optimizer state (`LossScaledState`): its ``update`` unscales the
   gradients, skips the step when they are not finite (through
-  :func:`fnn.optim.skip_nonfinite`, so the skipped steps are counted like any
+  `fnn.optim.skip_nonfinite`, so the skipped steps are counted like any
   other) and adjusts ``S``;
-- :func:`loss_scale_of`, what the train step multiplies the loss by, and
-  :func:`for_policy`, the scale ``fnn.fit`` uses for a precision policy.
+- `loss_scale_of`, what the train step multiplies the loss by, and
+  `for_policy`, the scale ``fnn.fit`` uses for a precision policy.
 
 Only array leaves with a floating dtype are scaled; integer and boolean
 leaves pass through untouched.
@@ -92,7 +92,7 @@ class _LossScale:
 class NoOpLossScale(_LossScale):
     """No loss scaling (float32 or bfloat16 training): every method is the identity.
 
-    Example:
+    Examples:
       >>> scale = fnn.train.NoOpLossScale()
       >>> float(scale.scale(jnp.array(2.0))), float(scale.loss_scale)
       (2.0, 1.0)
@@ -118,7 +118,7 @@ class StaticLossScale(_LossScale):
     Args:
       loss_scale: the factor ``S > 0`` (a float32 array leaf).
 
-    Example:
+    Examples:
       >>> scale = fnn.train.StaticLossScale(128.0)
       >>> float(scale.scale(jnp.array(0.5))), float(scale.unscale(jnp.array(64.0)))
       (64.0, 0.5)
@@ -134,18 +134,18 @@ class StaticLossScale(_LossScale):
 class DynamicLossScale(_LossScale):
     """A loss scale that adapts to overflow, for float16 training.
 
-    Rule applied by :meth:`adjust` after each step (``S`` = ``loss_scale``,
+    Rule applied by `adjust` after each step (``S`` = ``loss_scale``,
     ``c`` = ``counter``):
 
     - gradients not finite: ``S <- max(S / factor, min_loss_scale)``, ``c <- 0``
-      (the step's update is skipped by :func:`loss_scaled`);
+      (the step's update is skipped by `loss_scaled`);
     - gradients finite and ``c == period - 1``: ``S <- S * factor`` (unless that
       overflows float32), ``c <- 0``;
     - otherwise: ``c <- c + 1``.
 
     ``loss_scale`` (float32) and ``counter`` (int32) are array leaves of the
     pytree; ``period``, ``factor`` and ``min_loss_scale`` are static.
-    ``scale``/``unscale`` are those of :class:`StaticLossScale`.
+    ``scale``/``unscale`` are those of `StaticLossScale`.
 
     Args:
       loss_scale: initial ``S`` (default ``2**15``).
@@ -154,7 +154,7 @@ class DynamicLossScale(_LossScale):
       factor: growth / shrink factor, > 1 (default 2).
       min_loss_scale: lower bound on ``S``, > 0 (default 1).
 
-    Example:
+    Examples:
       >>> scale = fnn.train.DynamicLossScale(loss_scale=8.0, period=2)
       >>> for finite in [True, True, False]:
       ...     scale = scale.adjust(jnp.array(finite))
@@ -190,11 +190,11 @@ class DynamicLossScale(_LossScale):
 
 
 class LossScaledState(NamedTuple):
-    """State of :func:`loss_scaled`.
+    """State of `loss_scaled`.
 
     Attributes:
       loss_scale: the current loss scale (a loss-scale pytree of this module).
-      guarded: the :class:`fnn.optim.SkipNonfiniteState` of the wrapped
+      guarded: the `fnn.optim.SkipNonfiniteState` of the wrapped
         optimizer (``skipped`` steps and its ``inner_state``).
     """
 
@@ -235,13 +235,13 @@ def loss_scaled(optimizer: GradientTransformation, loss_scale: Any) -> GradientT
 
     Args:
       optimizer: the optimizer to wrap.
-      loss_scale: the initial loss scale, e.g. :class:`DynamicLossScale`.
+      loss_scale: the initial loss scale, e.g. `DynamicLossScale`.
 
     Returns:
-      A :class:`GradientTransformation` with state :class:`LossScaledState`.
+      A `GradientTransformation` with state `LossScaledState`.
       Its ``update`` is shared by every wrapper of the same ``optimizer.update``.
 
-    Example:
+    Examples:
       >>> from fnn.train.step.loss_scaling import DynamicLossScale
       >>> opt = fnn.train.loss_scaled(fnn.optim.sgd(0.1), DynamicLossScale(4.0))
       >>> state = opt.init(jnp.zeros(2))
@@ -267,8 +267,8 @@ def loss_scale_of(opt_state: Any) -> Any:
     """The loss scale the train step differentiates with: ``opt_state``'s, or ``None``.
 
     Args:
-      opt_state: an optimizer state (a :class:`LossScaledState` when the
-        optimizer is :func:`loss_scaled`).
+      opt_state: an optimizer state (a `LossScaledState` when the
+        optimizer is `loss_scaled`).
 
     Returns:
       The loss-scale pytree, or ``None`` (no scaling).
@@ -277,15 +277,15 @@ def loss_scale_of(opt_state: Any) -> Any:
 
 
 def for_policy(policy: Any, loss_scale: Any) -> Any:
-    """The loss scale ``fnn.fit`` uses: ``loss_scale``, or a :class:`DynamicLossScale` for float16.
+    """The loss scale ``fnn.fit`` uses: ``loss_scale``, or a `DynamicLossScale` for float16.
 
     Args:
-      policy: a :class:`fnn.train.step.precision.Policy` or ``None``.
+      policy: a `fnn.train.step.precision.Policy` or ``None``.
       loss_scale: the user's ``loss_scale=`` (``None``: the default for the policy).
 
     Returns:
       A loss scale, or ``None`` when nothing is scaled (no policy computing in
-      float16, or :class:`NoOpLossScale`).
+      float16, or `NoOpLossScale`).
     """
     if loss_scale is None and policy is not None and policy.compute_dtype == jnp.float16:
         return DynamicLossScale()
@@ -299,7 +299,7 @@ def with_loss_scale(optimizer: GradientTransformation, opt_state: Any,
     Args:
       optimizer: the user's optimizer.
       opt_state: the user's optimizer state, ``None``, or already a
-        :class:`LossScaledState` (continuing a loss-scaled fit).
+        `LossScaledState` (continuing a loss-scaled fit).
       loss_scale: a loss scale, or ``None`` (nothing is wrapped).
 
     Returns:

@@ -1,4 +1,4 @@
-"""Training diagnostics computed inside the compiled step: :class:`Monitor`.
+"""Training diagnostics computed inside the compiled step: `Monitor`.
 
 ``fit(..., monitor=fnn.train.Monitor())`` adds to every ``every``-th step,
 without a trip to the host:
@@ -12,7 +12,7 @@ without a trip to the host:
   layer barely learns); the means are over the epoch's monitored steps (the
   root mean square of the per-step norms: the squares are summed on the
   device step by step, fused with the update, and reduced once per epoch);
-- per :class:`fnn.Activation` layer (by its path), over the step's outputs
+- per `fnn.Activation` layer (by its path), over the step's outputs
   ``a``: ``activation_mean/<path>`` and ``activation_std/<path>``; for the
   ReLU family (``relu``, ``relu6``) the units (last axis) that were never
   positive on any example of the whole epoch, as keras-contrib's
@@ -25,8 +25,8 @@ without a trip to the host:
 An activation's mean, std and saturated fraction are over the epoch's
 monitored outputs (the std is ``sqrt(E[a^2] - E[a]^2)``); a unit is dead
 when it was never active in any monitored step. The numbers go into ``history`` under these names (and into
-TensorBoard with the rest of the history); :func:`fnn.train.plot_monitor`
-draws them and :func:`fnn.train.diagnose` reads them.
+TensorBoard with the rest of the history); `fnn.train.plot_monitor`
+draws them and `fnn.train.diagnose` reads them.
 
 Without a monitor nothing here runs: the step is the same program.
 """
@@ -51,7 +51,7 @@ SATURATING = {activations.sigmoid: "sigmoid", jax.nn.sigmoid: "sigmoid",
 
 @dataclasses.dataclass(frozen=True)
 class Monitor:
-    """What to measure inside the training step (see :mod:`fnn.train.step.monitor`).
+    """What to measure inside the training step (see `fnn.train.step.monitor`).
 
     Args:
       every: measure every ``every``-th step of an epoch (steps ``0, every, 2 every, ...``).
@@ -79,7 +79,7 @@ class Monitor:
 
 
 def check_monitor_option(where: str, monitor: Any) -> Any:
-    """``monitor`` if it is ``None`` or a :class:`Monitor`; a ``TypeError`` otherwise."""
+    """``monitor`` if it is ``None`` or a `Monitor`; a ``TypeError`` otherwise."""
     if monitor is not None and not isinstance(monitor, Monitor):
         hint = (" (early stopping's monitored number goes in EarlyStopping(monitor=...))"
                 if isinstance(monitor, str) else "")
@@ -94,7 +94,7 @@ def _kind(layer: Any) -> str | None:
 
 
 class ActivationStatistics:
-    """An interceptor (:func:`fnn.layers.scope.intercept`) that reduces every activation
+    """An interceptor (`fnn.layers.scope.intercept`) that reduces every activation
     layer's output to its step statistics as the model runs (the outputs themselves are
     not kept)."""
 
@@ -166,7 +166,7 @@ def _norms(squares: Any, groups: dict) -> dict:
 def step_numbers(monitor: Monitor, grads: Any, updates: Any, activation_numbers: dict | None,
                  index: Any) -> dict:
     """The step's monitor sums (all zero on a step that is not monitored), to add up over the
-    epoch (:func:`results` turns the sums into the epoch's numbers)."""
+    epoch (`results` turns the sums into the epoch's numbers)."""
     monitored = (jnp.asarray(True) if index is None or monitor.every == 1
                  else jnp.asarray(index) % monitor.every == 0)
     numbers: dict[str, Any] = {"steps": jnp.float32(1)}
@@ -210,7 +210,7 @@ def results(sums: dict, params: Any) -> dict:
 
 def zeros(cfg: Any, params: Any, state: Any, x: Any) -> dict:
     """The epoch's monitor sums at zero, shaped from ``params`` and an abstract batch ``x``
-    (:func:`jax.eval_shape`: nothing is computed)."""
+    (`jax.eval_shape`: nothing is computed)."""
     numbers: dict[str, Any] = {"steps": jnp.zeros([], jnp.float32)}
     if cfg.monitor.gradients:
         zero = jax.tree.map(lambda a: jnp.zeros(a.shape, jnp.float32), params)
@@ -247,7 +247,7 @@ class _LayerOrder:
 
 def history_names(cfg: Any, params: Any, state: Any, x: Any) -> tuple[str, ...]:
     """The names the monitor adds to the history, layers in the order the model runs them
-    (found with :func:`jax.eval_shape` on an abstract batch ``x``: nothing is computed)."""
+    (found with `jax.eval_shape` on an abstract batch ``x``: nothing is computed)."""
     if cfg.monitor is None:
         return ()
     order = _LayerOrder()

@@ -45,7 +45,7 @@ class MultiOutputLoss:
       weights: the weight ``w_k`` of each output.
       named: outputs are a dict (``True``) or a tuple (``False``).
 
-    Example:
+    Examples:
       >>> loss = fnn.train.step.outputs.resolve_loss({"a": "mse", "b": "mae"}, {"a": 1.0, "b": 0.5})
       >>> p = {"a": jnp.ones((2, 1)), "b": jnp.ones((2, 1))}
       >>> t = {"a": jnp.zeros((2, 1)), "b": jnp.full((2, 1), 3.0)}
@@ -147,7 +147,7 @@ def resolve_loss(loss: Any, loss_weights: Any = None, where: str = "fit") -> Cal
       where: the calling function, named in messages.
 
     Returns:
-      the loss function (a :class:`MultiOutputLoss` for several outputs).
+      the loss function (a `MultiOutputLoss` for several outputs).
 
     Raises:
       ValueError: unknown names, weights without a loss per output, weights of

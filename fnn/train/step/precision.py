@@ -1,6 +1,6 @@
 """Mixed precision: a dtype policy and loss scaling.
 
-A :class:`Policy` names three dtypes:
+A `Policy` names three dtypes:
 
 - ``param_dtype``: storage of parameters and updates. Keep it ``float32``: an
   update much smaller than ``theta`` is rounded away in 16 bits (in bfloat16,
@@ -17,11 +17,11 @@ The two 16-bit types differ in what they need:
   it needs **no loss scaling**.
 - **float16** has a 5-bit exponent (largest 65504, smallest normal ~6.1e-5,
   subnormals to ~6e-8): small gradients underflow to zero, so it needs **loss
-  scaling** (:mod:`fnn.train.step.loss_scaling`; ``fnn.fit`` turns it on itself
+  scaling** (`fnn.train.step.loss_scaling`; ``fnn.fit`` turns it on itself
   for a float16 policy).
 
 A step casts params and inputs with ``cast_to_compute`` and the model output
-with ``cast_to_output`` (see :mod:`fnn.train.step.gradients`).
+with ``cast_to_output`` (see `fnn.train.step.gradients`).
 
 Only array leaves with a floating dtype are cast or scaled; integer and
 boolean leaves (step counters, labels) pass through untouched.
@@ -80,13 +80,14 @@ def _cast_floating(tree: Any, dtype: np.dtype) -> Any:
 class Policy:
     """Which dtype parameters, computation and outputs use (hashable; a static jit argument).
 
+    Each dtype is a dtype (``jnp.bfloat16``) or a name (``"bf16"``, ``"half"``).
+
     Args:
       param_dtype: storage dtype of parameters and updates (default float32).
       compute_dtype: dtype of the forward/backward computation (default float32).
       output_dtype: dtype of the model outputs fed to the loss (default float32).
-      Each accepts a dtype (``jnp.bfloat16``) or a name (``"bf16"``, ``"half"``).
 
-    Example:
+    Examples:
       >>> policy = fnn.train.step.precision.Policy(compute_dtype="float16")
       >>> policy
       Policy(param_dtype=float32, compute_dtype=float16, output_dtype=float32)
@@ -120,7 +121,7 @@ class Policy:
 
 
 def get_policy(spec: str | Policy) -> Policy:
-    """Build a :class:`Policy` from a string (or return a Policy unchanged).
+    """Build a `Policy` from a string (or return a Policy unchanged).
 
     Grammar:
 
@@ -138,16 +139,16 @@ def get_policy(spec: str | Policy) -> Policy:
     float64/f64/double (float64 only with x64 enabled).
 
     Args:
-      spec: a string as above, or a :class:`Policy`.
+      spec: a string as above, or a `Policy`.
 
     Returns:
-      The :class:`Policy`.
+      The `Policy`.
 
     Raises:
       ValueError: an unknown key or dtype name, or a malformed string.
       TypeError: ``spec`` is neither a string nor a Policy.
 
-    Example:
+    Examples:
       >>> fnn.train.step.precision.get_policy("c=bf16")
       Policy(param_dtype=float32, compute_dtype=bfloat16, output_dtype=bfloat16)
       >>> fnn.train.step.precision.get_policy("mixed_float16")
@@ -198,7 +199,7 @@ def select_tree(pred: Any, on_true: Any, on_false: Any) -> Any:
     branch (so it works under ``jit``). The two trees must have the same
     structure, shapes and dtypes.
 
-    Example:
+    Examples:
       >>> fnn.train.step.precision.select_tree(jnp.array(False), {"w": jnp.ones(2)}, {"w": jnp.zeros(2)})
       {'w': Array([0., 0.], dtype=float32)}
     """

@@ -2,13 +2,13 @@
 
 ``build_config`` turns the user's arguments (a model, a loss name or
 function, an optimizer, metric names, options) into a hashable
-:class:`TrainConfig`, the key under which the step, the epoch and the input
+`TrainConfig`, the key under which the step, the epoch and the input
 checks are compiled or traced once. It also settles what the metrics need to
 know about the predictions: a loss that takes logits
 (``binary_cross_entropy_with_logits``, ``softmax_cross_entropy``,
 ``sparse_softmax_cross_entropy``) tells the threshold metrics to read the
 outputs as logits, a loss that takes probabilities tells them the opposite
-(:func:`fnn.losses.output_kind`); a metric given another reading is an error,
+(`fnn.losses.output_kind`); a metric given another reading is an error,
 and where the loss does not say (a regression loss, a user's function),
 binary metrics ask for ``from_logits`` at trace time.
 """
@@ -47,11 +47,11 @@ class TrainConfig:
       update_fn: the optimizer's ``update``.
       metric_fns: ``((name, metric), ...)``.
       augment: ``augment(key, x) -> x`` or ``None``.
-      policy: a :class:`fnn.train.step.precision.Policy` or ``None``.
+      policy: a `fnn.train.step.precision.Policy` or ``None``.
       accumulation_steps: micro-batches per batch.
       penalty: ``penalty(params) -> scalar`` added to the loss (a
-        :class:`fnn.regularizers.Penalty`), or ``None``.
-      monitor: a :class:`fnn.train.Monitor` (diagnostics inside the step), or ``None``.
+        `fnn.regularizers.Penalty`), or ``None``.
+      monitor: a `fnn.train.Monitor` (diagnostics inside the step), or ``None``.
     """
 
     model: Any
@@ -85,8 +85,8 @@ def resolve_metrics(metrics: Sequence[Any] | str | Callable, loss_fn: Callable |
 
     Args:
       metrics: metric names or callables (or one of them); for a model with
-        several outputs, ``{output: [metric, ...]}`` (:mod:`fnn.train.step.outputs`).
-      loss_fn: the loss; its :func:`fnn.losses.output_kind` sets ``from_logits``
+        several outputs, ``{output: [metric, ...]}`` (`fnn.train.step.outputs`).
+      loss_fn: the loss; its `fnn.losses.output_kind` sets ``from_logits``
         of the threshold metrics (accuracy, precision, recall, F1).
       where: the calling function, named in messages.
 
@@ -133,7 +133,7 @@ def _resolve_one(metrics: Any, loss_fn: Callable | None) -> tuple:
 
 
 def _last_layer(model: Any) -> Any:
-    """The layer that produces the model's output (through nested :class:`fnn.Sequential`)."""
+    """The layer that produces the model's output (through nested `fnn.Sequential`)."""
     while isinstance(model, Sequential) and model.layers:
         model = model.layers[-1]
     return model
@@ -186,7 +186,7 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
 
     Args:
       model: an fnn layer or a pure function ``apply(params, x)``.
-      loss: a loss name or callable, or one per output (:mod:`fnn.train.step.outputs`).
+      loss: a loss name or callable, or one per output (`fnn.train.step.outputs`).
       optimizer: a ``fnn.optim`` transformation.
       metrics: metric names or callables (per output: a dict of lists).
       loss_weights: the weight of each output's loss (with a loss per output).
@@ -195,11 +195,11 @@ def build_config(model: Any, loss: Any, optimizer: Any, *, metrics: Sequence[Any
       accumulation_steps: micro-batches per batch.
       max_accumulation_steps: the batch size, when known (a bound on ``accumulation_steps``).
       where: the calling function, named in messages.
-      penalty: a weight penalty (:mod:`fnn.regularizers`) or ``None``.
-      monitor: a :class:`fnn.train.Monitor` or ``None``.
+      penalty: a weight penalty (`fnn.regularizers`) or ``None``.
+      monitor: a `fnn.train.Monitor` or ``None``.
 
     Returns:
-      The :class:`TrainConfig`.
+      The `TrainConfig`.
 
     Raises:
       ValueError / TypeError: unknown loss/metric name, bad ``accumulation_steps``,

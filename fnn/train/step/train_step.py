@@ -10,9 +10,9 @@ The step computes, for a batch ``(x, y)``::
 and returns the new ``(params, state, opt_state)`` and the batch's metrics
 ``{"loss": L, <metric>: ..., "learning_rate": eta}`` (``learning_rate``:
 the one this update used, when the optimizer has one). Mixed precision, loss
-scaling and gradient accumulation are described in :mod:`fnn.train.step.gradients`.
+scaling and gradient accumulation are described in `fnn.train.step.gradients`.
 
-The compiled step is cached on its :class:`fnn.train.step.train_config.TrainConfig`
+The compiled step is cached on its `fnn.train.step.train_config.TrainConfig`
 (the model, the loss and metric functions, ``optimizer.update`` and the
 static options; never on hyperparameter values, which live in
 ``opt_state``), so building a step again for an equal configuration, e.g.
@@ -38,7 +38,7 @@ def train_step(cfg: TrainConfig, params: Any, state: Any, opt_state: Any, batch:
                key: Any, index: Any = None) -> tuple[Any, Any, Any, dict]:
     """The un-jitted step (see the module docstring); ``batch`` is ``(x, y)``.
 
-    ``index`` is the step's index in its epoch: a :class:`fnn.train.Monitor` with
+    ``index`` is the step's index in its epoch: a `fnn.train.Monitor` with
     ``every > 1`` measures the steps whose index it divides (``None``: measure this one).
     With a monitor, the metrics hold its sums under ``"monitor"``.
     """
@@ -91,17 +91,17 @@ def make_train_step(model: Any, loss: Any, optimizer: GradientTransformation, *,
 
     Args:
       model: an fnn layer, or a pure function ``apply(params, x)`` (wrapped
-        with :func:`fnn.as_layer`).
+        with `fnn.as_layer`).
       loss: a loss name (``"mse"``, ``"sparse_softmax_cross_entropy"``, ...) or
         a callable ``loss(predictions, targets) -> scalar`` (a mean over the batch).
-      optimizer: a ``fnn.optim`` :class:`GradientTransformation`; for float16
-        loss scaling wrap it with :func:`fnn.train.loss_scaled`.
+      optimizer: a ``fnn.optim`` `GradientTransformation`; for float16
+        loss scaling wrap it with `fnn.train.loss_scaled`.
       metrics: metric names or callables ``metric(predictions, targets) -> scalar``
-        (with a loss per output: ``{output: [metric, ...]}``, see :mod:`fnn.train.step.outputs`).
+        (with a loss per output: ``{output: [metric, ...]}``, see `fnn.train.step.outputs`).
       loss_weights: with a loss per output, the weight of each.
       augment: ``augment(key, x) -> x`` applied to each batch (``fnn.train.data.augment``).
       precision: ``None``, a policy name (``"mixed_bfloat16"``) or a
-        :class:`fnn.train.step.precision.Policy`.
+        `fnn.train.step.precision.Policy`.
       accumulation_steps: split each batch into this many micro-batches and
         accumulate their gradients (one optimizer update per batch).
       donate: donate ``params``, ``state`` and ``opt_state`` to the step, so
@@ -118,7 +118,7 @@ def make_train_step(model: Any, loss: Any, optimizer: GradientTransformation, *,
       opt_state, metrics)``, jitted; ``metrics`` holds scalar arrays
       ``"loss"``, each metric, and ``"learning_rate"``.
 
-    Example:
+    Examples:
       >>> model = fnn.Sequential([fnn.Dense(8), fnn.Activation("tanh"), fnn.Dense(1)])
       >>> opt = fnn.optim.sgd(0.1)
       >>> x, y = jnp.ones((16, 3)), jnp.zeros((16, 1))

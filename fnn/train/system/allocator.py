@@ -5,7 +5,7 @@ With glibc's default malloc, blocks above the mmap threshold are mapped on
 each call, page-faulted while the program runs, and unmapped after it, every
 step. Raising the mmap and trim thresholds keeps such blocks in the heap,
 where the next call reuses them. fnn never changes this by itself: a process's
-allocator belongs to the user; call :func:`tune_cpu_allocator` (or set the
+allocator belongs to the user; call `tune_cpu_allocator` (or set the
 environment variables it mirrors) to opt in. Measured gains are in
 ``docs/training.md`` ("CPU allocator").
 """
@@ -65,7 +65,7 @@ def tune_cpu_allocator(mmap_threshold: int = _DEFAULT_THRESHOLD,
     Raises:
       ValueError: a threshold that is not a positive int.
 
-    Example:
+    Examples:
       At the top of a training script (it returns ``False`` off glibc)::
 
           import fnn

@@ -22,7 +22,7 @@ DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "fnn", "jax")
 
 
 def default_cache_path() -> str:
-    """The folder :func:`enable_compilation_cache` uses when given no path.
+    """The folder `enable_compilation_cache` uses when given no path.
 
     Returns:
       ``$FNN_CACHE`` if that variable is set and not empty, else
@@ -73,7 +73,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None, *,
     Raises:
       ValueError: a negative threshold.
 
-    Example:
+    Examples:
       >>> import os, tempfile
       >>> cache_dir = fnn.train.enable_compilation_cache(tempfile.mkdtemp())
       >>> _ = jax.jit(lambda x: 2 * x + 1)(jnp.arange(3.0))
@@ -108,10 +108,10 @@ def compilation_cache_path() -> str | None:
     """The folder compiled programs are cached in now, or ``None`` when the cache is off.
 
     Returns:
-      ``jax_compilation_cache_dir`` (set by :func:`enable_compilation_cache` or
+      ``jax_compilation_cache_dir`` (set by `enable_compilation_cache` or
       ``JAX_COMPILATION_CACHE_DIR``), or ``None``.
 
-    Example:
+    Examples:
       >>> fnn.train.disable_compilation_cache()
       >>> fnn.train.compilation_cache_path() is None
       True
@@ -130,7 +130,7 @@ def disable_compilation_cache() -> None:
     Returns:
       ``None``.
 
-    Example:
+    Examples:
       >>> fnn.train.disable_compilation_cache()
     """
     jax.config.update("jax_compilation_cache_dir", None)

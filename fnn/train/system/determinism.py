@@ -3,7 +3,7 @@
 On CPU, XLA's programs are deterministic already. On GPU some kernels
 (scatter-adds, some reductions, autotuned convolution algorithms) are not,
 unless ``--xla_gpu_deterministic_ops=true`` is in ``XLA_FLAGS`` when the
-backend starts; :func:`use_deterministic_ops` puts it there.
+backend starts; `use_deterministic_ops` puts it there.
 """
 
 from __future__ import annotations
