@@ -60,7 +60,7 @@ def test_every_public_name_is_in_an_api_page():
 
 def test_the_site_lists_every_page():
     config = (DOCS.parent / "mkdocs.yml").read_text()
-    listed = set(re.findall(r":\s*([\w/]+\.md)\s*$", config, flags=re.M))
+    listed = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", config, flags=re.M))
     pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if "_hooks" not in p.parts}
     assert pages - listed == set(), f"pages missing from mkdocs.yml nav: {pages - listed}"
     assert listed - pages == set(), f"nav entries without a page: {listed - pages}"

@@ -16,7 +16,7 @@ import pytest
 
 from tests.browser import Browser, chromium
 
-PAGE = "index.html"          # a page with inline and display equations
+PAGE = "tutorial/01-neuron.html"     # a tutorial page with inline and display equations
 SEARCH = """(() => {
   const input = document.querySelector('[data-md-component=search-query]');
   input.focus(); input.value = 'adam';

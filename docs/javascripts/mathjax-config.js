@@ -5,5 +5,6 @@ window.MathJax = {
             processEscapes: true, processEnvironments: true},
   messageStyle: "none",
   showMathMenu: false,
-  "HTML-CSS": {imageFont: null}
+  "HTML-CSS": {availableFonts: [], webFont: "STIX-Web", imageFont: null},
+  SVG: {font: "STIX-Web"}
 };
