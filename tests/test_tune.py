@@ -165,4 +165,6 @@ def test_two_workers_on_one_sqlite_file_finish_n_trials_between_them(tmp_path):
         out, err = worker.communicate(timeout=240)
         assert worker.returncode == 0 and "done" in out, err[-2000:]
     study, done = _finished(storage)
-    assert len(done) == 8 and len(study.trials) == 8
+    assert len(done) == 8
+    others = [t for t in study.trials if t not in done]       # asked by both at once, if any
+    assert all(t.user_attrs.get("fnn_surplus") for t in others), others

@@ -108,7 +108,9 @@ def table_of(study: Any) -> Table:
         row["value"] = trial.value if trial.state == state.COMPLETE else None
         row["epochs"] = trial.user_attrs.get("epochs")
         if trial.state == state.FAIL:
-            row["error"] = str(trial.user_attrs.get("error", "(a worker died)"))[:60]
+            reason = ("(asked by two workers at once; not run)"
+                      if trial.user_attrs.get(study_module.SURPLUS) else "(a worker died)")
+            row["error"] = str(trial.user_attrs.get("error", reason))[:60]
         rows.append(row)
     return Table(rows)
 
@@ -224,6 +226,10 @@ def _ask(study, storage, build, n_trials, group_size, batch_size, x, where):
         with study_module.quiet_experimental():
             trial = study.ask()
         study_module.beat(storage, trial)
+        if study_module.is_surplus(study, trial, n_trials):   # another worker asked it too
+            trial.set_user_attr(study_module.SURPLUS, True)
+            study.tell(trial, state=optuna_state().FAIL)
+            break
         try:
             returned = build(trial)
         except (ValueError, TypeError) as error:     # a layer that rejects its settings
@@ -236,6 +242,11 @@ def _ask(study, storage, build, n_trials, group_size, batch_size, x, where):
             cap = auto_chunk_size(config.model, config.optimizer, checks.struct(x),
                                   config.batch_size, n_trials)
     return trials, configs
+
+
+def optuna_state() -> Any:
+    """Optuna's ``TrialState``."""
+    return study_module.optuna_module().trial.TrialState
 
 
 def _fail(study, trial, error: str) -> None:

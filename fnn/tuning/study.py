@@ -134,6 +134,24 @@ def finished_and_running(study: Any) -> tuple[int, int]:
     return finished, running
 
 
+SURPLUS = "fnn_surplus"
+"""The user attribute of a trial asked by two workers at once beyond ``n_trials`` (failed
+at once, never trained, not counted)."""
+
+
+def is_surplus(study: Any, trial: Any, n_trials: int) -> bool:
+    """Whether ``trial``, just asked, is beyond the study's ``n_trials``: workers count
+    and ask at the same moment, so both may ask the last trial; the trials that count are
+    the first ``n_trials`` by number among those finished (or failed by fnn) and running,
+    the same rule in every worker."""
+    optuna = optuna_module()
+    state = optuna.trial.TrialState
+    live = sorted(t.number for t in study.get_trials(deepcopy=False)
+                  if t.state in (state.COMPLETE, state.PRUNED, state.RUNNING)
+                  or (t.state == state.FAIL and t.user_attrs.get(FAILED_BY_FNN)))
+    return trial.number not in live[:n_trials]
+
+
 def fail_stale(study: Any) -> None:
     """Fail (and so retry) the running trials whose worker stopped beating."""
     optuna = optuna_module()

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn.caching import memoize
 from fnn.train.loop.history import History
 
 
@@ -26,6 +27,20 @@ def _keep(active: jax.Array, new: Any, old: Any) -> Any:
         mask = jnp.reshape(active, (-1,) + (1,) * (jnp.ndim(a) - 1))
         return jnp.where(mask, a, b)
     return jax.tree.map(one, new, old)
+
+
+@memoize
+def _fused_epoch(run_epoch: Any, validate: Any, masked: bool) -> Any:
+    """One compiled call per epoch: the members' epoch, the mask that keeps stopped members
+    as they were, and the validation pass (three calls before, each a dispatch and a
+    synchronisation; the ensemble's and the tuner's per-epoch host time)."""
+    def fused(carry, shared, keys, epoch, mask, validation):
+        params, state, opt_state = carry
+        new = run_epoch(params, state, opt_state, shared, keys, epoch)
+        carry = _keep(mask, new[:3], carry) if masked else tuple(new[:3])
+        val_numbers = {} if validate is None else validate(carry[0], carry[1], *validation)
+        return carry, new[3], val_numbers
+    return jax.jit(fused)
 
 
 def stack_members(parts: list) -> Any:
@@ -197,17 +212,15 @@ def train_members(keys, ids, start, run, epochs, early_stopping, bar, where,
             "skipped_before": np.array([h.skipped_before for h in histories], np.float64),
             "best_epochs": best_epochs}, config={"fit": saving.run})
 
+    masked = not (early_stopping is None and on_epoch is None and on_nonfinite is None)
+    epoch_and_validation = _fused_epoch(run_epoch, validate, masked)
+
     def one_epoch(g: int, epoch: int):
-        params, state, opt_state = carries[g]
         shared, validation = datas[g]
-        new = run_epoch(params, state, opt_state, shared, group_keys[g], epoch)
-        if early_stopping is None and on_epoch is None and on_nonfinite is None:
-            params, state, opt_state = new[:3]
-        else:
-            mask = jnp.asarray(active[bounds[g][0]:bounds[g][1]])
-            params, state, opt_state = _keep(mask, new[:3], (params, state, opt_state))
-        val_numbers = {} if validate is None else validate(params, state, *validation)
-        return (params, state, opt_state), jax.device_get((new[3], val_numbers))
+        mask = jnp.asarray(active[bounds[g][0]:bounds[g][1]]) if masked else None
+        carry, numbers, val_numbers = epoch_and_validation(
+            carries[g], shared, group_keys[g], epoch, mask, validation)
+        return carry, jax.device_get((numbers, val_numbers))
 
     epoch = first - 1
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
