@@ -161,8 +161,15 @@ def test_a_killed_worker_loses_nothing_and_its_trial_is_retried(tmp_path):
 def test_two_workers_on_one_sqlite_file_finish_n_trials_between_them(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     workers = [_worker(storage, 8) for _ in range(2)]
-    for worker in workers:
-        out, err = worker.communicate(timeout=240)
+    outputs = []
+    try:
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:          # never leave a worker (and its pipes) behind for a later test
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    for worker, (out, err) in zip(workers, outputs):
         assert worker.returncode == 0 and "done" in out, err[-2000:]
     study, done = _finished(storage)
     assert len(done) == 8

@@ -20,12 +20,18 @@ from fnn.validation import check_int, check_number
 
 
 def score_gradient(model: Any, spec: targets.Target, params: Any, state: Any, x: Any,
-                   classes: jax.Array, valid: jax.Array | None = None) -> Any:
-    """``dS_i / dx_i`` for every row of ``x`` (rows where ``valid`` is false count zero)."""
-    def total(v):
-        s = targets.scores(targets.forward(model, params, state, v, spec), classes, spec)
+                   classes: jax.Array | None, valid: jax.Array | None = None) -> Any:
+    """``dS_i / dx_i`` for every row of ``x`` (rows where ``valid`` is false count zero);
+    ``classes=None`` explains each row's predicted class, read from the same forward pass
+    (`jax.vjp`: one forward and one backward)."""
+    out, pullback = jax.vjp(lambda v: targets.forward(model, params, state, v, spec), x)
+    if classes is None:
+        classes = targets.predicted(out, spec)
+
+    def total(o):
+        s = targets.scores(o, classes, spec)
         return jnp.sum(s if valid is None else jnp.where(valid, s, 0.0))
-    return jax.grad(total)(x)
+    return pullback(jax.grad(total)(out))[0]
 
 
 def explained_classes(model: Any, spec: targets.Target, params: Any, state: Any, x: Any,
@@ -41,7 +47,6 @@ def _gradient_function(model: Any, spec: targets.Target, times_input: bool, abso
     def run(params, state, x, classes):
         k = classes.shape[1] if classes is not None and classes.ndim == 2 else None
         x, classes = targets.repeat_for_targets(x, classes, k)
-        classes = explained_classes(model, spec, params, state, x, classes)
         g = score_gradient(model, spec, params, state, x, classes)
         if times_input:
             g = jax.tree.map(jnp.multiply, x, g)
@@ -201,7 +206,7 @@ def smoothgrad(model: Any, params: Any, state: Any, x: Any, *, key: jax.Array,
     check_number(where, "noise", noise, "nonnegative")
     if kind not in _SMOOTHGRAD_KINDS:
         raise ValueError(f"{where}: kind must be one of {_SMOOTHGRAD_KINDS}, got {kind!r}")
-    rows_module.chunking(1, batch_size, where)
+    check_int(where, "batch_size", batch_size, allow_none=True)
     spec, classes = _prepared(where, model, params, state, x, target, output)
     return _smoothgrad_function(model, spec, samples, kind, batch_size)(
         params, state, x, classes, key, jnp.float32(noise))

@@ -169,7 +169,7 @@ def integrated_gradients(model: Any, params: Any, state: Any, x: Any, *, target:
     where = "integrated_gradients"
     check_int(where, "steps", steps)
     path_points(method, steps)
-    rows_module.chunking(1, batch_size, where)
+    check_int(where, "batch_size", batch_size, allow_none=True)
     targets.check_float_inputs(x, where)
     spec, classes, _ = targets.resolve(model, params, state, x, target, output, where)
     base = _baseline(x, baseline, where)

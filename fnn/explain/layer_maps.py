@@ -20,7 +20,7 @@ from fnn.layers.function import as_layer
 from fnn.layers.sequential import Sequential
 
 
-class Recorder:
+class Recorder(scope.Interceptor):
     """An interceptor that keeps the outputs of some layers (``paths=None``: all but the
     model's own), adds ``perturb[path]`` to those outputs, and keeps the sown values
     named in ``sown``."""

@@ -26,6 +26,7 @@ from fnn.caching import memoize
 from fnn.explain import rows as rows_module
 from fnn.explain import targets
 from fnn.explain.gradients import explained_classes
+from fnn.validation import check_int
 
 
 def window_starts(size: int, window: int, stride: int) -> tuple[int, ...]:
@@ -128,7 +129,7 @@ def occlusion(model: Any, params: Any, state: Any, x: jax.Array, *, window: Any,
     window = _per_axis(window, features, "window", where)
     stride = window if stride is None else _per_axis(stride, features, "stride", where)
     starts = tuple(window_starts(s, w, t) for s, w, t in zip(features, window, stride))
-    rows_module.chunking(1, batch_size, where)
+    check_int(where, "batch_size", batch_size, allow_none=True)
     spec, classes, k = targets.resolve(model, params, state, x, target, output, where)
     if k is not None:
         raise ValueError(f"{where}: one target per example (an int or (batch,)); explain "

@@ -35,12 +35,11 @@ not expose their values (they belong to the inner trace); fnn's layers do
 not.
 
 Examples:
-  >>> class Outputs:
+  >>> class Outputs(fnn.layers.scope.Interceptor):
   ...     def __init__(self): self.seen = {}
   ...     def output(self, path, layer, y):
   ...         self.seen[path] = y.shape
   ...         return y
-  ...     def sow(self, path, name, value): pass
   >>> model = fnn.Sequential({"body": fnn.Sequential([fnn.Dense(4), fnn.Activation("relu")]),
   ...                         "head": fnn.Dense(1)})
   >>> params, state = model.init(jax.random.key(0), jnp.zeros((2, 3)))
@@ -56,7 +55,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator
 
 from fnn.errors import LayerError
 
@@ -68,15 +67,26 @@ _INTERCEPTOR: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "fnn_layer_interceptor", default=None)
 
 
-class Interceptor(Protocol):
+class Interceptor:
     """What `intercept` calls: ``output`` for each layer's output, ``sow`` for the
-    internal values layers offer (``wants(name)`` says whether to compute them)."""
+    internal values layers offer (``wants(name)`` says whether to compute them).
+
+    The defaults change nothing and ask for nothing; subclasses override what they need.
+    """
 
     def output(self, path: str, layer: Any, y: Any) -> Any:
         """The value the model continues with in place of ``layer``'s output ``y``."""
+        del path, layer
+        return y
 
     def sow(self, path: str, name: str, value: Any) -> None:
         """Receive the internal value ``name`` of the layer at ``path``."""
+        del path, name, value
+
+    def wants(self, name: str) -> bool:
+        """Whether to compute the internal value ``name`` (only to sow it)."""
+        del name
+        return False
 
 
 def path_string(path: tuple[str, ...]) -> str:
@@ -110,8 +120,8 @@ def intercept(interceptor: Interceptor) -> Iterator[Interceptor]:
     """Hand every layer's output (and sown values) to ``interceptor`` inside the block.
 
     Args:
-      interceptor: an object with ``output(path, layer, y) -> y`` and
-        ``sow(path, name, value)`` (optionally ``wants(name) -> bool``).
+      interceptor: an `Interceptor` (``output(path, layer, y) -> y``,
+        ``sow(path, name, value)``, ``wants(name) -> bool``).
 
     Returns:
       A context manager giving ``interceptor``. Blocks nest: the inner one
@@ -140,10 +150,7 @@ def wants(name: str) -> bool:
     path never forms) when this is true.
     """
     interceptor = _INTERCEPTOR.get()
-    if interceptor is None:
-        return False
-    ask = getattr(interceptor, "wants", None)
-    return True if ask is None else bool(ask(name))
+    return interceptor is not None and bool(interceptor.wants(name))
 
 
 def intercepted(apply: Callable) -> Callable:

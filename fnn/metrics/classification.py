@@ -206,14 +206,8 @@ def confusion_matrix(predictions, targets, num_classes: int, *,
       predictions: as for `accuracy`.
       targets: as for `accuracy`.
       num_classes: ``K`` (a Python int, static under jit).
-      threshold: decision threshold ``t`` for binary float predictions
-        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
-      from_logits: for binary float predictions: ``True``: they are logits
-        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
-        probabilities (``t = 0.5``); ``None`` (default): concrete values in
-        ``[0, 1]`` are probabilities, others raise, and traced ones (under
-        ``jit``) raise. Not together with ``threshold``; no effect on class
-        scores or labels.
+      threshold: as for `accuracy` (binary float predictions only).
+      from_logits: as for `accuracy` (binary float predictions only).
 
     Returns:
       int32 array of shape ``(K, K)``.
@@ -318,14 +312,8 @@ def precision(predictions, targets, *, average: str = "binary",
       average: "binary" | "macro" | "micro" | "weighted" | "none".
       num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores
         when omitted.
-      threshold: decision threshold ``t`` for binary float predictions
-        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
-      from_logits: for binary float predictions: ``True``: they are logits
-        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
-        probabilities (``t = 0.5``); ``None`` (default): concrete values in
-        ``[0, 1]`` are probabilities, others raise, and traced ones (under
-        ``jit``) raise. Not together with ``threshold``; no effect on class
-        scores or labels.
+      threshold: as for `accuracy` (binary float predictions only).
+      from_logits: as for `accuracy` (binary float predictions only).
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
@@ -355,14 +343,8 @@ def recall(predictions, targets, *, average: str = "binary",
       targets: as for `accuracy`.
       average: "binary" | "macro" | "micro" | "weighted" | "none".
       num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores.
-      threshold: decision threshold ``t`` for binary float predictions
-        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
-      from_logits: for binary float predictions: ``True``: they are logits
-        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
-        probabilities (``t = 0.5``); ``None`` (default): concrete values in
-        ``[0, 1]`` are probabilities, others raise, and traced ones (under
-        ``jit``) raise. Not together with ``threshold``; no effect on class
-        scores or labels.
+      threshold: as for `accuracy` (binary float predictions only).
+      from_logits: as for `accuracy` (binary float predictions only).
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".
@@ -393,14 +375,8 @@ def f1(predictions, targets, *, average: str = "binary",
       targets: as for `accuracy`.
       average: "binary" | "macro" | "micro" | "weighted" | "none".
       num_classes: ``K`` for the class averages; inferred from ``(n, K)`` scores.
-      threshold: decision threshold ``t`` for binary float predictions
-        (label 1 where ``p >= t``); ``None`` (default): from ``from_logits``.
-      from_logits: for binary float predictions: ``True``: they are logits
-        ``z`` (``t = 0``, i.e. ``sigmoid(z) >= 0.5``); ``False``: they are
-        probabilities (``t = 0.5``); ``None`` (default): concrete values in
-        ``[0, 1]`` are probabilities, others raise, and traced ones (under
-        ``jit``) raise. Not together with ``threshold``; no effect on class
-        scores or labels.
+      threshold: as for `accuracy` (binary float predictions only).
+      from_logits: as for `accuracy` (binary float predictions only).
 
     Returns:
       a float32 scalar, or shape ``(K,)`` for "none".

@@ -21,24 +21,16 @@ study's best trials too.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shutil
-import sys
 import time
 from typing import Sequence
 
 from fnn.run import record
+from fnn.run.terminal import fail, now
 from fnn.run.config import ConfigError, build, parse
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def _fail(message: str) -> int:
-    print(f"fnn: error: {message}", file=sys.stderr)
-    return 2
 
 
 def train(config_path: str, run_dir: str, resume: bool, progress: bool,
@@ -51,17 +43,17 @@ def train(config_path: str, run_dir: str, resume: bool, progress: bool,
         config, text = parse(config_path)
         experiment = build(config_path, config, text)
     except ConfigError as error:
-        return _fail(str(error))
+        return fail(str(error))
     saved_config = os.path.join(run_dir, "config.toml")
     if resume:
         if not os.path.exists(saved_config):
-            return _fail(f"--resume: {run_dir} is not a run directory (no config.toml)")
+            return fail(f"--resume: {run_dir} is not a run directory (no config.toml)")
         with open(saved_config) as f:
             if f.read() != text:
-                return _fail(f"--resume: {config_path} differs from the config the run in "
+                return fail(f"--resume: {config_path} differs from the config the run in "
                              f"{run_dir} was started with ({saved_config})")
     elif os.path.exists(run_dir) and os.listdir(run_dir):
-        return _fail(f"run directory {run_dir} is not empty; pass --resume to continue the "
+        return fail(f"run directory {run_dir} is not empty; pass --resume to continue the "
                      f"run in it, or choose a new one")
     created = not os.path.exists(run_dir)
     os.makedirs(run_dir, exist_ok=True)
@@ -74,7 +66,7 @@ def train(config_path: str, run_dir: str, resume: bool, progress: bool,
     info = record.read_json(record_path) if resume and os.path.exists(record_path) else {
         "config": experiment.config, "seed": experiment.config["seed"],
         "environment": record.environment(), "sessions": []}
-    session = {"started": _now(), "resumed_from_epoch": None if history is None
+    session = {"started": now(), "resumed_from_epoch": None if history is None
                else len(history.get("loss", [])) - 1}
     info["sessions"].append(session)
     if not resume:
@@ -95,8 +87,8 @@ def train(config_path: str, run_dir: str, resume: bool, progress: bool,
     except (ValueError, TypeError) as error:
         if created and not checkpoints.epochs():     # nothing trained: leave nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)
-        return _fail(str(error))
-    session.update(finished=_now(), wall_seconds=round(time.perf_counter() - start, 3),
+        return fail(str(error))
+    session.update(finished=now(), wall_seconds=round(time.perf_counter() - start, 3),
                    epochs=len(result.history["loss"]))
     info["final"] = {k: v[-1] for k, v in result.history.items()}
     record.write_json(record_path, info)
@@ -143,7 +135,7 @@ def show(run_dir: str) -> int:
     try:
         info, epochs = _load_run(run_dir)
     except FileNotFoundError as error:
-        return _fail(str(error))
+        return fail(str(error))
     env = info["environment"]
     git = env.get("git") or {}
     lines = [f"run        {run_dir}",
@@ -200,7 +192,7 @@ def compare(run_dirs: Sequence[str]) -> int:
         try:
             runs.append((run_dir, *_load_run(run_dir)))
         except FileNotFoundError as error:
-            return _fail(str(error))
+            return fail(str(error))
     configs = [_flatten(info["config"]) for _, info, _ in runs]
     keys = list(dict.fromkeys(k for c in configs for k in c))
     differing = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]

@@ -25,13 +25,12 @@ several workers started with the same command share the work);
 
 from __future__ import annotations
 
-import datetime
 import os
-import sys
 import time
 from typing import Any
 
 from fnn.run import record
+from fnn.run.terminal import fail, now
 from fnn.run.config import TUNE_KEYS, ConfigError, Checker, build, parse
 from fnn.run.toml_writer import dumps
 
@@ -39,13 +38,6 @@ PRUNERS = ("median", "successive_halving", "hyperband", "none")
 SAMPLERS = ("tpe", "random")
 
 
-def _fail(message: str) -> int:
-    print(f"fnn: error: {message}", file=sys.stderr)
-    return 2
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _options(check: Any, config: dict, experiment: Any, trials: int | None,
@@ -113,7 +105,7 @@ def tune(config_path: str, run_dir: str, trials: int | None, storage: str | None
         from fnn.tuning.study import optuna_module
         optuna = optuna_module()
     except ImportError as error:
-        return _fail(str(error))
+        return fail(str(error))
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # fnn prints the table
     try:
         config, text = parse(config_path)
@@ -128,15 +120,15 @@ def tune(config_path: str, run_dir: str, trials: int | None, storage: str | None
         experiment = build(config_path, base, text)       # every other key, and the data
         options = _options(check, config, experiment, trials, config_path)
     except ConfigError as error:
-        return _fail(str(error))
+        return fail(str(error))
     saved = os.path.join(run_dir, "config.toml")
     if os.path.exists(saved):
         with open(saved) as f:
             if f.read() != text:
-                return _fail(f"{run_dir} holds a study of another config ({saved}); choose "
+                return fail(f"{run_dir} holds a study of another config ({saved}); choose "
                              f"a new --run-dir, or run the same config to continue it")
     elif os.path.exists(run_dir) and os.listdir(run_dir):
-        return _fail(f"run directory {run_dir} is not empty and holds no study")
+        return fail(f"run directory {run_dir} is not empty and holds no study")
     os.makedirs(run_dir, exist_ok=True)
     with open(saved, "w") as f:
         f.write(text)
@@ -155,7 +147,7 @@ def tune(config_path: str, run_dir: str, trials: int | None, storage: str | None
     info = record.read_json(record_path) if os.path.exists(record_path) else {
         "config": config, "seed": config["seed"], "environment": record.environment(),
         "sessions": []}
-    session = {"started": _now(), "command": "tune"}
+    session = {"started": now(), "command": "tune"}
     info["sessions"].append(session)
     record.write_json(record_path, info)
     start = time.perf_counter()
@@ -170,8 +162,8 @@ def tune(config_path: str, run_dir: str, trials: int | None, storage: str | None
             sampler=_sampler(options["sampler"], config["seed"]),
             group_size=options["group_size"], progress=progress)
     except (ValueError, TypeError) as error:
-        return _fail(str(error))
-    session.update(finished=_now(), wall_seconds=round(time.perf_counter() - start, 3))
+        return fail(str(error))
+    session.update(finished=now(), wall_seconds=round(time.perf_counter() - start, 3))
     best = result.best_trial
     info["tune"] = {"storage": storage or "sqlite:///" + os.path.abspath(
         os.path.join(run_dir, "study.db")), "study_name": options["study_name"],
@@ -183,7 +175,7 @@ def tune(config_path: str, run_dir: str, trials: int | None, storage: str | None
     record.write_json(record_path, info)
     if best is None:
         print(result.table)
-        return _fail("no trial completed; see the errors in the table above")
+        return fail("no trial completed; see the errors in the table above")
     values = space.fixed_params(best.params, spaces)
     concrete = space.resolve(config, spaces, lambda path, s: values[space.name(path)])
     concrete.pop("tune", None)

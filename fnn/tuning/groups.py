@@ -20,20 +20,19 @@ import numpy as np
 from fnn.train.loop.early_stopping import EarlyStopping
 from fnn.train.loop.progress import EpochBar
 from fnn.train.many.ensemble import prepare
-from fnn.train.many.members import train_members
+from fnn.train.many.members import repeat_members, train_members
 from fnn.tuning.trial_config import TrialConfig
 
 
 class MemberResult(NamedTuple):
     """One trial's outcome: ``"complete"``, ``"pruned"`` or ``"failed"``, its best
-    monitored value (``None`` if it never had one), its history, the epoch of its
-    returned parameters, the group's stacked ``(params, state)`` and the trial's row in
-    them (`member_values` takes it out), and why it failed."""
+    monitored value (``None`` if it never had one), its history, the group's stacked
+    ``(params, state)`` (its best epoch's) and the trial's row in them (`member_values`
+    takes it out), and why it failed."""
 
     outcome: str
     value: float | None
     history: dict
-    best_epoch: int
     stacked: Any
     row: int
     error: str | None
@@ -54,13 +53,6 @@ def ladder(count: int) -> int:
     batch after batch, share a few compiled programs (a program is compiled per member
     count) for at most a third more computation."""
     return next((size for size in LADDER if size >= count), count)
-
-
-def _repeat(tree: Any, count: int) -> Any:
-    """``count`` copies of ``tree``'s arrays along a new leading axis, made on the host (eager
-    device ops would compile a small program per leaf shape)."""
-    return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (count,) + np.shape(a)),
-                        tree)
 
 
 def train_group(trials: list, configs: list[TrialConfig], opt_states: list, data: Any,
@@ -89,7 +81,7 @@ def train_group(trials: list, configs: list[TrialConfig], opt_states: list, data
                   first.batch_size, validation, first.metrics, None, stopping, False, True,
                   None, penalty=first.penalty, augment=first.augment)
     count = len(configs)
-    start = (_repeat(params, count), _repeat(state, count),
+    start = (repeat_members(params, count), repeat_members(state, count),
              jax.tree.map(lambda *a: np.stack([np.asarray(v) for v in a]), *opt_states))
     pruned, failed = set(), {}
 
@@ -104,7 +96,7 @@ def train_group(trials: list, configs: list[TrialConfig], opt_states: list, data
         failed[m] = str(error)
 
     ids = [f"trial {trial.number}" for trial in trials]
-    out_params, out_state, _, histories, best_epochs = train_members(
+    out_params, out_state, _, histories, _ = train_members(
         jnp.stack([key] * count), ids, start, run, epochs, stopping, bar, where,
         on_epoch=on_epoch, on_nonfinite=on_nonfinite, pad_to=ladder(count))
     results = []
@@ -115,6 +107,6 @@ def train_group(trials: list, configs: list[TrialConfig], opt_states: list, data
             finite.min() if mode == "min" else finite.max())
         outcome = "failed" if m in failed or value is None else (
             "pruned" if m in pruned else "complete")
-        results.append(MemberResult(outcome, value, history, int(best_epochs[m]),
+        results.append(MemberResult(outcome, value, history,
                                     (out_params, out_state), m, failed.get(m)))
     return results

@@ -66,6 +66,14 @@ def retry_callback_class() -> Any:
         storages.RetryFailedTrialCallback)
 
 
+def _lost_race(error: Exception) -> bool:
+    """Whether opening a storage failed because another worker was creating its tables at
+    the same moment (SQLite says so in more than one way)."""
+    text = f"{type(error).__name__}: {error}"
+    return ("IntegrityError" in text or "already exists" in text
+            or "database is locked" in text)
+
+
 def open_storage(storage: Any, where: str, attempts: int = 5) -> Any:
     """An Optuna storage with heartbeats for a URL; other values pass through.
 
@@ -82,7 +90,7 @@ def open_storage(storage: Any, where: str, attempts: int = 5) -> Any:
                     storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                     heartbeat_stale_trial_callback=retry_callback_class()(max_retry=3))
         except Exception as error:   # sqlalchemy's errors: a bad URL, a database not reached
-            if attempt + 1 < attempts and "IntegrityError" in type(error).__name__:
+            if attempt + 1 < attempts and _lost_race(error):
                 time.sleep(0.5)
                 continue
             raise ValueError(f"{where}: cannot open the study storage {storage!r}: "

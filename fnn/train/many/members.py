@@ -43,6 +43,13 @@ def _fused_epoch(run_epoch: Any, validate: Any, masked: bool) -> Any:
     return jax.jit(fused)
 
 
+def repeat_members(tree: Any, count: int) -> Any:
+    """``count`` copies of ``tree``'s arrays along a new leading (member) axis, made on the
+    host: an eager device op would compile a small program per leaf shape."""
+    return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (count,) + np.shape(a)),
+                        tree)
+
+
 def stack_members(parts: list) -> Any:
     """Trees with a leading member axis (chunks, groups), joined along it."""
     if len(parts) == 1:

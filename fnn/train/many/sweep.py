@@ -35,7 +35,8 @@ from fnn.optim.hyperparams import hyperparameter_names, set_hyperparams
 from fnn.train.loop.early_stopping import EarlyStopping
 from fnn.train.step import checks
 from fnn.train.many.ensemble import prepare
-from fnn.train.many.members import chunk_saving, make_saving, stack_members, train_members
+from fnn.train.many.members import (chunk_saving, make_saving, repeat_members, stack_members,
+                                    train_members)
 from fnn.train.many.memory import auto_chunk_size
 from fnn.train.loop.initial_values import jitted_init
 from fnn.train.loop.progress import EpochBar, wants_bar
@@ -176,7 +177,7 @@ def sweep(model: Any, loss: Any, optimizer: Any, data: Any, *, hyperparams: Any,
                              configs=json.loads(json.dumps(configs, default=repr)))
         for first in range(0, rows, size):
             count = min(size, rows - first)
-            start = (_repeat(params, count), _repeat(state, count),
+            start = (repeat_members(params, count), repeat_members(state, count),
                      jax.tree.map(lambda *a: jnp.stack(a), *states[first:first + count]))
             keys = jnp.stack([key] * count)
             ids = [f"configuration {i}" for i in range(first, first + count)]
@@ -243,7 +244,3 @@ def _factory_states(optimizers: list, configs: list, params: Any) -> list:
                 f"update, e.g. a schedule's length or nesterov=), so they cannot share one "
                 f"compiled program; sweep such settings in separate calls")
     return states
-
-
-def _repeat(tree: Any, count: int) -> Any:
-    return jax.tree.map(lambda a: jnp.broadcast_to(a, (count,) + jnp.shape(a)), tree)

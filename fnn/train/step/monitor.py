@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from fnn import activations
 from fnn.layers import scope
 from fnn.layers.activation import Activation
+from fnn.regularizers import key_path
 from fnn.validation import check_int
 
 RELU_FAMILY = {activations.relu: "relu", jax.nn.relu: "relu", jax.nn.relu6: "relu"}
@@ -88,31 +89,32 @@ def check_monitor_option(where: str, monitor: Any) -> Any:
     return monitor
 
 
-def _kind(layer: Any) -> str | None:
-    function = layer.function
-    return RELU_FAMILY.get(function) or SATURATING.get(function) or "other"
+def activation_kind(layer: Any, y: Any) -> str | None:
+    """``"relu"``, ``"sigmoid"``, ``"tanh"`` or ``"other"`` for an `fnn.Activation` with a
+    floating output ``y``; ``None`` for any other layer (not monitored)."""
+    if not (isinstance(layer, Activation) and hasattr(y, "dtype")
+            and jnp.issubdtype(y.dtype, jnp.floating)):
+        return None
+    return RELU_FAMILY.get(layer.function) or SATURATING.get(layer.function) or "other"
 
 
-class ActivationStatistics:
+class ActivationStatistics(scope.Interceptor):
     """An interceptor (`fnn.layers.scope.intercept`) that reduces every activation
     layer's output to its step statistics as the model runs (the outputs themselves are
-    not kept)."""
+    not kept), and notes every layer's path in the order the layers finish."""
 
     def __init__(self):
         self.numbers: dict[str, Any] = {}
+        self.kinds: dict[str, str] = {}
+        self.paths: list[str] = []
 
     def output(self, path: str, layer: Any, y: Any) -> Any:
-        if isinstance(layer, Activation) and hasattr(y, "dtype") and jnp.issubdtype(
-                y.dtype, jnp.floating):
-            self.numbers[path or "model"] = statistics(_kind(layer),
-                                                       jax.lax.stop_gradient(y))
+        self.paths.append(path)
+        kind = activation_kind(layer, y)
+        if kind is not None:
+            self.kinds[path or "model"] = kind
+            self.numbers[path or "model"] = statistics(kind, jax.lax.stop_gradient(y))
         return y
-
-    def sow(self, path: str, name: str, value: Any) -> None:
-        del path, name, value
-
-    def wants(self, name: str) -> bool:
-        return False
 
 
 def statistics(kind: str, y: jax.Array) -> dict:
@@ -143,38 +145,36 @@ def run_model(cfg: Any, apply: Any) -> tuple[Any, dict | None]:
     return result, recorder.numbers
 
 
-def layer_groups(params: Any) -> dict[str, list]:
-    """``{layer path: [its leaves' tree paths]}``: leaves grouped by the dict that holds them
-    (a leaf directly at the top is its own group)."""
-    groups: dict[str, list] = {}
-    for path, _ in jax.tree_util.tree_leaves_with_path(params):
-        names = [str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
-                 for k in path]
-        layer = "/".join(names[:-1]) or "/".join(names) or "params"
-        groups.setdefault(layer, []).append(path)
+def layer_groups(params: Any) -> dict[str, list[int]]:
+    """``{layer path: [its leaves' positions in jax.tree.leaves(params)]}``: leaves grouped
+    by the dict that holds them (a leaf directly at the top is its own group)."""
+    groups: dict[str, list[int]] = {}
+    for i, (path, _) in enumerate(jax.tree_util.tree_leaves_with_path(params)):
+        names = key_path(path)
+        groups.setdefault("/".join(names[:-1]) or "/".join(names) or "params", []).append(i)
     return groups
 
 
 def _norms(squares: Any, groups: dict) -> dict:
-    """``{layer: sum of its leaves' summed squares}``."""
-    sums = {jax.tree_util.keystr(path): jnp.sum(leaf)
-            for path, leaf in jax.tree_util.tree_leaves_with_path(squares)}
-    return {layer: sum(sums[jax.tree_util.keystr(p)] for p in paths)
-            for layer, paths in groups.items()}
+    """``{layer: sum of its leaves' summed squares}`` (``squares`` shaped like the params)."""
+    leaves = jax.tree.leaves(squares)
+    return {layer: sum(jnp.sum(leaves[i]) for i in positions)
+            for layer, positions in groups.items()}
 
 
 def step_numbers(monitor: Monitor, grads: Any, updates: Any, activation_numbers: dict | None,
                  index: Any) -> dict:
     """The step's monitor sums (all zero on a step that is not monitored), to add up over the
     epoch (`results` turns the sums into the epoch's numbers)."""
-    monitored = (jnp.asarray(True) if index is None or monitor.every == 1
-                 else jnp.asarray(index) % monitor.every == 0)
     numbers: dict[str, Any] = {"steps": jnp.float32(1)}
     if monitor.gradients:     # squares summed over the steps, reduced once per epoch
         square = lambda tree: jax.tree.map(lambda a: jnp.square(a.astype(jnp.float32)), tree)
         numbers["squares"] = {"grad": square(grads), "update": square(updates)}
     if activation_numbers:
         numbers["activations"] = activation_numbers
+    if index is None or monitor.every == 1:
+        return numbers
+    monitored = jnp.asarray(index) % monitor.every == 0
     return jax.tree.map(lambda v: jnp.where(monitored, v, jnp.zeros_like(v)), numbers)
 
 
@@ -223,34 +223,12 @@ def zeros(cfg: Any, params: Any, state: Any, x: Any) -> dict:
     return numbers
 
 
-class _LayerOrder:
-    """An interceptor noting the layers in the order they finish, and the activation layers'
-    kinds (for the history's names)."""
-
-    def __init__(self):
-        self.paths: list[str] = []
-        self.activations: dict[str, str] = {}
-
-    def output(self, path: str, layer: Any, y: Any) -> Any:
-        self.paths.append(path)
-        if isinstance(layer, Activation) and hasattr(y, "dtype") and jnp.issubdtype(
-                y.dtype, jnp.floating):
-            self.activations[path or "model"] = _kind(layer)
-        return y
-
-    def sow(self, path: str, name: str, value: Any) -> None:
-        del path, name, value
-
-    def wants(self, name: str) -> bool:
-        return False
-
-
 def history_names(cfg: Any, params: Any, state: Any, x: Any) -> tuple[str, ...]:
     """The names the monitor adds to the history, layers in the order the model runs them
     (found with `jax.eval_shape` on an abstract batch ``x``: nothing is computed)."""
     if cfg.monitor is None:
         return ()
-    order = _LayerOrder()
+    order = ActivationStatistics()
 
     def forward(p, s, v):
         with scope.intercept(order):
@@ -268,7 +246,7 @@ def history_names(cfg: Any, params: Any, state: Any, x: Any) -> tuple[str, ...]:
         names += [f"{family}/{layer}" for family in ("grad_norm", "param_norm", "update_ratio")
                   for layer in layers]
     if cfg.monitor.activations:
-        for path, kind in order.activations.items():
+        for path, kind in order.kinds.items():
             names += [f"activation_mean/{path}", f"activation_std/{path}"]
             names += ([f"dead_units/{path}", f"dead_fraction/{path}"] if kind == "relu" else
                       [f"saturated_fraction/{path}"] if kind in ("sigmoid", "tanh") else [])
